@@ -1,0 +1,364 @@
+//! The double-entry ledger of one pool. Every movement of points is an entry
+//! whose postings sum to zero: points come from and go to the pool's own system
+//! accounts, so the sum of every posting of a pool is zero at every moment.
+//!
+//! Functions here turn a request (an award, an adjustment, a transfer, the
+//! reversal of an earlier entry) into postings, and check those postings
+//! against the balances and holds read inside the writing transaction.
+
+use std::collections::BTreeMap;
+
+use crate::points::{AmountError, Points};
+
+/// The pool's own accounts, where points enter and leave the members' wallets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SystemAccount {
+    /// The source of awards and positive adjustments.
+    Issued,
+    /// Where points spent on loot go.
+    Spent,
+    /// Where decayed points go.
+    Decayed,
+}
+
+impl SystemAccount {
+    pub const ALL: [SystemAccount; 3] = [
+        SystemAccount::Issued,
+        SystemAccount::Spent,
+        SystemAccount::Decayed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemAccount::Issued => "issued",
+            SystemAccount::Spent => "spent",
+            SystemAccount::Decayed => "decayed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SystemAccount> {
+        SystemAccount::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// Whose account a posting moves: a member's wallet or a system account.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccountRef<K> {
+    Member(K),
+    System(SystemAccount),
+}
+
+/// One line of an entry: an amount added to (or, negative, taken from) an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posting<K> {
+    pub account: AccountRef<K>,
+    pub amount: Points,
+}
+
+/// Why a ledger request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError<K> {
+    #[error("the amount must be positive")]
+    NotPositive,
+    #[error("the amount must not be zero")]
+    Zero,
+    #[error("name at least one member")]
+    NoMembers,
+    #[error("a member is named twice")]
+    DuplicateMember(K),
+    #[error("a transfer needs two different members")]
+    SameMember,
+    #[error("the postings do not sum to zero")]
+    Unbalanced,
+    #[error("not enough points: {needed} needed, {available} available")]
+    InsufficientPoints {
+        member: K,
+        needed: Points,
+        available: Points,
+    },
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+}
+
+/// Each named member gets `amount`, all of it issued by the pool.
+pub fn award<K: Clone + Ord>(
+    members: &[K],
+    amount: Points,
+) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    if !amount.is_positive() {
+        return Err(LedgerError::NotPositive);
+    }
+    if members.is_empty() {
+        return Err(LedgerError::NoMembers);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut postings = Vec::with_capacity(members.len() + 1);
+    for member in members {
+        if !seen.insert(member.clone()) {
+            return Err(LedgerError::DuplicateMember(member.clone()));
+        }
+        postings.push(Posting {
+            account: AccountRef::Member(member.clone()),
+            amount,
+        });
+    }
+    let count = i64::try_from(members.len()).map_err(|_| AmountError::OutOfRange)?;
+    let total = amount.checked_mul(count)?;
+    postings.push(Posting {
+        account: AccountRef::System(SystemAccount::Issued),
+        amount: total.checked_neg()?,
+    });
+    Ok(postings)
+}
+
+/// A signed correction of one member's balance, against the issued account.
+pub fn adjustment<K: Clone + Ord>(
+    member: K,
+    amount: Points,
+) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    if amount == Points::ZERO {
+        return Err(LedgerError::Zero);
+    }
+    Ok(vec![
+        Posting {
+            account: AccountRef::Member(member),
+            amount,
+        },
+        Posting {
+            account: AccountRef::System(SystemAccount::Issued),
+            amount: amount.checked_neg()?,
+        },
+    ])
+}
+
+/// Points moved from one member to another.
+pub fn transfer<K: Clone + Ord>(
+    from: K,
+    to: K,
+    amount: Points,
+) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    if !amount.is_positive() {
+        return Err(LedgerError::NotPositive);
+    }
+    if from == to {
+        return Err(LedgerError::SameMember);
+    }
+    Ok(vec![
+        Posting {
+            account: AccountRef::Member(from),
+            amount: amount.checked_neg()?,
+        },
+        Posting {
+            account: AccountRef::Member(to),
+            amount,
+        },
+    ])
+}
+
+/// The postings that undo an entry: each of its postings, negated.
+pub fn reversal<K: Clone + Ord>(
+    original: &[Posting<K>],
+) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    original
+        .iter()
+        .map(|p| {
+            Ok(Posting {
+                account: p.account.clone(),
+                amount: p.amount.checked_neg()?,
+            })
+        })
+        .collect()
+}
+
+/// Checks that postings sum to zero.
+pub fn check_balanced<K>(postings: &[Posting<K>]) -> Result<(), LedgerError<K>> {
+    let mut sum = Points::ZERO;
+    for p in postings {
+        sum = sum.checked_add(p.amount)?;
+    }
+    if sum != Points::ZERO {
+        return Err(LedgerError::Unbalanced);
+    }
+    Ok(())
+}
+
+/// A member's wallet as read inside the writing transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wallet {
+    pub balance: Points,
+    pub held: Points,
+}
+
+impl Wallet {
+    pub fn available(self) -> Result<Points, AmountError> {
+        self.balance.checked_sub(self.held)
+    }
+}
+
+/// Applies balanced postings to the wallets they touch and returns the new
+/// balances. A member whose balance the entry lowers must keep `available` at
+/// zero or above unless the pool allows negative balances.
+pub fn apply<K: Clone + Ord>(
+    postings: &[Posting<K>],
+    wallets: &BTreeMap<K, Wallet>,
+    allow_negative: bool,
+) -> Result<BTreeMap<K, Points>, LedgerError<K>> {
+    check_balanced(postings)?;
+    let mut changes: BTreeMap<K, Points> = BTreeMap::new();
+    for p in postings {
+        if let AccountRef::Member(member) = &p.account {
+            let change = changes.entry(member.clone()).or_insert(Points::ZERO);
+            *change = change.checked_add(p.amount)?;
+        }
+    }
+    let mut balances = BTreeMap::new();
+    for (member, change) in changes {
+        let wallet = wallets.get(&member).copied().unwrap_or(Wallet {
+            balance: Points::ZERO,
+            held: Points::ZERO,
+        });
+        let balance = wallet.balance.checked_add(change)?;
+        if change.is_negative() && !allow_negative {
+            let available = wallet.available()?;
+            if available.checked_add(change)?.is_negative() {
+                return Err(LedgerError::InsufficientPoints {
+                    member,
+                    needed: change.checked_neg()?,
+                    available,
+                });
+            }
+        }
+        balances.insert(member, balance);
+    }
+    Ok(balances)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(h: i64) -> Points {
+        Points::from_stored(h)
+    }
+
+    fn wallets(list: &[(u32, i64, i64)]) -> BTreeMap<u32, Wallet> {
+        list.iter()
+            .map(|&(m, b, h)| {
+                (
+                    m,
+                    Wallet {
+                        balance: pts(b),
+                        held: pts(h),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_award_gives_each_member_the_amount_and_balances_against_issued() {
+        let postings = award(&[1, 2, 3], pts(500)).unwrap();
+        assert_eq!(postings.len(), 4);
+        assert_eq!(
+            postings[3],
+            Posting {
+                account: AccountRef::System(SystemAccount::Issued),
+                amount: pts(-1500)
+            }
+        );
+        assert_eq!(check_balanced(&postings), Ok(()));
+    }
+
+    #[test]
+    fn an_award_rejects_no_members_duplicates_and_non_positive_amounts() {
+        assert_eq!(award::<u32>(&[], pts(1)), Err(LedgerError::NoMembers));
+        assert_eq!(award(&[1, 1], pts(1)), Err(LedgerError::DuplicateMember(1)));
+        assert_eq!(award(&[1], pts(0)), Err(LedgerError::NotPositive));
+        assert_eq!(award(&[1], pts(-1)), Err(LedgerError::NotPositive));
+    }
+
+    #[test]
+    fn an_award_whose_total_overflows_is_refused() {
+        let members: Vec<u32> = (0..200_000).collect();
+        let huge = Points::parse("1000000000000").unwrap();
+        assert_eq!(
+            award(&members, huge),
+            Err(LedgerError::Amount(AmountError::OutOfRange))
+        );
+    }
+
+    #[test]
+    fn adjustments_are_signed_and_never_zero() {
+        assert_eq!(check_balanced(&adjustment(1, pts(-250)).unwrap()), Ok(()));
+        assert_eq!(adjustment(1, pts(0)), Err(LedgerError::Zero));
+    }
+
+    #[test]
+    fn a_transfer_needs_two_members_and_a_positive_amount() {
+        assert_eq!(transfer(1, 1, pts(5)), Err(LedgerError::SameMember));
+        assert_eq!(transfer(1, 2, pts(0)), Err(LedgerError::NotPositive));
+        let postings = transfer(1, 2, pts(5)).unwrap();
+        assert_eq!(check_balanced(&postings), Ok(()));
+    }
+
+    #[test]
+    fn a_reversal_negates_every_posting() {
+        let original = award(&[1, 2], pts(300)).unwrap();
+        let undo = reversal(&original).unwrap();
+        let mut all = original.clone();
+        all.extend(undo.iter().cloned());
+        assert_eq!(check_balanced(&all), Ok(()));
+        assert_eq!(undo[0].amount, pts(-300));
+    }
+
+    #[test]
+    fn unbalanced_postings_are_refused() {
+        let postings = vec![Posting {
+            account: AccountRef::Member(1u32),
+            amount: pts(5),
+        }];
+        assert_eq!(
+            apply(&postings, &BTreeMap::new(), false),
+            Err(LedgerError::Unbalanced)
+        );
+    }
+
+    #[test]
+    fn spending_more_than_available_is_refused_counting_holds() {
+        let postings = transfer(1, 2, pts(600)).unwrap();
+        let w = wallets(&[(1, 1000, 500)]);
+        assert_eq!(
+            apply(&postings, &w, false),
+            Err(LedgerError::InsufficientPoints {
+                member: 1,
+                needed: pts(600),
+                available: pts(500)
+            })
+        );
+        let ok = apply(&transfer(1, 2, pts(500)).unwrap(), &w, false).unwrap();
+        assert_eq!(ok[&1], pts(500));
+        assert_eq!(ok[&2], pts(500));
+    }
+
+    #[test]
+    fn a_pool_that_allows_negative_balances_lets_a_wallet_go_below_zero() {
+        let result = apply(
+            &adjustment(1, pts(-700)).unwrap(),
+            &wallets(&[(1, 100, 0)]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(result[&1], pts(-600));
+    }
+
+    #[test]
+    fn a_credit_is_never_refused_even_to_a_negative_wallet() {
+        let result = apply(
+            &adjustment(1, pts(50)).unwrap(),
+            &wallets(&[(1, -100, 0)]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(result[&1], pts(-50));
+    }
+}

@@ -1,0 +1,15 @@
+//! Pure rules of `dkp`: the arithmetic of points, the postings of every kind of
+//! ledger entry, the check that keeps `available` from going below zero, guild
+//! roles and what each may do, and the parsing of the names users type.
+//!
+//! Nothing here does I/O or knows about time or storage: the service passes in
+//! what it read and gets back what to write, so every rule is unit-tested alone.
+
+pub mod ledger;
+pub mod names;
+pub mod points;
+pub mod roles;
+
+pub use ledger::{AccountRef, LedgerError, Posting, SystemAccount};
+pub use points::{AmountError, Points};
+pub use roles::{Action, Role};

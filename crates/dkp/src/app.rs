@@ -1,0 +1,128 @@
+//! Wiring: `Application::build` opens the store (migrating it), binds the
+//! listener and assembles the router; `run_until_stopped` serves until a stop
+//! signal, then stops accepting, finishes the requests in flight and closes.
+
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::service::Service;
+use crate::store::{self, Location, Store};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Arc<dyn Store>,
+    /// Held while serving from SQLite, so a second instance cannot open it.
+    _data_lock: Option<File>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let data_lock = match &config.location {
+            Location::Sqlite { path } => Some(lock_data(path)?),
+            Location::Postgres { .. } => None,
+        };
+        let store = store::open(&config.location).await?;
+        let service = Service {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            session_ttl_hours: config.session_ttl_hours,
+        };
+        let state = AppState {
+            service: Arc::new(service),
+            metrics: crate::telemetry::metrics(),
+            secure_cookies: config.secure_cookies,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            router: http::router(state),
+            store,
+            _data_lock: data_lock,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The router, for sending requests in-process.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `stop` completes, then drains and closes.
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr(), backend = ?self.store.backend(), "serving");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("the server failed")?;
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Takes the lock file beside the SQLite database; a second `dkp serve` on
+/// the same data fails here with a clear message instead of corrupting it.
+fn lock_data(database: &std::path::Path) -> anyhow::Result<File> {
+    let dir = database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let path = dir.join("dkp.lock");
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another dkp instance is serving from {}; SQLite serves one instance only (use PostgreSQL to run several)",
+            dir.display()
+        )
+    })?;
+    Ok(file)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("stop signal received; finishing requests in flight");
+}

@@ -1,0 +1,187 @@
+//! Configuration: one typed `Config`, from flags or the environment (clap with
+//! `env`). Secrets are wrapped so that they never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::store::Location;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dkp",
+    version,
+    about = "DKP wallets and live loot auctions for MMO guilds"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API, the WebSocket feed and the job runner.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Measure the service on this machine and print the figures.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log filter, in the `tracing` env-filter syntax.
+    #[arg(long = "log", env = "DKP_LOG", default_value = "info", global = true)]
+    pub filter: String,
+    #[arg(
+        long = "log-format",
+        env = "DKP_LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH`, or unset for SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// Where the embedded database and files live.
+    #[arg(long, env = "DKP_DATA_DIR", default_value = "./dkp-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, env = "DKP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Run no jobs in this process (run `dkp worker` beside it).
+    #[arg(long)]
+    pub no_jobs: bool,
+    /// How long a login lasts, in hours.
+    #[arg(long, env = "DKP_SESSION_TTL_HOURS", default_value_t = 720)]
+    pub session_ttl_hours: u32,
+    /// Mark the session cookie `Secure` (serve behind HTTPS).
+    #[arg(long, env = "DKP_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+/// A value that must not reach logs: it prints as `[redacted]`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Everything `dkp serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub location: Location,
+    pub session_ttl_hours: u32,
+    pub secure_cookies: bool,
+    pub jobs: bool,
+}
+
+impl DatabaseArgs {
+    /// Where the data lives, from `DATABASE_URL` and the data folder.
+    pub fn location(&self) -> anyhow::Result<Location> {
+        location(
+            self.database_url.as_ref().map(Secret::expose),
+            &self.data_dir,
+        )
+    }
+}
+
+fn location(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Location> {
+    match url {
+        None | Some("") => Ok(Location::Sqlite {
+            path: data_dir.join("dkp.sqlite3"),
+        }),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Location::Postgres {
+                url: Secret::new(url),
+            })
+        }
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(Location::Sqlite {
+                path: PathBuf::from(path),
+            }),
+            _ => anyhow::bail!("DATABASE_URL must be postgres://…, sqlite://PATH, or unset"),
+        },
+    }
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config {
+            listen: self.listen,
+            data_dir: self.database.data_dir.clone(),
+            location: self.database.location()?,
+            session_ttl_hours: self.session_ttl_hours,
+            secure_cookies: self.secure_cookies,
+            jobs: !self.no_jobs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_database_url_means_sqlite_in_the_data_folder() {
+        let Location::Sqlite { path } = location(None, Path::new("/d")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(path, Path::new("/d/dkp.sqlite3"));
+    }
+
+    #[test]
+    fn a_postgres_url_is_kept_secret() {
+        let location = location(Some("postgres://u:hunter2@h/db"), Path::new(".")).unwrap();
+        assert!(!format!("{location:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused() {
+        assert!(location(Some("mysql://x"), Path::new(".")).is_err());
+        assert!(location(Some("sqlite://"), Path::new(".")).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Extractors: who is calling, the JSON body, the idempotency key, list
+//! parameters. Each failure is an `ApiError` with the contract's code.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{AppState, BODY_LIMIT};
+use crate::error::ApiError;
+use crate::service::ledger::Idempotency;
+use crate::service::{self, Caller};
+use crate::store::PageRequest;
+
+/// The name of the session cookie the web UI logs in with.
+pub const SESSION_COOKIE: &str = "dkp_session";
+
+/// The id of the request being served, as logged and audited.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+    }
+}
+
+/// The bearer token, or else the session cookie.
+pub fn token(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+            .filter(|t| !t.is_empty());
+    }
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        let user = state
+            .service
+            .authenticate(&token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        Ok(Caller {
+            user,
+            token_hash: service::accounts::token_hash(&token),
+            request_id,
+        })
+    }
+}
+
+/// A JSON body: 415 unless sent as JSON, 413 past the size limit, 400
+/// `invalid_json` when it does not parse or has the wrong shape. The parsed
+/// document is kept for the idempotency fingerprint.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub document: Value,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request<Body>, _: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?;
+        let document: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
+        let value = T::deserialize(&document)
+            .map_err(|e| ApiError::invalid_json(format!("the body does not fit: {e}")))?;
+        Ok(JsonBody { value, document })
+    }
+}
+
+/// The `Idempotency-Key` header, if any, bound to this route and body.
+pub fn idempotency(
+    headers: &HeaderMap,
+    route: &str,
+    document: &Value,
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_field",
+            "Idempotency-Key: 1-255 visible ASCII characters",
+        )
+    })?;
+    dkp_core::names::check_idempotency_key(key)?;
+    // serde_json keeps object keys sorted, so equal bodies print equal.
+    Ok(Some(Idempotency {
+        key: key.to_owned(),
+        request: format!("{route}\n{document}"),
+    }))
+}
+
+/// The query string of a list: `limit`, `cursor` and any filters.
+pub struct ListQuery(pub HashMap<String, String>);
+
+impl ListQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        service::page(self.get("limit"), self.get("cursor"))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::unprocessable("invalid_field", e.body_text()))?;
+        Ok(ListQuery(map))
+    }
+}

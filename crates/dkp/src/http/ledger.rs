@@ -1,0 +1,182 @@
+//! `/api/v1/guilds/{slug}/pools` and entries: the ledger over HTTP.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::AppState;
+use super::extract::{JsonBody, ListQuery, idempotency};
+use crate::error::ApiError;
+use crate::service::Caller;
+use crate::service::ledger::{
+    AdjustmentInput, AwardInput, NewPoolInput, ReversalInput, TransferInput,
+};
+use crate::store::Recorded;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/guilds/{slug}/pools", post(create_pool).get(pools))
+        .route(
+            "/api/v1/guilds/{slug}/pools/{pool_id}/standings",
+            get(standings),
+        )
+        .route(
+            "/api/v1/guilds/{slug}/pools/{pool_id}/entries",
+            get(entries),
+        )
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/awards", post(award))
+        .route(
+            "/api/v1/guilds/{slug}/pools/{pool_id}/adjustments",
+            post(adjust),
+        )
+        .route(
+            "/api/v1/guilds/{slug}/pools/{pool_id}/transfers",
+            post(transfer),
+        )
+        .route(
+            "/api/v1/guilds/{slug}/entries/{entry_id}/reverse",
+            post(reverse),
+        )
+}
+
+async fn create_pool(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    body: JsonBody<NewPoolInput>,
+) -> Result<Response, ApiError> {
+    let pool = state
+        .service
+        .create_pool(&caller, &slug, body.value)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "pool": pool }))).into_response())
+}
+
+async fn pools(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
+    let pools = state.service.pools(&caller, &slug).await?;
+    Ok(Json(json!({ "pools": pools })).into_response())
+}
+
+async fn standings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let standings = state.service.standings(&caller, &slug, &pool_id).await?;
+    Ok(Json(json!({ "standings": standings })).into_response())
+}
+
+async fn entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+    query: ListQuery,
+) -> Result<Response, ApiError> {
+    let page = state
+        .service
+        .entries(
+            &caller,
+            &slug,
+            &pool_id,
+            query.get("member_id"),
+            query.page()?,
+        )
+        .await?;
+    Ok(Json(json!({ "entries": page.items, "next_cursor": page.next })).into_response())
+}
+
+/// A fresh entry as 201 `{entry}`, or the answer stored under the idempotency key.
+fn recorded(result: Recorded) -> Response {
+    match result {
+        Recorded::Fresh(entry) => {
+            (StatusCode::CREATED, Json(json!({ "entry": entry }))).into_response()
+        }
+        Recorded::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+    }
+}
+
+async fn award(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: JsonBody<AwardInput>,
+) -> Result<Response, ApiError> {
+    let idem = idempotency(&headers, &format!("award {slug} {pool_id}"), &body.document)?;
+    Ok(recorded(
+        state
+            .service
+            .award(&caller, &slug, &pool_id, body.value, idem)
+            .await?,
+    ))
+}
+
+async fn adjust(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: JsonBody<AdjustmentInput>,
+) -> Result<Response, ApiError> {
+    let idem = idempotency(
+        &headers,
+        &format!("adjust {slug} {pool_id}"),
+        &body.document,
+    )?;
+    Ok(recorded(
+        state
+            .service
+            .adjust(&caller, &slug, &pool_id, body.value, idem)
+            .await?,
+    ))
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: JsonBody<TransferInput>,
+) -> Result<Response, ApiError> {
+    let idem = idempotency(
+        &headers,
+        &format!("transfer {slug} {pool_id}"),
+        &body.document,
+    )?;
+    Ok(recorded(
+        state
+            .service
+            .transfer(&caller, &slug, &pool_id, body.value, idem)
+            .await?,
+    ))
+}
+
+async fn reverse(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, entry_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: JsonBody<ReversalInput>,
+) -> Result<Response, ApiError> {
+    let idem = idempotency(
+        &headers,
+        &format!("reverse {slug} {entry_id}"),
+        &body.document,
+    )?;
+    Ok(recorded(
+        state
+            .service
+            .reverse(&caller, &slug, &entry_id, body.value, idem)
+            .await?,
+    ))
+}

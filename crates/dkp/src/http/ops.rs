@@ -1,0 +1,57 @@
+//! Operations: liveness, readiness (each backing service named when it
+//! fails), Prometheus metrics, and the OpenAPI document of the API.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::AppState;
+
+/// The OpenAPI 3 document, written by hand beside the routes it describes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/health/live",
+            get(|| async { Json(json!({"status": "live"})) }),
+        )
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let database = tokio::time::timeout(Duration::from_secs(2), state.service.store.ping()).await;
+    match database {
+        Ok(Ok(())) => {
+            Json(json!({"status": "ready", "checks": {"database": "ok"}})).into_response()
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness: the database does not answer");
+            not_ready("database")
+        }
+        Err(_) => not_ready("database"),
+    }
+}
+
+fn not_ready(part: &str) -> Response {
+    let body = json!({"status": "not_ready", "failing": part, "error": {"code": "unavailable", "message": format!("{part} does not answer")}});
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

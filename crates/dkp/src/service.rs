@@ -1,0 +1,118 @@
+//! Use cases: what a user can do, checked and carried out through the store.
+//! Each takes the caller (who is asking) and already-parsed input, applies
+//! tenancy (a non-member sees 404) and roles (a member without the role gets
+//! 403), validates with `dkp-core`, and calls the `Store`.
+
+pub mod accounts;
+pub mod guilds;
+pub mod ledger;
+
+use std::sync::Arc;
+
+use dkp_core::{Action, Points};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::store::{Ctx, Membership, PageRequest, Store, User};
+
+/// What every use case needs.
+pub struct Service {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub session_ttl_hours: u32,
+}
+
+/// An authenticated request: who, under which session, and its request id.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub token_hash: Vec<u8>,
+    pub request_id: String,
+}
+
+impl Service {
+    /// The audit context of a change made by `actor`.
+    pub fn ctx(&self, actor: Option<Uuid>, request_id: &str) -> Ctx {
+        Ctx {
+            actor,
+            request_id: request_id.to_owned(),
+            now: self.clock.now(),
+        }
+    }
+
+    /// The caller's membership of the guild at `slug` if their role allows
+    /// `action`: 404 for a non-member (existence never leaks), 403 for a
+    /// member without the role.
+    pub async fn guild_access(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        action: Action,
+    ) -> Result<Membership, ApiError> {
+        let membership = self
+            .store
+            .membership(slug, caller.user.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if !membership.role.may(action) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(membership)
+    }
+}
+
+/// Reads an amount as the contract allows it: a JSON string of a plain
+/// decimal, or a JSON integer. Everything else is `invalid_amount`.
+pub fn amount(value: &Value) -> Result<Points, ApiError> {
+    let points = match value {
+        Value::String(text) => Points::parse(text)?,
+        Value::Number(number) => match number.as_i64() {
+            Some(whole) => Points::from_whole(whole)?,
+            None if number.is_u64() => return Err(dkp_core::AmountError::OutOfRange.into()),
+            None => {
+                return Err(ApiError::unprocessable(
+                    "invalid_amount",
+                    "send fractional amounts as a string, like \"12.5\"",
+                ));
+            }
+        },
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_amount",
+                "an amount is a decimal string or an integer",
+            ));
+        }
+    };
+    Ok(points)
+}
+
+/// Reads an id the client got from us; anything else names nothing.
+pub fn id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(text).map_err(|_| ApiError::NotFound)
+}
+
+/// Reads an id given in a body or query: a malformed one is a 422.
+pub fn field_id(field: &'static str, text: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(text)
+        .map_err(|_| ApiError::unprocessable("invalid_field", format!("{field}: not an id")))
+}
+
+/// `?limit=` (default 50, at most 500) and `?cursor=` of a list.
+pub fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let limit = match limit {
+        None => 50,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n >= 1 => n.min(500),
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "invalid_field",
+                    "limit: a whole number from 1 to 500",
+                ));
+            }
+        },
+    };
+    let before = cursor.map(|c| field_id("cursor", c)).transpose()?;
+    Ok(PageRequest { limit, before })
+}

@@ -1,0 +1,144 @@
+//! Registration, login, logout and the caller's own view. Passwords are hashed
+//! with argon2id; a login hands out a random token stored only as its SHA-256.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use dkp_core::names::{self, Username};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::Duration;
+use uuid::Uuid;
+
+use super::{Caller, Service};
+use crate::error::ApiError;
+use crate::store::{Membership, NewSession, NewUser, Ts, User};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+/// The hash of a token, as sessions are looked up by.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn random_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn hash_password(password: &str) -> Result<String, ApiError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing: {e}")))
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+impl Service {
+    pub async fn register(&self, input: Registration, request_id: &str) -> Result<User, ApiError> {
+        let username = Username::parse(&input.username)?;
+        names::check_password(&input.password)?;
+        let display_name = match &input.display_name {
+            Some(name) => names::display_text("display_name", name, 64)?,
+            None => username.as_str().to_owned(),
+        };
+        let password = input.password;
+        let password_hash = blocking(move || hash_password(&password)).await??;
+        let new = NewUser {
+            id: Uuid::now_v7(),
+            username: username.as_str().to_owned(),
+            username_folded: username.folded(),
+            display_name,
+            password_hash,
+        };
+        Ok(self
+            .store
+            .create_user(&new, &self.ctx(None, request_id))
+            .await?)
+    }
+
+    /// Checks the password and opens a session: the token and its user.
+    pub async fn login(&self, input: Login, request_id: &str) -> Result<(String, User), ApiError> {
+        let found = match Username::parse(&input.username) {
+            Ok(username) => self.store.login_of(&username.folded()).await?,
+            Err(_) => None,
+        };
+        // An unknown user costs the same hash as a known one, so timing tells nothing.
+        let stored = found.as_ref().map(|(_, hash)| hash.clone());
+        let password = input.password;
+        let matches = blocking(move || match stored {
+            Some(hash) => password_matches(&password, &hash),
+            None => {
+                let _ = hash_password(&password);
+                false
+            }
+        })
+        .await?;
+        let Some((user, _)) = found.filter(|_| matches) else {
+            return Err(ApiError::Unauthenticated);
+        };
+        let token = random_token()?;
+        let now = self.clock.now();
+        let session = NewSession {
+            token_hash: token_hash(&token),
+            user_id: user.id,
+            expires_at: Ts(now.0 + Duration::hours(i64::from(self.session_ttl_hours))),
+        };
+        self.store
+            .create_session(&session, &self.ctx(Some(user.id), request_id))
+            .await?;
+        Ok((token, user))
+    }
+
+    pub async fn logout(&self, caller: &Caller) -> Result<(), ApiError> {
+        let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
+        Ok(self.store.end_session(&caller.token_hash, &ctx).await?)
+    }
+
+    /// The user behind a token, if its session is open.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
+        Ok(self
+            .store
+            .session_user(&token_hash(token), self.clock.now())
+            .await?)
+    }
+
+    pub async fn me(&self, caller: &Caller) -> Result<Vec<Membership>, ApiError> {
+        Ok(self.store.memberships(caller.user.id).await?)
+    }
+}

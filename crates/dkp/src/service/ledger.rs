@@ -1,0 +1,244 @@
+//! Pools and the movements of points: awards, adjustments, transfers and
+//! reversals, each one ledger entry, each optionally idempotent.
+
+use dkp_core::Action;
+use dkp_core::names;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Caller, Service, amount, field_id};
+use crate::error::ApiError;
+use crate::store::{
+    Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded,
+    Standing,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPoolInput {
+    pub name: String,
+    #[serde(default)]
+    pub allow_negative: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwardInput {
+    pub member_ids: Vec<String>,
+    pub amount: Value,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentInput {
+    pub member_id: String,
+    pub amount: Value,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferInput {
+    pub from_member_id: String,
+    pub to_member_id: String,
+    pub amount: Value,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReversalInput {
+    pub reason: String,
+}
+
+/// The `Idempotency-Key` of a request and what identifies the request itself.
+pub struct Idempotency {
+    pub key: String,
+    /// The route and the body, canonicalised: the same request fingerprints the same.
+    pub request: String,
+}
+
+/// The answer stored for a fresh entry and replayed for its key.
+fn entry_response(entry: &Entry) -> (u16, String) {
+    (201, serde_json::json!({ "entry": entry }).to_string())
+}
+
+fn reason(text: &str) -> Result<String, ApiError> {
+    Ok(names::display_text("reason", text, 500)?)
+}
+
+impl Service {
+    pub async fn create_pool(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        input: NewPoolInput,
+    ) -> Result<Pool, ApiError> {
+        let access = self.guild_access(caller, slug, Action::ManagePools).await?;
+        let name = names::display_text("name", &input.name, 64)?;
+        let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
+        Ok(self
+            .store
+            .create_pool(access.guild.id, &name, input.allow_negative, &ctx)
+            .await?)
+    }
+
+    pub async fn pools(&self, caller: &Caller, slug: &str) -> Result<Vec<Pool>, ApiError> {
+        let access = self.guild_access(caller, slug, Action::Read).await?;
+        Ok(self.store.pools(access.guild.id).await?)
+    }
+
+    pub async fn standings(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+    ) -> Result<Vec<Standing>, ApiError> {
+        let access = self.guild_access(caller, slug, Action::Read).await?;
+        Ok(self
+            .store
+            .standings(access.guild.id, super::id(pool_id)?)
+            .await?)
+    }
+
+    pub async fn entries(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        member_id: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<Entry>, ApiError> {
+        let access = self.guild_access(caller, slug, Action::Read).await?;
+        let member_id = member_id.map(|m| field_id("member_id", m)).transpose()?;
+        Ok(self
+            .store
+            .entries(access.guild.id, super::id(pool_id)?, member_id, page)
+            .await?)
+    }
+
+    pub async fn award(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        input: AwardInput,
+        idem: Option<Idempotency>,
+    ) -> Result<Recorded, ApiError> {
+        let member_ids = input
+            .member_ids
+            .iter()
+            .map(|m| field_id("member_ids", m))
+            .collect::<Result<Vec<Uuid>, _>>()?;
+        let request = EntryRequest::Award {
+            member_ids,
+            amount: amount(&input.amount)?,
+        };
+        self.move_points(
+            caller,
+            slug,
+            super::id(pool_id)?,
+            request,
+            &input.reason,
+            idem,
+        )
+        .await
+    }
+
+    pub async fn adjust(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        input: AdjustmentInput,
+        idem: Option<Idempotency>,
+    ) -> Result<Recorded, ApiError> {
+        let request = EntryRequest::Adjustment {
+            member_id: field_id("member_id", &input.member_id)?,
+            amount: amount(&input.amount)?,
+        };
+        self.move_points(
+            caller,
+            slug,
+            super::id(pool_id)?,
+            request,
+            &input.reason,
+            idem,
+        )
+        .await
+    }
+
+    pub async fn transfer(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        input: TransferInput,
+        idem: Option<Idempotency>,
+    ) -> Result<Recorded, ApiError> {
+        let request = EntryRequest::Transfer {
+            from: field_id("from_member_id", &input.from_member_id)?,
+            to: field_id("to_member_id", &input.to_member_id)?,
+            amount: amount(&input.amount)?,
+        };
+        self.move_points(
+            caller,
+            slug,
+            super::id(pool_id)?,
+            request,
+            &input.reason,
+            idem,
+        )
+        .await
+    }
+
+    pub async fn reverse(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        entry_id: &str,
+        input: ReversalInput,
+        idem: Option<Idempotency>,
+    ) -> Result<Recorded, ApiError> {
+        let access = self.guild_access(caller, slug, Action::MovePoints).await?;
+        let entry_id = super::id(entry_id)?;
+        let original = self
+            .store
+            .entry(access.guild.id, entry_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let request = EntryRequest::Reversal { entry_id };
+        self.move_points(caller, slug, original.pool_id, request, &input.reason, idem)
+            .await
+    }
+
+    async fn move_points(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: Uuid,
+        request: EntryRequest,
+        reason: &str,
+        idem: Option<Idempotency>,
+    ) -> Result<Recorded, ApiError> {
+        let access = self.guild_access(caller, slug, Action::MovePoints).await?;
+        let command = EntryCommand {
+            guild_id: access.guild.id,
+            pool_id,
+            actor_member: access.member_id,
+            request,
+            reason: self::reason(reason)?,
+            idempotency: idem.map(|idem| IdempotencyClaim {
+                user_id: caller.user.id,
+                key: idem.key,
+                fingerprint: Sha256::digest(idem.request.as_bytes()).to_vec(),
+            }),
+            respond: entry_response,
+        };
+        let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
+        Ok(self.store.record_entry(&command, &ctx).await?)
+    }
+}

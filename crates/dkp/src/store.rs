@@ -1,0 +1,152 @@
+//! The storage port. Handlers and use cases hold an `Arc<dyn Store>` and never
+//! see SQL; `SqlStore` implements it once over PostgreSQL and SQLite.
+//!
+//! Invariants every implementation keeps:
+//! - every read and write of guild data names the guild in the query itself;
+//! - a change and its audit row (and its idempotency record) commit together;
+//! - entries and postings are only ever inserted, and the postings of an entry
+//!   sum to zero, so the postings of a pool always sum to zero.
+
+mod accounts;
+mod gate;
+mod guilds;
+mod ledger;
+mod migrate;
+pub mod model;
+mod postgres;
+mod retry;
+pub mod sql;
+mod sql_store;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dkp_core::Role;
+use uuid::Uuid;
+
+pub use model::*;
+pub use sql::{Backend, Ts};
+pub use sql_store::SqlStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or state rule refused the change; the code is stable.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Something named inside the request (not in its path) does not exist.
+    #[error("unknown reference: {0}")]
+    UnknownReference(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Ledger(#[from] dkp_core::LedgerError<Uuid>),
+    /// A concurrent writer claimed the same idempotency key first: run again.
+    #[error("raced for an idempotency key")]
+    Raced,
+    #[error("the idempotency key was used with another request")]
+    IdempotencyKeyReused,
+    /// The database refused for a reason of its own; the cause is logged, not shown.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Who is changing what, and when: written into the audit row of the change.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub actor: Option<Uuid>,
+    pub request_id: String,
+    pub now: Ts,
+}
+
+/// The storage port of the service.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn close(&self);
+
+    async fn create_user(&self, user: &NewUser, ctx: &Ctx) -> Result<User, StoreError>;
+    /// The user and their password hash, by folded username.
+    async fn login_of(&self, username_folded: &str) -> Result<Option<(User, String)>, StoreError>;
+    async fn create_session(&self, session: &NewSession, ctx: &Ctx) -> Result<(), StoreError>;
+    /// The user of an unexpired session.
+    async fn session_user(&self, token_hash: &[u8], now: Ts) -> Result<Option<User>, StoreError>;
+    async fn end_session(&self, token_hash: &[u8], ctx: &Ctx) -> Result<(), StoreError>;
+    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>, StoreError>;
+
+    /// Creates a guild with the actor as its owner.
+    async fn create_guild(&self, guild: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError>;
+    /// The caller's membership of the guild at `slug`: the tenancy gate.
+    async fn membership(&self, slug: &str, user_id: Uuid)
+    -> Result<Option<Membership>, StoreError>;
+    async fn add_member(
+        &self,
+        guild_id: Uuid,
+        username_folded: &str,
+        role: Role,
+        ctx: &Ctx,
+    ) -> Result<Member, StoreError>;
+    async fn members(&self, guild_id: Uuid) -> Result<Vec<Member>, StoreError>;
+    async fn set_role(
+        &self,
+        guild_id: Uuid,
+        member_id: Uuid,
+        role: Role,
+        ctx: &Ctx,
+    ) -> Result<Member, StoreError>;
+
+    async fn create_pool(
+        &self,
+        guild_id: Uuid,
+        name: &str,
+        allow_negative: bool,
+        ctx: &Ctx,
+    ) -> Result<Pool, StoreError>;
+    async fn pools(&self, guild_id: Uuid) -> Result<Vec<Pool>, StoreError>;
+    async fn standings(&self, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError>;
+    async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError>;
+    /// Writes one ledger entry, or replays the answer stored under its idempotency key.
+    async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx)
+    -> Result<Recorded, StoreError>;
+    async fn entries(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        member_id: Option<Uuid>,
+        page: PageRequest,
+    ) -> Result<Page<Entry>, StoreError>;
+    async fn audit(
+        &self,
+        guild_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<AuditRecord>, StoreError>;
+}
+
+/// Where the data lives, from `DATABASE_URL`.
+#[derive(Clone, Debug)]
+pub enum Location {
+    Postgres { url: crate::config::Secret },
+    Sqlite { path: std::path::PathBuf },
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn open(location: &Location) -> Result<Arc<dyn Store>, anyhow::Error> {
+    let db = match location {
+        Location::Postgres { url } => postgres::connect(url.expose()).await?,
+        Location::Sqlite { path } => sqlite::connect(path).await?,
+    };
+    migrate::run(&db).await?;
+    Ok(Arc::new(SqlStore::new(db)))
+}
+
+/// Connects and applies pending migrations, then lets go: `dkp migrate`.
+pub async fn migrate_only(location: &Location) -> Result<(), anyhow::Error> {
+    let store = open(location).await?;
+    store.close().await;
+    Ok(())
+}

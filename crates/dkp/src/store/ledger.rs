@@ -1,0 +1,523 @@
+//! Pools, accounts, standings and the ledger write (seed risk R1).
+//!
+//! A ledger write locks what it touches in one fixed order, member accounts
+//! by member id and then the pool's system accounts, so two writers never
+//! wait on each other in a cycle; it checks the new balances with `dkp-core`
+//! and writes the entry, its postings, the balances, the audit row and the
+//! idempotency record in one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dkp_core::ledger::{self, Wallet};
+use dkp_core::{AccountRef, Points, Posting, SystemAccount};
+use uuid::Uuid;
+
+use super::model::*;
+use super::sql::{Backend, Db, Row, Tx};
+use super::sql_store::{OnUnique, audit};
+use super::{Ctx, StoreError};
+use crate::store::retry::retry;
+
+pub async fn create_pool(
+    db: &Db,
+    guild_id: Uuid,
+    name: &str,
+    allow_negative: bool,
+    ctx: &Ctx,
+) -> Result<Pool, StoreError> {
+    retry("create_pool", || async {
+        let mut tx = db.begin_write().await?;
+        let pool = Pool { id: Uuid::now_v7(), name: name.to_owned(), allow_negative };
+        tx.sql("INSERT INTO pools (id, guild_id, name, allow_negative, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(pool.id)
+            .bind(guild_id)
+            .bind(name)
+            .bind(allow_negative)
+            .bind(ctx.now)
+            .execute()
+            .await
+            .on_unique("pools_guild_name_key", "pools.guild_id", "pool_name_taken")?;
+        for system in SystemAccount::ALL {
+            open_account(&mut tx, guild_id, pool.id, None, Some(system)).await?;
+        }
+        let members: Vec<Uuid> = tx
+            .sql("SELECT id FROM members WHERE guild_id = $1 ORDER BY id")
+            .bind(guild_id)
+            .fetch_all()
+            .await?
+            .iter()
+            .map(|row| row.get("id"))
+            .collect::<Result<_, _>>()?;
+        for member_id in members {
+            open_account(&mut tx, guild_id, pool.id, Some(member_id), None).await?;
+        }
+        audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), "pool.create", "pool", pool.id).after(&pool)).await?;
+        tx.commit().await?;
+        Ok(pool)
+    })
+    .await
+}
+
+/// Opens a member's or a system account in a pool, at zero.
+pub async fn open_account(
+    tx: &mut Tx,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    member_id: Option<Uuid>,
+    system: Option<SystemAccount>,
+) -> Result<(), StoreError> {
+    tx.sql("INSERT INTO accounts (id, guild_id, pool_id, member_id, system, balance) VALUES ($1, $2, $3, $4, $5, 0)")
+        .bind(Uuid::now_v7())
+        .bind(guild_id)
+        .bind(pool_id)
+        .bind(member_id)
+        .bind(system.map(SystemAccount::as_str))
+        .execute()
+        .await?;
+    Ok(())
+}
+
+fn pool_of(row: &Row) -> Result<Pool, sqlx::Error> {
+    Ok(Pool {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        allow_negative: row.get("allow_negative")?,
+    })
+}
+
+pub async fn pools(db: &Db, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
+    let rows = db
+        .sql("SELECT id, name, allow_negative FROM pools WHERE guild_id = $1 ORDER BY id")
+        .bind(guild_id)
+        .fetch_all()
+        .await?;
+    Ok(rows.iter().map(pool_of).collect::<Result<_, _>>()?)
+}
+
+async fn pool(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Pool, StoreError> {
+    let row = db
+        .sql("SELECT id, name, allow_negative FROM pools WHERE guild_id = $1 AND id = $2")
+        .bind(guild_id)
+        .bind(pool_id)
+        .fetch_optional()
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(pool_of(&row)?)
+}
+
+/// `held`: the sum of the account's holds on open lots.
+macro_rules! held_sql {
+    () => {
+        "CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held"
+    };
+}
+
+pub async fn standings(
+    db: &Db,
+    guild_id: Uuid,
+    pool_id: Uuid,
+) -> Result<Vec<Standing>, StoreError> {
+    pool(db, guild_id, pool_id).await?;
+    let rows = db
+        .sql(concat!(
+            "SELECT a.member_id, u.username, a.balance, ",
+            held_sql!(),
+            " FROM accounts a JOIN members m ON m.id = a.member_id JOIN users u ON u.id = m.user_id \
+             WHERE a.guild_id = $1 AND a.pool_id = $2 ORDER BY a.balance DESC, u.username_folded"
+        ))
+        .bind(guild_id)
+        .bind(pool_id)
+        .fetch_all()
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let balance = Points::from_stored(row.get("balance")?);
+            let held = Points::from_stored(row.get("held")?);
+            let available = balance
+                .checked_sub(held)
+                .map_err(|_| StoreError::Corrupt("available overflows".into()))?;
+            Ok(Standing {
+                member_id: row.get("member_id")?,
+                username: row.get("username")?,
+                balance,
+                held,
+                available,
+            })
+        })
+        .collect()
+}
+
+fn entry_of(row: &Row) -> Result<Entry, StoreError> {
+    let kind: String = row.get("kind")?;
+    Ok(Entry {
+        id: row.get("id")?,
+        pool_id: row.get("pool_id")?,
+        kind: ENTRY_KINDS
+            .into_iter()
+            .find(|k| *k == kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("entry kind {kind:?}")))?,
+        reason: row.get("reason")?,
+        created_at: row.get("created_at")?,
+        created_by: row.get("created_by")?,
+        reverses: row.get("reverses")?,
+        postings: Vec::new(),
+    })
+}
+
+fn posting_of(row: &Row) -> Result<EntryPosting, StoreError> {
+    let member: Option<Uuid> = row.get("member_id")?;
+    let system: Option<String> = row.get("system")?;
+    let account = match (member, system.as_deref().and_then(SystemAccount::parse)) {
+        (Some(member), _) => AccountRef::Member(member),
+        (None, Some(system)) => AccountRef::System(system),
+        (None, None) => return Err(StoreError::Corrupt("a posting without an account".into())),
+    };
+    Ok(EntryPosting {
+        account,
+        amount: Points::from_stored(row.get("amount")?),
+    })
+}
+
+pub async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
+    let Some(row) = db
+        .sql("SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
+              WHERE e.guild_id = $1 AND e.id = $2")
+        .bind(guild_id)
+        .bind(entry_id)
+        .fetch_optional()
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut entry = entry_of(&row)?;
+    entry.postings = db
+        .sql("SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id \
+              WHERE a.guild_id = $1 AND p.entry_id = $2 ORDER BY p.line")
+        .bind(guild_id)
+        .bind(entry_id)
+        .fetch_all()
+        .await?
+        .iter()
+        .map(posting_of)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(entry))
+}
+
+pub async fn entries(
+    db: &Db,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    member_id: Option<Uuid>,
+    page: PageRequest,
+) -> Result<Page<Entry>, StoreError> {
+    pool(db, guild_id, pool_id).await?;
+    let rows = db
+        .sql(
+            "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
+             WHERE e.guild_id = $1 AND e.pool_id = $2 AND ($3 IS NULL OR e.id < $3) \
+             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM postings p JOIN accounts a ON a.id = p.account_id \
+                                        WHERE p.entry_id = e.id AND a.member_id = $4)) \
+             ORDER BY e.id DESC LIMIT $5",
+        )
+        .bind(guild_id)
+        .bind(pool_id)
+        .bind(page.before)
+        .bind(member_id)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all()
+        .await?;
+    let mut page = paginate(
+        rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?,
+        page,
+        |e| e.id,
+    );
+    let (Some(newest), Some(oldest)) = (
+        page.items.first().map(|e| e.id),
+        page.items.last().map(|e| e.id),
+    ) else {
+        return Ok(page);
+    };
+    // The postings of every entry in the page's id range, in one read.
+    let rows = db
+        .sql("SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p \
+              JOIN entries e ON e.id = p.entry_id JOIN accounts a ON a.id = p.account_id \
+              WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id >= $3 AND e.id <= $4 ORDER BY p.entry_id, p.line")
+        .bind(guild_id)
+        .bind(pool_id)
+        .bind(oldest)
+        .bind(newest)
+        .fetch_all()
+        .await?;
+    let mut postings: HashMap<Uuid, Vec<EntryPosting>> = HashMap::new();
+    for row in &rows {
+        postings
+            .entry(row.get("entry_id")?)
+            .or_default()
+            .push(posting_of(row)?);
+    }
+    for entry in &mut page.items {
+        entry.postings = postings.remove(&entry.id).unwrap_or_default();
+    }
+    Ok(page)
+}
+
+/// One try at writing an entry; `retry` runs it again on a serialization failure.
+pub async fn record_entry(
+    db: &Db,
+    command: &EntryCommand,
+    ctx: &Ctx,
+) -> Result<Recorded, StoreError> {
+    let mut tx = db.begin_write().await?;
+    if let Some(claim) = &command.idempotency {
+        if let Some(replay) = replay(&mut tx, claim).await? {
+            return Ok(replay);
+        }
+    }
+    let allow_negative: bool = tx
+        .sql("SELECT allow_negative FROM pools WHERE guild_id = $1 AND id = $2")
+        .bind(command.guild_id)
+        .bind(command.pool_id)
+        .fetch_optional()
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .get("allow_negative")?;
+    let (postings, reverses) = plan(&mut tx, command).await?;
+
+    let mut members: Vec<Uuid> = postings
+        .iter()
+        .filter_map(|p| match &p.account {
+            AccountRef::Member(id) => Some(*id),
+            AccountRef::System(_) => None,
+        })
+        .collect();
+    members.sort_unstable();
+    members.dedup();
+    let mut wallets = BTreeMap::new();
+    let mut accounts = BTreeMap::new();
+    for member in &members {
+        let (account, wallet) = lock_wallet(&mut tx, command.pool_id, *member).await?;
+        accounts.insert(*member, account);
+        wallets.insert(*member, wallet);
+    }
+    let balances = ledger::apply(&postings, &wallets, allow_negative)?;
+
+    let entry = Entry {
+        id: Uuid::now_v7(),
+        pool_id: command.pool_id,
+        kind: command.request.kind(),
+        reason: command.reason.clone(),
+        created_at: ctx.now,
+        created_by: command.actor_member,
+        reverses,
+        postings: postings
+            .iter()
+            .map(|p| EntryPosting {
+                account: p.account.clone(),
+                amount: p.amount,
+            })
+            .collect(),
+    };
+    tx.sql("INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(entry.id)
+        .bind(command.guild_id)
+        .bind(entry.pool_id)
+        .bind(entry.kind)
+        .bind(entry.reason.as_str())
+        .bind(entry.created_at)
+        .bind(entry.created_by)
+        .bind(entry.reverses)
+        .execute()
+        .await
+        .on_unique("entries_reverses_key", "entries.reverses", "already_reversed")?;
+    for (member, balance) in &balances {
+        tx.sql("UPDATE accounts SET balance = $1 WHERE id = $2")
+            .bind(balance.hundredths())
+            .bind(accounts[member])
+            .execute()
+            .await?;
+    }
+    for (line, posting) in postings.iter().enumerate() {
+        let account = match &posting.account {
+            AccountRef::Member(member) => accounts[member],
+            AccountRef::System(system) => {
+                credit_system(&mut tx, command.pool_id, *system, posting.amount).await?
+            }
+        };
+        tx.sql("INSERT INTO postings (entry_id, account_id, amount, line) VALUES ($1, $2, $3, $4)")
+            .bind(entry.id)
+            .bind(account)
+            .bind(posting.amount.hundredths())
+            .bind(i32::try_from(line).map_err(|_| StoreError::Corrupt("too many postings".into()))?)
+            .execute()
+            .await?;
+    }
+    let action = match entry.kind {
+        "award" => "entry.award",
+        "adjustment" => "entry.adjustment",
+        "transfer" => "entry.transfer",
+        _ => "entry.reversal",
+    };
+    audit(
+        &mut tx,
+        AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry),
+    )
+    .await?;
+    if let Some(claim) = &command.idempotency {
+        let (status, body) = (command.respond)(&entry);
+        remember(&mut tx, claim, status, &body, ctx).await?;
+    }
+    tx.commit().await?;
+    Ok(Recorded::Fresh(entry))
+}
+
+/// The postings a request makes, and the entry it reverses if it is a reversal.
+async fn plan(
+    tx: &mut Tx,
+    command: &EntryCommand,
+) -> Result<(Vec<Posting<Uuid>>, Option<Uuid>), StoreError> {
+    Ok(match &command.request {
+        EntryRequest::Award { member_ids, amount } => (ledger::award(member_ids, *amount)?, None),
+        EntryRequest::Adjustment { member_id, amount } => {
+            (ledger::adjustment(*member_id, *amount)?, None)
+        }
+        EntryRequest::Transfer { from, to, amount } => {
+            (ledger::transfer(*from, *to, *amount)?, None)
+        }
+        EntryRequest::Reversal { entry_id } => {
+            let original = tx
+                .sql("SELECT reverses, (SELECT COUNT(*) FROM entries r WHERE r.reverses = e.id) AS reversals \
+                      FROM entries e WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id = $3")
+                .bind(command.guild_id)
+                .bind(command.pool_id)
+                .bind(*entry_id)
+                .fetch_optional()
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if original.get::<Option<Uuid>>("reverses")?.is_some() {
+                return Err(StoreError::Conflict("not_reversible"));
+            }
+            if original.get::<i64>("reversals")? > 0 {
+                return Err(StoreError::Conflict("already_reversed"));
+            }
+            let rows = tx
+                .sql("SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id \
+                      WHERE a.pool_id = $1 AND p.entry_id = $2 ORDER BY p.line")
+                .bind(command.pool_id)
+                .bind(*entry_id)
+                .fetch_all()
+                .await?;
+            let original: Vec<Posting<Uuid>> = rows
+                .iter()
+                .map(|row| {
+                    posting_of(row).map(|p| Posting {
+                        account: p.account,
+                        amount: p.amount,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            (ledger::reversal(&original)?, Some(*entry_id))
+        }
+    })
+}
+
+/// Locks a member's account in the pool and reads their wallet.
+async fn lock_wallet(
+    tx: &mut Tx,
+    pool_id: Uuid,
+    member_id: Uuid,
+) -> Result<(Uuid, Wallet), StoreError> {
+    const SELECT: &str = concat!(
+        "SELECT a.id, a.balance, ",
+        held_sql!(),
+        " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2"
+    );
+    const LOCK: &str = concat!(
+        "SELECT a.id, a.balance, ",
+        held_sql!(),
+        " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2 FOR UPDATE OF a"
+    );
+    // SQLite has no row locks: its writer holds the whole database already.
+    let sql = if tx.backend() == Backend::Postgres {
+        LOCK
+    } else {
+        SELECT
+    };
+    let row = tx
+        .sql(sql)
+        .bind(pool_id)
+        .bind(member_id)
+        .fetch_optional()
+        .await?
+        .ok_or(StoreError::UnknownReference("member_id"))?;
+    let wallet = Wallet {
+        balance: Points::from_stored(row.get("balance")?),
+        held: Points::from_stored(row.get("held")?),
+    };
+    Ok((row.get("id")?, wallet))
+}
+
+/// Adds `amount` to a system account of the pool and returns the account's id.
+async fn credit_system(
+    tx: &mut Tx,
+    pool_id: Uuid,
+    system: SystemAccount,
+    amount: Points,
+) -> Result<Uuid, StoreError> {
+    let row = tx
+        .sql("UPDATE accounts SET balance = balance + $1 WHERE pool_id = $2 AND system = $3 RETURNING id")
+        .bind(amount.hundredths())
+        .bind(pool_id)
+        .bind(system.as_str())
+        .fetch_one()
+        .await?;
+    Ok(row.get("id")?)
+}
+
+/// The stored answer for a key seen before, or an error if the key came with
+/// another request.
+async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Recorded>, StoreError> {
+    let Some(row) = tx
+        .sql("SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+        .bind(claim.user_id)
+        .bind(claim.key.as_str())
+        .fetch_optional()
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.get::<Vec<u8>>("fingerprint")? != claim.fingerprint {
+        return Err(StoreError::IdempotencyKeyReused);
+    }
+    let status: i32 = row.get("status")?;
+    Ok(Some(Recorded::Replay {
+        status: u16::try_from(status).unwrap_or(200),
+        body: row.get("response")?,
+    }))
+}
+
+/// Stores the answer under the key. A racer that stored it first makes this
+/// attempt retry, and the retry replays the racer's answer.
+async fn remember(
+    tx: &mut Tx,
+    claim: &IdempotencyClaim,
+    status: u16,
+    body: &str,
+    ctx: &Ctx,
+) -> Result<(), StoreError> {
+    tx.sql("INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(claim.user_id)
+        .bind(claim.key.as_str())
+        .bind(claim.fingerprint.as_slice())
+        .bind(i32::from(status))
+        .bind(body)
+        .bind(ctx.now)
+        .execute()
+        .await
+        .on_unique("idempotency_keys_pkey", "idempotency_keys.user_id", "raced")
+        .map_err(|e| match e {
+            StoreError::Conflict("raced") => StoreError::Raced,
+            other => other,
+        })?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Schema migrations, embedded in the binary and applied in order inside one
+//! transaction. On PostgreSQL a transaction-scoped advisory lock lets several
+//! instances start at once (and works through PgBouncer in transaction mode):
+//! the first applies, the others wait and then find nothing left to do.
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use super::sql::{Backend, Db};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    postgres: &'static str,
+    sqlite: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+}];
+
+/// An arbitrary constant naming the migration lock.
+const LOCK_KEY: i64 = 0x646b_705f_6d69_67;
+
+pub async fn run(db: &Db) -> anyhow::Result<()> {
+    let mut tx = db
+        .begin_locking()
+        .await
+        .context("cannot start the migration")?;
+    if db.backend() == Backend::Postgres {
+        tx.sql("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK_KEY)
+            .execute()
+            .await?;
+    }
+    tx.sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, id TEXT NOT NULL)",
+    )
+    .execute()
+    .await
+    .context("cannot create the schema_migrations table")?;
+    let applied: Vec<i64> = tx
+        .sql("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all()
+        .await?
+        .iter()
+        .map(|row| row.get("version"))
+        .collect::<Result<_, _>>()?;
+    if let Some(newest) = applied
+        .last()
+        .filter(|v| **v > MIGRATIONS.last().map_or(0, |m| m.version))
+    {
+        anyhow::bail!(
+            "the database has schema version {newest}, newer than this binary knows; run a newer dkp"
+        );
+    }
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let text = match db.backend() {
+            Backend::Postgres => migration.postgres,
+            Backend::Sqlite => migration.sqlite,
+        };
+        tx.raw(text).await.with_context(|| {
+            format!(
+                "migration {} ({}) failed",
+                migration.version, migration.name
+            )
+        })?;
+        tx.sql("INSERT INTO schema_migrations (version, name, id) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(Uuid::now_v7().to_string())
+            .execute()
+            .await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    tx.commit().await.context("cannot commit the migrations")?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! What the store reads and writes, in the shapes the API shows: points as
+//! strings with two decimals, times as RFC 3339 in UTC.
+
+use dkp_core::{AccountRef, Points, Role};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::Ts;
+
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self.0.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+}
+
+/// Serializes points as the API shows them: `"12.50"`.
+pub fn points_text<S: Serializer>(points: &Points, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(points)
+}
+
+fn role_text<S: Serializer>(role: &Role, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(role.as_str())
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+}
+
+pub struct NewUser {
+    pub id: Uuid,
+    pub username: String,
+    pub username_folded: String,
+    pub display_name: String,
+    pub password_hash: String,
+}
+
+pub struct NewSession {
+    pub token_hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub expires_at: Ts,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Guild {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+}
+
+pub struct NewGuild {
+    pub slug: String,
+    pub name: String,
+}
+
+/// A user's place in one guild.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub guild: Guild,
+    pub member_id: Uuid,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Member {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    #[serde(serialize_with = "role_text")]
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Pool {
+    pub id: Uuid,
+    pub name: String,
+    pub allow_negative: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Standing {
+    pub member_id: Uuid,
+    pub username: String,
+    #[serde(serialize_with = "points_text")]
+    pub balance: Points,
+    #[serde(serialize_with = "points_text")]
+    pub held: Points,
+    #[serde(serialize_with = "points_text")]
+    pub available: Points,
+}
+
+/// One immutable movement of points, with postings that sum to zero.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub id: Uuid,
+    pub pool_id: Uuid,
+    pub kind: &'static str,
+    pub reason: String,
+    pub created_at: Ts,
+    /// The member who made the entry.
+    pub created_by: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverses: Option<Uuid>,
+    pub postings: Vec<EntryPosting>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryPosting {
+    pub account: AccountRef<Uuid>,
+    pub amount: Points,
+}
+
+impl Serialize for EntryPosting {
+    /// `{"member_id": …, "amount": …}` or `{"account": "issued", "amount": …}`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        match &self.account {
+            AccountRef::Member(id) => map.serialize_entry("member_id", id)?,
+            AccountRef::System(system) => map.serialize_entry("account", system.as_str())?,
+        }
+        map.serialize_entry("amount", &self.amount.to_string())?;
+        map.end()
+    }
+}
+
+/// The kinds of entry and their names in the API.
+pub const ENTRY_KINDS: [&str; 4] = ["award", "adjustment", "transfer", "reversal"];
+
+/// A request to move points, checked against the wallets inside the transaction.
+#[derive(Clone, Debug)]
+pub enum EntryRequest {
+    Award {
+        member_ids: Vec<Uuid>,
+        amount: Points,
+    },
+    Adjustment {
+        member_id: Uuid,
+        amount: Points,
+    },
+    Transfer {
+        from: Uuid,
+        to: Uuid,
+        amount: Points,
+    },
+    Reversal {
+        entry_id: Uuid,
+    },
+}
+
+impl EntryRequest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EntryRequest::Award { .. } => ENTRY_KINDS[0],
+            EntryRequest::Adjustment { .. } => ENTRY_KINDS[1],
+            EntryRequest::Transfer { .. } => ENTRY_KINDS[2],
+            EntryRequest::Reversal { .. } => ENTRY_KINDS[3],
+        }
+    }
+}
+
+/// An idempotency key, scoped to its caller, with a fingerprint of the request.
+#[derive(Clone, Debug)]
+pub struct IdempotencyClaim {
+    pub user_id: Uuid,
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+}
+
+/// Everything needed to write one entry.
+pub struct EntryCommand {
+    pub guild_id: Uuid,
+    pub pool_id: Uuid,
+    /// The member making the entry.
+    pub actor_member: Uuid,
+    pub request: EntryRequest,
+    pub reason: String,
+    pub idempotency: Option<IdempotencyClaim>,
+    /// The response status and body to store under the idempotency key.
+    pub respond: fn(&Entry) -> (u16, String),
+}
+
+/// What `record_entry` did.
+#[derive(Debug)]
+pub enum Recorded {
+    Fresh(Entry),
+    /// The request was seen before under the same key: its stored answer.
+    Replay {
+        status: u16,
+        body: String,
+    },
+}
+
+/// One page of a list, newest first.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Items strictly older than this id.
+    pub before: Option<Uuid>,
+}
+
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts, `None` at the end.
+    pub next: Option<Uuid>,
+}
+
+/// Cuts a list read with one row too many into a page and its continuation.
+pub fn paginate<T>(mut items: Vec<T>, page: PageRequest, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    let limit = page.limit as usize;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next = if more { items.last().map(id) } else { None };
+    Page { items, next }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub created_at: Ts,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// An audit row to write beside a change.
+pub struct AuditWrite<'a> {
+    pub guild_id: Option<Uuid>,
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub ctx: &'a super::Ctx,
+}
+
+impl<'a> AuditWrite<'a> {
+    pub fn new(
+        ctx: &'a super::Ctx,
+        guild_id: Option<Uuid>,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: impl ToString,
+    ) -> Self {
+        AuditWrite {
+            guild_id,
+            action,
+            target_type,
+            target_id: target_id.to_string(),
+            before: None,
+            after: None,
+            ctx,
+        }
+    }
+
+    pub fn before(mut self, value: impl Serialize) -> Self {
+        self.before = serde_json::to_value(value).ok();
+        self
+    }
+
+    pub fn after(mut self, value: impl Serialize) -> Self {
+        self.after = serde_json::to_value(value).ok();
+        self
+    }
+}

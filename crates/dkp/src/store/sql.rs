@@ -1,0 +1,321 @@
+//! One way to run a statement on either backend. Every query of the store is
+//! written once, with `$1`-style parameters that PostgreSQL and SQLite both
+//! read; values and columns are any type both drivers encode and decode. This
+//! keeps a single copy of the SQL instead of one per database.
+
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Database, Decode, Encode, PgPool, Postgres, Row as _, Sqlite, SqlitePool, Type};
+
+/// A value both drivers can bind.
+pub trait Value:
+    for<'q> Encode<'q, Postgres> + Type<Postgres> + for<'q> Encode<'q, Sqlite> + Type<Sqlite> + Send
+{
+}
+impl<T> Value for T where
+    T: for<'q> Encode<'q, Postgres>
+        + Type<Postgres>
+        + for<'q> Encode<'q, Sqlite>
+        + Type<Sqlite>
+        + Send
+{
+}
+
+/// A column type both drivers can decode.
+pub trait Column:
+    for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
+{
+}
+impl<T> Column for T where
+    T: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
+{
+}
+
+/// Which database a pool talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A connection pool of either backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Pg(PgPool),
+    Lite(SqlitePool),
+}
+
+/// An open transaction of either backend.
+pub enum Tx {
+    Pg(sqlx::Transaction<'static, Postgres>),
+    Lite(sqlx::Transaction<'static, Sqlite>),
+}
+
+type PgQuery = sqlx::query::Query<'static, Postgres, <Postgres as Database>::Arguments>;
+type LiteQuery = sqlx::query::Query<'static, Sqlite, <Sqlite as Database>::Arguments>;
+
+enum Target<'a> {
+    PgPool(&'a PgPool),
+    PgConn(&'a mut PgConnection),
+    LitePool(&'a SqlitePool),
+    LiteConn(&'a mut SqliteConnection),
+}
+
+enum Statement {
+    Pg(PgQuery),
+    Lite(LiteQuery),
+}
+
+/// A statement with its bound values, ready to run.
+pub struct Sql<'a> {
+    target: Target<'a>,
+    statement: Statement,
+}
+
+/// A result row of either backend.
+pub enum Row {
+    Pg(PgRow),
+    Lite(SqliteRow),
+}
+
+impl Db {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Pg(_) => Backend::Postgres,
+            Db::Lite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A statement run on a pooled connection, outside any transaction.
+    pub fn sql(&self, text: &'static str) -> Sql<'_> {
+        match self {
+            Db::Pg(pool) => Sql {
+                target: Target::PgPool(pool),
+                statement: Statement::Pg(sqlx::query(text)),
+            },
+            Db::Lite(pool) => Sql {
+                target: Target::LitePool(pool),
+                statement: Statement::Lite(sqlx::query(text)),
+            },
+        }
+    }
+
+    /// Opens a writing transaction: SERIALIZABLE on PostgreSQL, and on SQLite
+    /// `BEGIN IMMEDIATE`, which takes the write lock up front.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Pg(pool) => Tx::Pg(
+                pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                    .await?,
+            ),
+            Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    /// Opens a transaction that relies on explicit locks rather than on its
+    /// snapshot: READ COMMITTED on PostgreSQL, so each statement sees what
+    /// committed while it waited for a lock; `BEGIN IMMEDIATE` on SQLite.
+    pub async fn begin_locking(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Pg(pool) => Tx::Pg(pool.begin().await?),
+            Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Pg(pool) => pool.close().await,
+            Db::Lite(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Pg(_) => Backend::Postgres,
+            Tx::Lite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A statement run inside this transaction.
+    pub fn sql(&mut self, text: &'static str) -> Sql<'_> {
+        match self {
+            Tx::Pg(tx) => Sql {
+                target: Target::PgConn(tx),
+                statement: Statement::Pg(sqlx::query(text)),
+            },
+            Tx::Lite(tx) => Sql {
+                target: Target::LiteConn(tx),
+                statement: Statement::Lite(sqlx::query(text)),
+            },
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Pg(tx) => tx.commit().await,
+            Tx::Lite(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Runs the same call on whichever target and statement the `Sql` holds, and
+/// turns the driver's result into ours.
+macro_rules! run {
+    ($sql:expr, $method:ident) => {{
+        let Sql { target, statement } = $sql;
+        match (target, statement) {
+            (Target::PgPool(pool), Statement::Pg(q)) => q.$method(pool).await.map(Wrap::wrap),
+            (Target::PgConn(conn), Statement::Pg(q)) => q.$method(&mut *conn).await.map(Wrap::wrap),
+            (Target::LitePool(pool), Statement::Lite(q)) => q.$method(pool).await.map(Wrap::wrap),
+            (Target::LiteConn(conn), Statement::Lite(q)) => {
+                q.$method(&mut *conn).await.map(Wrap::wrap)
+            }
+            _ => unreachable!("a statement is always made for its own backend"),
+        }
+    }};
+}
+
+impl Sql<'_> {
+    pub fn bind<T: Value>(mut self, value: T) -> Self {
+        self.statement = match self.statement {
+            Statement::Pg(q) => Statement::Pg(q.bind(value)),
+            Statement::Lite(q) => Statement::Lite(q.bind(value)),
+        };
+        self
+    }
+
+    pub async fn fetch_one(self) -> Result<Row, sqlx::Error> {
+        run!(self, fetch_one)
+    }
+
+    pub async fn fetch_optional(self) -> Result<Option<Row>, sqlx::Error> {
+        run!(self, fetch_optional)
+    }
+
+    pub async fn fetch_all(self) -> Result<Vec<Row>, sqlx::Error> {
+        run!(self, fetch_all)
+    }
+
+    /// Runs the statement and returns how many rows it changed.
+    pub async fn execute(self) -> Result<u64, sqlx::Error> {
+        run!(self, execute)
+    }
+}
+
+/// A driver's result, in our backend-neutral form.
+trait Wrap<T> {
+    fn wrap(self) -> T;
+}
+impl Wrap<Row> for PgRow {
+    fn wrap(self) -> Row {
+        Row::Pg(self)
+    }
+}
+impl Wrap<Row> for SqliteRow {
+    fn wrap(self) -> Row {
+        Row::Lite(self)
+    }
+}
+impl<R: Wrap<Row>> Wrap<Option<Row>> for Option<R> {
+    fn wrap(self) -> Option<Row> {
+        self.map(Wrap::wrap)
+    }
+}
+impl<R: Wrap<Row>> Wrap<Vec<Row>> for Vec<R> {
+    fn wrap(self) -> Vec<Row> {
+        self.into_iter().map(Wrap::wrap).collect()
+    }
+}
+impl Wrap<u64> for sqlx::postgres::PgQueryResult {
+    fn wrap(self) -> u64 {
+        self.rows_affected()
+    }
+}
+impl Wrap<u64> for sqlx::sqlite::SqliteQueryResult {
+    fn wrap(self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Row {
+    /// The column named `name`, decoded as `T`.
+    pub fn get<T: Column>(&self, name: &str) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Pg(row) => row.try_get(name),
+            Row::Lite(row) => row.try_get(name),
+        }
+    }
+}
+
+/// A point in time: `timestamptz` on PostgreSQL, integer microseconds since
+/// the epoch on SQLite, so that it sorts and compares right on both (SQLite's
+/// text timestamps vary in length and do not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ts(pub time::OffsetDateTime);
+
+impl Ts {
+    fn micros(self) -> i64 {
+        // Microseconds since 1970 fit an i64 for ±292,000 years.
+        (self.0.unix_timestamp_nanos() / 1_000) as i64
+    }
+
+    fn from_micros(micros: i64) -> Result<Ts, sqlx::error::BoxDynError> {
+        Ok(Ts(time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(micros) * 1_000,
+        )?))
+    }
+}
+
+type BoxDynError = sqlx::error::BoxDynError;
+
+impl Type<Postgres> for Ts {
+    fn type_info() -> <Postgres as Database>::TypeInfo {
+        <time::OffsetDateTime as Type<Postgres>>::type_info()
+    }
+}
+impl Encode<'_, Postgres> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Postgres as Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        Encode::<Postgres>::encode_by_ref(&self.0, buf)
+    }
+}
+impl<'r> Decode<'r, Postgres> for Ts {
+    fn decode(value: <Postgres as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        // PostgreSQL keeps microseconds; the value read back is the value written.
+        Ok(Ts(<time::OffsetDateTime as Decode<Postgres>>::decode(
+            value,
+        )?))
+    }
+}
+impl Type<Sqlite> for Ts {
+    fn type_info() -> <Sqlite as Database>::TypeInfo {
+        <i64 as Type<Sqlite>>::type_info()
+    }
+}
+impl Encode<'_, Sqlite> for Ts {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        Encode::<Sqlite>::encode_by_ref(&self.micros(), buf)
+    }
+}
+impl<'r> Decode<'r, Sqlite> for Ts {
+    fn decode(value: <Sqlite as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ts::from_micros(<i64 as Decode<Sqlite>>::decode(value)?)
+    }
+}
+
+impl Tx {
+    /// Runs a script of several statements, such as a migration.
+    pub async fn raw(&mut self, script: &'static str) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Pg(tx) => sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()),
+            Tx::Lite(tx) => sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()),
+        }
+    }
+}

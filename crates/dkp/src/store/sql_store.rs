@@ -1,0 +1,215 @@
+//! `SqlStore`: the `Store` port over PostgreSQL or SQLite. The use cases live in
+//! `accounts`, `guilds` and `ledger`; this file wires them to the trait and
+//! holds what they share (audit rows, constraint mapping).
+
+use async_trait::async_trait;
+use dkp_core::Role;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::gate::Gate;
+use super::sql::{Backend, Db, Tx};
+use super::{Ctx, Store, StoreError, accounts, guilds, ledger, model::*};
+
+pub struct SqlStore {
+    pub(super) db: Db,
+    pub(super) gate: Gate,
+}
+
+impl SqlStore {
+    pub fn new(db: Db) -> SqlStore {
+        SqlStore {
+            db,
+            gate: Gate::new(),
+        }
+    }
+}
+
+/// Writes the audit row of a change, inside the change's transaction.
+pub(super) async fn audit(tx: &mut Tx, row: AuditWrite<'_>) -> Result<(), StoreError> {
+    tx.sql(
+        "INSERT INTO audit_log (id, guild_id, actor_id, action, target_type, target_id, request_id, created_at, before, after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(row.guild_id)
+    .bind(row.ctx.actor)
+    .bind(row.action)
+    .bind(row.target_type)
+    .bind(row.target_id)
+    .bind(row.ctx.request_id.clone())
+    .bind(row.ctx.now)
+    .bind(row.before.map(Json))
+    .bind(row.after.map(Json))
+    .execute()
+    .await?;
+    Ok(())
+}
+
+/// Maps a named unique constraint to a stable conflict code.
+pub(super) trait OnUnique<T> {
+    /// `constraint` is the PostgreSQL constraint name; `columns` the
+    /// `table.column` SQLite names in its message.
+    fn on_unique(
+        self,
+        constraint: &str,
+        columns: &str,
+        code: &'static str,
+    ) -> Result<T, StoreError>;
+}
+
+impl<T> OnUnique<T> for Result<T, sqlx::Error> {
+    fn on_unique(
+        self,
+        constraint: &str,
+        columns: &str,
+        code: &'static str,
+    ) -> Result<T, StoreError> {
+        self.map_err(|error| match &error {
+            sqlx::Error::Database(db)
+                if db.is_unique_violation()
+                    && (db.constraint() == Some(constraint) || db.message().contains(columns)) =>
+            {
+                StoreError::Conflict(code)
+            }
+            _ => StoreError::Database(error),
+        })
+    }
+}
+
+/// Parses a role read back from the database.
+pub(super) fn stored_role(text: &str) -> Result<Role, StoreError> {
+    Role::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown role {text:?}")))
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.sql("SELECT 1 AS one").fetch_one().await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.db.close().await;
+    }
+
+    async fn create_user(&self, user: &NewUser, ctx: &Ctx) -> Result<User, StoreError> {
+        accounts::create_user(&self.db, user, ctx).await
+    }
+
+    async fn login_of(&self, username_folded: &str) -> Result<Option<(User, String)>, StoreError> {
+        accounts::login_of(&self.db, username_folded).await
+    }
+
+    async fn create_session(&self, session: &NewSession, ctx: &Ctx) -> Result<(), StoreError> {
+        accounts::create_session(&self.db, session, ctx).await
+    }
+
+    async fn session_user(
+        &self,
+        token_hash: &[u8],
+        now: super::Ts,
+    ) -> Result<Option<User>, StoreError> {
+        accounts::session_user(&self.db, token_hash, now).await
+    }
+
+    async fn end_session(&self, token_hash: &[u8], ctx: &Ctx) -> Result<(), StoreError> {
+        accounts::end_session(&self.db, token_hash, ctx).await
+    }
+
+    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>, StoreError> {
+        guilds::memberships(&self.db, user_id).await
+    }
+
+    async fn create_guild(&self, guild: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError> {
+        guilds::create_guild(&self.db, guild, ctx).await
+    }
+
+    async fn membership(
+        &self,
+        slug: &str,
+        user_id: Uuid,
+    ) -> Result<Option<Membership>, StoreError> {
+        guilds::membership(&self.db, slug, user_id).await
+    }
+
+    async fn add_member(
+        &self,
+        guild_id: Uuid,
+        username_folded: &str,
+        role: Role,
+        ctx: &Ctx,
+    ) -> Result<Member, StoreError> {
+        guilds::add_member(&self.db, guild_id, username_folded, role, ctx).await
+    }
+
+    async fn members(&self, guild_id: Uuid) -> Result<Vec<Member>, StoreError> {
+        guilds::members(&self.db, guild_id).await
+    }
+
+    async fn set_role(
+        &self,
+        guild_id: Uuid,
+        member_id: Uuid,
+        role: Role,
+        ctx: &Ctx,
+    ) -> Result<Member, StoreError> {
+        guilds::set_role(&self.db, guild_id, member_id, role, ctx).await
+    }
+
+    async fn create_pool(
+        &self,
+        guild_id: Uuid,
+        name: &str,
+        allow_negative: bool,
+        ctx: &Ctx,
+    ) -> Result<Pool, StoreError> {
+        ledger::create_pool(&self.db, guild_id, name, allow_negative, ctx).await
+    }
+
+    async fn pools(&self, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
+        ledger::pools(&self.db, guild_id).await
+    }
+
+    async fn standings(&self, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
+        ledger::standings(&self.db, guild_id, pool_id).await
+    }
+
+    async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
+        ledger::entry(&self.db, guild_id, entry_id).await
+    }
+
+    async fn record_entry(
+        &self,
+        command: &EntryCommand,
+        ctx: &Ctx,
+    ) -> Result<Recorded, StoreError> {
+        let _turn = self.gate.enter(command.pool_id).await;
+        super::retry::retry(command.request.kind(), || {
+            ledger::record_entry(&self.db, command, ctx)
+        })
+        .await
+    }
+
+    async fn entries(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        member_id: Option<Uuid>,
+        page: PageRequest,
+    ) -> Result<Page<Entry>, StoreError> {
+        ledger::entries(&self.db, guild_id, pool_id, member_id, page).await
+    }
+
+    async fn audit(
+        &self,
+        guild_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<AuditRecord>, StoreError> {
+        guilds::audit(&self.db, guild_id, page).await
+    }
+}
