@@ -134,12 +134,17 @@ pub enum Location {
     Sqlite { path: std::path::PathBuf },
 }
 
+/// A connection pool to the configured database.
+pub async fn connect(location: &Location) -> Result<sql::Db, anyhow::Error> {
+    match location {
+        Location::Postgres { url } => postgres::connect(url.expose()).await,
+        Location::Sqlite { path } => sqlite::connect(path).await,
+    }
+}
+
 /// Connects to the configured database and applies pending migrations.
 pub async fn open(location: &Location) -> Result<Arc<dyn Store>, anyhow::Error> {
-    let db = match location {
-        Location::Postgres { url } => postgres::connect(url.expose()).await?,
-        Location::Sqlite { path } => sqlite::connect(path).await?,
-    };
+    let db = connect(location).await?;
     migrate::run(&db).await?;
     Ok(Arc::new(SqlStore::new(db)))
 }

@@ -94,7 +94,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_non_database_error_is_not_retried() {
         let mut calls = 0;
         let result: Result<(), _> = retry("test", || {

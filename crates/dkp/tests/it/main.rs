@@ -1,1 +1,12 @@
-fn main() {}
+//! The one integration test binary: the API-level suite, each scenario run
+//! against embedded SQLite and against PostgreSQL over a real connection.
+
+mod support;
+
+mod accounts;
+mod bad_input;
+mod concurrency;
+mod guilds;
+mod idempotency;
+mod ledger;
+mod operations;

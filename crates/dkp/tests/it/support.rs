@@ -1,0 +1,478 @@
+//! `spawn_app` gives each test its own service and database: a fresh SQLite
+//! file, or a fresh schema in the `dkp_it` PostgreSQL database (recreated once
+//! per run, so nothing outlives the next run). Requests go to the router
+//! in-process; helpers register users, build guilds and check the ledger.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use dkp::app::Application;
+use dkp::config::{Config, Secret};
+use dkp::store::{Location, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Declares a scenario `async fn NAME(app: TestApp)` as two tests, one per store.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::spawn_app($crate::support::Kind::Sqlite).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::spawn_app($crate::support::Kind::Postgres).await).await;
+            }
+        }
+    )*};
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub kind: Kind,
+    pub router: Router,
+    pub store: Arc<dyn Store>,
+    pub location: Location,
+    /// The connection string of this test's own database or schema.
+    pub url: String,
+    dir: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The PostgreSQL server tests use: `DKP_TEST_DATABASE_URL`, by default the local one.
+pub fn admin_url() -> String {
+    std::env::var("DKP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The URL of the `dkp_it` database on the same server.
+fn it_database_url() -> String {
+    let admin = admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base)
+        .to_owned();
+    format!("{base}/dkp_it")
+}
+
+/// Recreates `dkp_it` once per test run, on a thread of its own.
+fn prepare_postgres() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&admin_url())
+                    .await
+                    .expect("PostgreSQL must run for the tests (DKP_TEST_DATABASE_URL)");
+                sqlx::raw_sql("DROP DATABASE IF EXISTS dkp_it WITH (FORCE)")
+                    .execute(&mut admin)
+                    .await
+                    .expect("drop dkp_it");
+                sqlx::raw_sql("CREATE DATABASE dkp_it")
+                    .execute(&mut admin)
+                    .await
+                    .expect("create dkp_it");
+            });
+        })
+        .join()
+        .expect("preparing PostgreSQL");
+    });
+}
+
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dkp-it-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A database of its own for one test: its location and URL.
+pub async fn fresh_database(kind: Kind, dir: &std::path::Path) -> (Location, String) {
+    match kind {
+        Kind::Sqlite => {
+            let path = dir.join("dkp.sqlite3");
+            let url = format!("sqlite://{}", path.display());
+            (Location::Sqlite { path }, url)
+        }
+        Kind::Postgres => {
+            prepare_postgres();
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&it_database_url())
+                .await
+                .expect("connect dkp_it");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut conn)
+                .await
+                .expect("schema");
+            let url = format!("{}?options=-c%20search_path%3D{schema}", it_database_url());
+            (
+                Location::Postgres {
+                    url: Secret::new(url.clone()),
+                },
+                url,
+            )
+        }
+    }
+}
+
+pub fn config(location: Location, dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.to_path_buf(),
+        location,
+        session_ttl_hours: 24,
+        secure_cookies: false,
+        jobs: true,
+    }
+}
+
+pub async fn spawn_app(kind: Kind) -> TestApp {
+    spawn_app_with(kind, |_| {}).await
+}
+
+/// Like `spawn_app`, with the configuration adjusted first.
+pub async fn spawn_app_with(kind: Kind, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = temp_dir();
+    let (location, url) = fresh_database(kind, &dir).await;
+    let mut config = config(location.clone(), &dir);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the app builds");
+    TestApp {
+        kind,
+        router: app.router(),
+        store: app.store(),
+        location,
+        url,
+        dir,
+    }
+}
+
+impl TestApp {
+    /// Another instance of the service on the same PostgreSQL database, with
+    /// its own pools and in-process state, as a second host would run it.
+    pub async fn second_instance(&self) -> TestApp {
+        assert_eq!(
+            self.kind,
+            Kind::Postgres,
+            "only PostgreSQL serves several instances"
+        );
+        let dir = temp_dir();
+        let app = Application::build(config(self.location.clone(), &dir))
+            .await
+            .expect("the second instance builds");
+        TestApp {
+            kind: self.kind,
+            router: app.router(),
+            store: app.store(),
+            location: self.location.clone(),
+            url: self.url.clone(),
+            dir,
+        }
+    }
+}
+
+/// A response, with its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    /// The `error.code` of an error reply.
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected reply: {}",
+            self.text
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Reply {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "unexpected reply: {}",
+            self.text
+        );
+        self
+    }
+}
+
+/// A request to build up: `app.post(path).token(t).json(body).send().await`.
+pub struct Call<'a> {
+    app: &'a TestApp,
+    request: axum::http::request::Builder,
+    body: Body,
+}
+
+impl Call<'_> {
+    pub fn token(mut self, token: &str) -> Self {
+        self.request = self
+            .request
+            .header("authorization", format!("Bearer {token}"));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.request = self.request.header("content-type", "application/json");
+        self.body = Body::from(body.to_string());
+        self
+    }
+
+    /// A body sent as JSON whatever it holds.
+    pub fn raw(mut self, body: impl Into<Body>) -> Self {
+        self.request = self.request.header("content-type", "application/json");
+        self.body = body.into();
+        self
+    }
+
+    /// A body sent with no content type.
+    pub fn bare(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub async fn send(self) -> Reply {
+        let request = self.request.body(self.body).expect("request");
+        let response = self
+            .app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+/// A guild made by `owner`, with one pool.
+#[derive(Clone, Debug)]
+pub struct Guild {
+    pub slug: String,
+    pub pool: String,
+    pub owner: User,
+    pub owner_member: String,
+}
+
+impl TestApp {
+    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+        Call {
+            app: self,
+            request: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Call<'_> {
+        self.call(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Call<'_> {
+        self.call(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> Call<'_> {
+        self.call(Method::PATCH, path)
+    }
+
+    pub async fn register(&self, name: &str) -> User {
+        let reply = self
+            .post("/api/v1/auth/register")
+            .json(json!({"username": name, "password": "correct horse"}))
+            .send()
+            .await
+            .expect(201);
+        let id = reply.json["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_owned();
+        let login = self
+            .post("/api/v1/auth/login")
+            .json(json!({"username": name, "password": "correct horse"}))
+            .send()
+            .await
+            .expect(200);
+        User {
+            id,
+            token: login.json["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// A guild owned by a new user, with a pool called Main.
+    pub async fn guild(&self, slug: &str) -> Guild {
+        let owner = self.register(&format!("{slug}-owner")).await;
+        self.post("/api/v1/guilds")
+            .token(&owner.token)
+            .json(json!({"name": slug, "slug": slug}))
+            .send()
+            .await
+            .expect(201);
+        let pool = self
+            .post(&format!("/api/v1/guilds/{slug}/pools"))
+            .token(&owner.token)
+            .json(json!({"name": "Main"}))
+            .send()
+            .await
+            .expect(201);
+        let me = self
+            .get("/api/v1/me")
+            .token(&owner.token)
+            .send()
+            .await
+            .expect(200);
+        let owner_member = me.json["guilds"][0]["member_id"]
+            .as_str()
+            .expect("member id")
+            .to_owned();
+        Guild {
+            slug: slug.to_owned(),
+            pool: pool.json["pool"]["id"]
+                .as_str()
+                .expect("pool id")
+                .to_owned(),
+            owner,
+            owner_member,
+        }
+    }
+
+    /// Registers `name` and adds them to the guild with `role`; their member id.
+    pub async fn member(&self, guild: &Guild, name: &str, role: &str) -> (User, String) {
+        let user = self.register(name).await;
+        let reply = self
+            .post(&format!("/api/v1/guilds/{}/members", guild.slug))
+            .token(&guild.owner.token)
+            .json(json!({"username": name, "role": role}))
+            .send()
+            .await
+            .expect(201);
+        (
+            user,
+            reply.json["member"]["id"]
+                .as_str()
+                .expect("member id")
+                .to_owned(),
+        )
+    }
+
+    /// Member id to balance, as standings show it.
+    pub async fn balances(&self, guild: &Guild) -> std::collections::BTreeMap<String, String> {
+        let reply = self
+            .get(&format!(
+                "/api/v1/guilds/{}/pools/{}/standings",
+                guild.slug, guild.pool
+            ))
+            .token(&guild.owner.token)
+            .send()
+            .await
+            .expect(200);
+        reply.json["standings"]
+            .as_array()
+            .expect("standings")
+            .iter()
+            .map(|s| {
+                (
+                    s["member_id"].as_str().unwrap_or("").to_owned(),
+                    s["balance"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Checks the ledger's invariants straight in the database: the postings
+    /// of every pool sum to zero, and every account's balance is the sum of
+    /// its postings.
+    pub async fn assert_ledger_consistent(&self) {
+        let db = dkp::store::connect(&self.location).await.expect("connect");
+        let totals = db
+            .sql(
+                "SELECT CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS total FROM postings p \
+                  JOIN accounts a ON a.id = p.account_id GROUP BY a.pool_id",
+            )
+            .fetch_all()
+            .await
+            .expect("totals");
+        for row in totals {
+            assert_eq!(
+                row.get::<i64>("total").expect("total"),
+                0,
+                "a pool's postings do not sum to zero"
+            );
+        }
+        let bad: i64 = db
+            .sql("SELECT COUNT(*) AS bad FROM accounts a WHERE a.balance <> \
+                  CAST(COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.account_id = a.id), 0) AS BIGINT)")
+            .fetch_one()
+            .await
+            .expect("accounts")
+            .get("bad")
+            .expect("bad");
+        assert_eq!(
+            bad, 0,
+            "an account's balance differs from the sum of its postings"
+        );
+        db.close().await;
+    }
+
+    /// Runs one statement on this test's database.
+    pub async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
+        let db = dkp::store::connect(&self.location).await.expect("connect");
+        let result = db.sql(sql).execute().await;
+        db.close().await;
+        result
+    }
+}
