@@ -22,11 +22,7 @@ pub enum SystemAccount {
 }
 
 impl SystemAccount {
-    pub const ALL: [SystemAccount; 3] = [
-        SystemAccount::Issued,
-        SystemAccount::Spent,
-        SystemAccount::Decayed,
-    ];
+    pub const ALL: [SystemAccount; 3] = [SystemAccount::Issued, SystemAccount::Spent, SystemAccount::Decayed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,20 +67,13 @@ pub enum LedgerError<K> {
     #[error("the postings do not sum to zero")]
     Unbalanced,
     #[error("not enough points: {needed} needed, {available} available")]
-    InsufficientPoints {
-        member: K,
-        needed: Points,
-        available: Points,
-    },
+    InsufficientPoints { member: K, needed: Points, available: Points },
     #[error(transparent)]
     Amount(#[from] AmountError),
 }
 
 /// Each named member gets `amount`, all of it issued by the pool.
-pub fn award<K: Clone + Ord>(
-    members: &[K],
-    amount: Points,
-) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+pub fn award<K: Clone + Ord>(members: &[K], amount: Points) -> Result<Vec<Posting<K>>, LedgerError<K>> {
     if !amount.is_positive() {
         return Err(LedgerError::NotPositive);
     }
@@ -97,46 +86,27 @@ pub fn award<K: Clone + Ord>(
         if !seen.insert(member.clone()) {
             return Err(LedgerError::DuplicateMember(member.clone()));
         }
-        postings.push(Posting {
-            account: AccountRef::Member(member.clone()),
-            amount,
-        });
+        postings.push(Posting { account: AccountRef::Member(member.clone()), amount });
     }
     let count = i64::try_from(members.len()).map_err(|_| AmountError::OutOfRange)?;
     let total = amount.checked_mul(count)?;
-    postings.push(Posting {
-        account: AccountRef::System(SystemAccount::Issued),
-        amount: total.checked_neg()?,
-    });
+    postings.push(Posting { account: AccountRef::System(SystemAccount::Issued), amount: total.checked_neg()? });
     Ok(postings)
 }
 
 /// A signed correction of one member's balance, against the issued account.
-pub fn adjustment<K: Clone + Ord>(
-    member: K,
-    amount: Points,
-) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+pub fn adjustment<K: Clone + Ord>(member: K, amount: Points) -> Result<Vec<Posting<K>>, LedgerError<K>> {
     if amount == Points::ZERO {
         return Err(LedgerError::Zero);
     }
     Ok(vec![
-        Posting {
-            account: AccountRef::Member(member),
-            amount,
-        },
-        Posting {
-            account: AccountRef::System(SystemAccount::Issued),
-            amount: amount.checked_neg()?,
-        },
+        Posting { account: AccountRef::Member(member), amount },
+        Posting { account: AccountRef::System(SystemAccount::Issued), amount: amount.checked_neg()? },
     ])
 }
 
 /// Points moved from one member to another.
-pub fn transfer<K: Clone + Ord>(
-    from: K,
-    to: K,
-    amount: Points,
-) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+pub fn transfer<K: Clone + Ord>(from: K, to: K, amount: Points) -> Result<Vec<Posting<K>>, LedgerError<K>> {
     if !amount.is_positive() {
         return Err(LedgerError::NotPositive);
     }
@@ -144,30 +114,14 @@ pub fn transfer<K: Clone + Ord>(
         return Err(LedgerError::SameMember);
     }
     Ok(vec![
-        Posting {
-            account: AccountRef::Member(from),
-            amount: amount.checked_neg()?,
-        },
-        Posting {
-            account: AccountRef::Member(to),
-            amount,
-        },
+        Posting { account: AccountRef::Member(from), amount: amount.checked_neg()? },
+        Posting { account: AccountRef::Member(to), amount },
     ])
 }
 
 /// The postings that undo an entry: each of its postings, negated.
-pub fn reversal<K: Clone + Ord>(
-    original: &[Posting<K>],
-) -> Result<Vec<Posting<K>>, LedgerError<K>> {
-    original
-        .iter()
-        .map(|p| {
-            Ok(Posting {
-                account: p.account.clone(),
-                amount: p.amount.checked_neg()?,
-            })
-        })
-        .collect()
+pub fn reversal<K: Clone + Ord>(original: &[Posting<K>]) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    original.iter().map(|p| Ok(Posting { account: p.account.clone(), amount: p.amount.checked_neg()? })).collect()
 }
 
 /// Checks that postings sum to zero.
@@ -213,19 +167,12 @@ pub fn apply<K: Clone + Ord>(
     }
     let mut balances = BTreeMap::new();
     for (member, change) in changes {
-        let wallet = wallets.get(&member).copied().unwrap_or(Wallet {
-            balance: Points::ZERO,
-            held: Points::ZERO,
-        });
+        let wallet = wallets.get(&member).copied().unwrap_or(Wallet { balance: Points::ZERO, held: Points::ZERO });
         let balance = wallet.balance.checked_add(change)?;
         if change.is_negative() && !allow_negative {
             let available = wallet.available()?;
             if available.checked_add(change)?.is_negative() {
-                return Err(LedgerError::InsufficientPoints {
-                    member,
-                    needed: change.checked_neg()?,
-                    available,
-                });
+                return Err(LedgerError::InsufficientPoints { member, needed: change.checked_neg()?, available });
             }
         }
         balances.insert(member, balance);
@@ -242,30 +189,14 @@ mod tests {
     }
 
     fn wallets(list: &[(u32, i64, i64)]) -> BTreeMap<u32, Wallet> {
-        list.iter()
-            .map(|&(m, b, h)| {
-                (
-                    m,
-                    Wallet {
-                        balance: pts(b),
-                        held: pts(h),
-                    },
-                )
-            })
-            .collect()
+        list.iter().map(|&(m, b, h)| (m, Wallet { balance: pts(b), held: pts(h) })).collect()
     }
 
     #[test]
     fn an_award_gives_each_member_the_amount_and_balances_against_issued() {
         let postings = award(&[1, 2, 3], pts(500)).unwrap();
         assert_eq!(postings.len(), 4);
-        assert_eq!(
-            postings[3],
-            Posting {
-                account: AccountRef::System(SystemAccount::Issued),
-                amount: pts(-1500)
-            }
-        );
+        assert_eq!(postings[3], Posting { account: AccountRef::System(SystemAccount::Issued), amount: pts(-1500) });
         assert_eq!(check_balanced(&postings), Ok(()));
     }
 
@@ -281,10 +212,7 @@ mod tests {
     fn an_award_whose_total_overflows_is_refused() {
         let members: Vec<u32> = (0..200_000).collect();
         let huge = Points::parse("1000000000000").unwrap();
-        assert_eq!(
-            award(&members, huge),
-            Err(LedgerError::Amount(AmountError::OutOfRange))
-        );
+        assert_eq!(award(&members, huge), Err(LedgerError::Amount(AmountError::OutOfRange)));
     }
 
     #[test]
@@ -313,14 +241,8 @@ mod tests {
 
     #[test]
     fn unbalanced_postings_are_refused() {
-        let postings = vec![Posting {
-            account: AccountRef::Member(1u32),
-            amount: pts(5),
-        }];
-        assert_eq!(
-            apply(&postings, &BTreeMap::new(), false),
-            Err(LedgerError::Unbalanced)
-        );
+        let postings = vec![Posting { account: AccountRef::Member(1u32), amount: pts(5) }];
+        assert_eq!(apply(&postings, &BTreeMap::new(), false), Err(LedgerError::Unbalanced));
     }
 
     #[test]
@@ -329,11 +251,7 @@ mod tests {
         let w = wallets(&[(1, 1000, 500)]);
         assert_eq!(
             apply(&postings, &w, false),
-            Err(LedgerError::InsufficientPoints {
-                member: 1,
-                needed: pts(600),
-                available: pts(500)
-            })
+            Err(LedgerError::InsufficientPoints { member: 1, needed: pts(600), available: pts(500) })
         );
         let ok = apply(&transfer(1, 2, pts(500)).unwrap(), &w, false).unwrap();
         assert_eq!(ok[&1], pts(500));
@@ -342,23 +260,13 @@ mod tests {
 
     #[test]
     fn a_pool_that_allows_negative_balances_lets_a_wallet_go_below_zero() {
-        let result = apply(
-            &adjustment(1, pts(-700)).unwrap(),
-            &wallets(&[(1, 100, 0)]),
-            true,
-        )
-        .unwrap();
+        let result = apply(&adjustment(1, pts(-700)).unwrap(), &wallets(&[(1, 100, 0)]), true).unwrap();
         assert_eq!(result[&1], pts(-600));
     }
 
     #[test]
     fn a_credit_is_never_refused_even_to_a_negative_wallet() {
-        let result = apply(
-            &adjustment(1, pts(50)).unwrap(),
-            &wallets(&[(1, -100, 0)]),
-            false,
-        )
-        .unwrap();
+        let result = apply(&adjustment(1, pts(50)).unwrap(), &wallets(&[(1, -100, 0)]), false).unwrap();
         assert_eq!(result[&1], pts(-50));
     }
 }

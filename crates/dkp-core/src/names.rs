@@ -39,10 +39,7 @@ impl Username {
 /// A password: at least 8 characters, at most 1024 bytes so hashing stays bounded.
 pub fn check_password(password: &str) -> Result<(), InvalidField> {
     if password.chars().count() < 8 || password.len() > 1024 {
-        return Err(invalid(
-            "password",
-            "8 characters at least, 1024 bytes at most",
-        ));
+        return Err(invalid("password", "8 characters at least, 1024 bytes at most"));
     }
     Ok(())
 }
@@ -54,15 +51,9 @@ pub struct Slug(String);
 impl Slug {
     pub fn parse(text: &str) -> Result<Slug, InvalidField> {
         let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-        if !(2..=48).contains(&text.len())
-            || !text.chars().all(ok_char)
-            || text.starts_with('-')
-            || text.ends_with('-')
+        if !(2..=48).contains(&text.len()) || !text.chars().all(ok_char) || text.starts_with('-') || text.ends_with('-')
         {
-            return Err(invalid(
-                "slug",
-                "2-48 characters of a-z 0-9 -, not starting or ending with -",
-            ));
+            return Err(invalid("slug", "2-48 characters of a-z 0-9 -, not starting or ending with -"));
         }
         Ok(Slug(text.to_owned()))
     }

@@ -46,36 +46,19 @@ impl Points {
         if whole.len() > 15 {
             return Err(AmountError::OutOfRange);
         }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| AmountError::OutOfRange)?
-        };
+        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| AmountError::OutOfRange)? };
         let fraction: i64 = match fraction.len() {
             0 => 0,
-            1 => {
-                fraction
-                    .parse::<i64>()
-                    .map_err(|_| AmountError::Malformed)?
-                    * 10
-            }
-            _ => fraction
-                .parse::<i64>()
-                .map_err(|_| AmountError::Malformed)?,
+            1 => fraction.parse::<i64>().map_err(|_| AmountError::Malformed)? * 10,
+            _ => fraction.parse::<i64>().map_err(|_| AmountError::Malformed)?,
         };
-        let magnitude = whole
-            .checked_mul(100)
-            .and_then(|h| h.checked_add(fraction))
-            .ok_or(AmountError::OutOfRange)?;
+        let magnitude = whole.checked_mul(100).and_then(|h| h.checked_add(fraction)).ok_or(AmountError::OutOfRange)?;
         Points::from_hundredths(if negative { -magnitude } else { magnitude })
     }
 
     /// A whole number of points, as a JSON integer gives it.
     pub fn from_whole(points: i64) -> Result<Points, AmountError> {
-        points
-            .checked_mul(100)
-            .ok_or(AmountError::OutOfRange)
-            .and_then(Points::from_hundredths)
+        points.checked_mul(100).ok_or(AmountError::OutOfRange).and_then(Points::from_hundredths)
     }
 
     /// An amount in hundredths, refused beyond the largest single amount.
@@ -104,31 +87,19 @@ impl Points {
     }
 
     pub fn checked_add(self, other: Points) -> Result<Points, AmountError> {
-        self.0
-            .checked_add(other.0)
-            .map(Points)
-            .ok_or(AmountError::OutOfRange)
+        self.0.checked_add(other.0).map(Points).ok_or(AmountError::OutOfRange)
     }
 
     pub fn checked_sub(self, other: Points) -> Result<Points, AmountError> {
-        self.0
-            .checked_sub(other.0)
-            .map(Points)
-            .ok_or(AmountError::OutOfRange)
+        self.0.checked_sub(other.0).map(Points).ok_or(AmountError::OutOfRange)
     }
 
     pub fn checked_neg(self) -> Result<Points, AmountError> {
-        self.0
-            .checked_neg()
-            .map(Points)
-            .ok_or(AmountError::OutOfRange)
+        self.0.checked_neg().map(Points).ok_or(AmountError::OutOfRange)
     }
 
     pub fn checked_mul(self, factor: i64) -> Result<Points, AmountError> {
-        self.0
-            .checked_mul(factor)
-            .map(Points)
-            .ok_or(AmountError::OutOfRange)
+        self.0.checked_mul(factor).map(Points).ok_or(AmountError::OutOfRange)
     }
 }
 
@@ -192,18 +163,9 @@ mod tests {
     fn amounts_beyond_a_trillion_points_are_out_of_range() {
         assert_eq!(p("1000000000000"), Ok(100_000_000_000_000));
         assert_eq!(p("1000000000000.01"), Err(AmountError::OutOfRange));
-        assert_eq!(
-            p("99999999999999999999999999"),
-            Err(AmountError::OutOfRange)
-        );
-        assert_eq!(
-            Points::from_whole(i64::MAX).map(Points::hundredths),
-            Err(AmountError::OutOfRange)
-        );
-        assert_eq!(
-            Points::from_whole(1_000_000_000_001).map(Points::hundredths),
-            Err(AmountError::OutOfRange)
-        );
+        assert_eq!(p("99999999999999999999999999"), Err(AmountError::OutOfRange));
+        assert_eq!(Points::from_whole(i64::MAX).map(Points::hundredths), Err(AmountError::OutOfRange));
+        assert_eq!(Points::from_whole(1_000_000_000_001).map(Points::hundredths), Err(AmountError::OutOfRange));
     }
 
     #[test]
@@ -211,23 +173,14 @@ mod tests {
         assert_eq!(Points::from_stored(1250).to_string(), "12.50");
         assert_eq!(Points::from_stored(-5).to_string(), "-0.05");
         assert_eq!(Points::from_stored(0).to_string(), "0.00");
-        assert_eq!(
-            Points::from_stored(i64::MIN).to_string(),
-            "-92233720368547758.08"
-        );
+        assert_eq!(Points::from_stored(i64::MIN).to_string(), "-92233720368547758.08");
     }
 
     #[test]
     fn arithmetic_overflow_is_an_error() {
         let big = Points::from_stored(i64::MAX);
-        assert_eq!(
-            big.checked_add(Points::from_stored(1)),
-            Err(AmountError::OutOfRange)
-        );
-        assert_eq!(
-            Points::from_stored(i64::MIN).checked_neg(),
-            Err(AmountError::OutOfRange)
-        );
+        assert_eq!(big.checked_add(Points::from_stored(1)), Err(AmountError::OutOfRange));
+        assert_eq!(Points::from_stored(i64::MIN).checked_neg(), Err(AmountError::OutOfRange));
         assert_eq!(big.checked_mul(2), Err(AmountError::OutOfRange));
     }
 }

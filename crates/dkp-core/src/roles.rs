@@ -45,9 +45,7 @@ impl Role {
     pub fn may(self, action: Action) -> bool {
         let needed = match action {
             Action::Read | Action::Bid => Role::Member,
-            Action::AddMember | Action::MovePoints | Action::RunLots | Action::ReadAudit => {
-                Role::Officer
-            }
+            Action::AddMember | Action::MovePoints | Action::RunLots | Action::ReadAudit => Role::Officer,
             Action::ManageRoles | Action::ManagePools => Role::Owner,
         };
         self >= needed

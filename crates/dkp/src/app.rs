@@ -32,31 +32,20 @@ impl Application {
             Location::Postgres { .. } => None,
         };
         let store = store::open(&config.location).await?;
-        let service = Service {
-            store: store.clone(),
-            clock: Arc::new(SystemClock),
-            session_ttl_hours: config.session_ttl_hours,
-        };
+        let service =
+            Service { store: store.clone(), clock: Arc::new(SystemClock), session_ttl_hours: config.session_ttl_hours };
         let state = AppState {
             service: Arc::new(service),
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Application {
-            listener,
-            router: http::router(state),
-            store,
-            _data_lock: data_lock,
-        })
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Application { listener, router: http::router(state), store, _data_lock: data_lock })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The router, for sending requests in-process.
@@ -69,15 +58,9 @@ impl Application {
     }
 
     /// Serves until `stop` completes, then drains and closes.
-    pub async fn run_until_stopped(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = ?self.store.backend(), "serving");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await
-            .context("the server failed")?;
+        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await.context("the server failed")?;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -87,12 +70,8 @@ impl Application {
 /// Takes the lock file beside the SQLite database; a second `dkp serve` on
 /// the same data fails here with a clear message instead of corrupting it.
 fn lock_data(database: &std::path::Path) -> anyhow::Result<File> {
-    let dir = database
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let dir = database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let path = dir.join("dkp.lock");
     let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
     file.try_lock().map_err(|_| {

@@ -1,10 +1,42 @@
-//! `dkp bench`: measurements printed as figures (see BENCHMARKS.md).
+//! `dkp bench`: programs that load the service on this machine and print
+//! figures (recorded with their commands in BENCHMARKS.md).
 
-use clap::Args;
+mod ledger;
+
+use clap::{Args, Subcommand};
 
 #[derive(Debug, Clone, Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Bench,
+}
 
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("no benchmark yet")
+#[derive(Debug, Clone, Subcommand)]
+pub enum Bench {
+    /// Seed risk R1: concurrent, conflicting ledger writes on a few wallets.
+    Ledger(ledger::LedgerBench),
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        Bench::Ledger(bench) => ledger::run(bench).await,
+    }
+}
+
+/// The value at quantile `q` (0-1) of sorted samples.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// The sum of a counter over all its label sets, from Prometheus text.
+pub fn counter_total(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -14,8 +14,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Ts {
         let now = OffsetDateTime::now_utc();
-        Ts(now
-            .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now))
+        Ts(now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now))
     }
 }

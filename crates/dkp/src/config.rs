@@ -11,11 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::store::Location;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "dkp",
-    version,
-    about = "DKP wallets and live loot auctions for MMO guilds"
-)]
+#[command(name = "dkp", version, about = "DKP wallets and live loot auctions for MMO guilds")]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogArgs,
@@ -44,13 +40,7 @@ pub struct LogArgs {
     /// Log filter, in the `tracing` env-filter syntax.
     #[arg(long = "log", env = "DKP_LOG", default_value = "info", global = true)]
     pub filter: String,
-    #[arg(
-        long = "log-format",
-        env = "DKP_LOG_FORMAT",
-        value_enum,
-        default_value = "json",
-        global = true
-    )]
+    #[arg(long = "log-format", env = "DKP_LOG_FORMAT", value_enum, default_value = "json", global = true)]
     pub format: LogFormat,
 }
 
@@ -122,27 +112,18 @@ pub struct Config {
 impl DatabaseArgs {
     /// Where the data lives, from `DATABASE_URL` and the data folder.
     pub fn location(&self) -> anyhow::Result<Location> {
-        location(
-            self.database_url.as_ref().map(Secret::expose),
-            &self.data_dir,
-        )
+        location(self.database_url.as_ref().map(Secret::expose), &self.data_dir)
     }
 }
 
 fn location(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Location> {
     match url {
-        None | Some("") => Ok(Location::Sqlite {
-            path: data_dir.join("dkp.sqlite3"),
-        }),
+        None | Some("") => Ok(Location::Sqlite { path: data_dir.join("dkp.sqlite3") }),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Location::Postgres {
-                url: Secret::new(url),
-            })
+            Ok(Location::Postgres { url: Secret::new(url) })
         }
         Some(url) => match url.strip_prefix("sqlite://") {
-            Some(path) if !path.is_empty() => Ok(Location::Sqlite {
-                path: PathBuf::from(path),
-            }),
+            Some(path) if !path.is_empty() => Ok(Location::Sqlite { path: PathBuf::from(path) }),
             _ => anyhow::bail!("DATABASE_URL must be postgres://…, sqlite://PATH, or unset"),
         },
     }
@@ -167,9 +148,7 @@ mod tests {
 
     #[test]
     fn no_database_url_means_sqlite_in_the_data_folder() {
-        let Location::Sqlite { path } = location(None, Path::new("/d")).unwrap() else {
-            panic!()
-        };
+        let Location::Sqlite { path } = location(None, Path::new("/d")).unwrap() else { panic!() };
         assert_eq!(path, Path::new("/d/dkp.sqlite3"));
     }
 

@@ -37,30 +37,24 @@ pub enum ApiError {
     RateLimited { retry_after_s: u64 },
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
+    /// The write lost to concurrent writers on every attempt; trying again helps.
+    #[error("too many concurrent changes to the same points; try again")]
+    Contended,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
     pub fn invalid_json(message: impl Into<String>) -> ApiError {
-        ApiError::BadRequest {
-            code: "invalid_json",
-            message: message.into(),
-        }
+        ApiError::BadRequest { code: "invalid_json", message: message.into() }
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::Unprocessable {
-            code,
-            message: message.into(),
-        }
+        ApiError::Unprocessable { code, message: message.into() }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::Conflict {
-            code,
-            message: message.into(),
-        }
+        ApiError::Conflict { code, message: message.into() }
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
@@ -71,15 +65,12 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-            }
-            ApiError::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Contended => (StatusCode::SERVICE_UNAVAILABLE, "contended"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -94,9 +85,7 @@ impl IntoResponse for ApiError {
         let body = json!({"error": {"code": code, "message": self.to_string()}});
         let mut response = (status, axum::Json(body)).into_response();
         if let ApiError::RateLimited { retry_after_s } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
         }
         response
     }
@@ -107,15 +96,15 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(code) => ApiError::conflict(code, conflict_message(code)),
-            StoreError::UnknownReference(field) => ApiError::unprocessable(
-                "unknown_reference",
-                format!("{field}: no such member or user in this guild"),
-            ),
+            StoreError::UnknownReference(field) => {
+                ApiError::unprocessable("unknown_reference", format!("{field}: no such member or user in this guild"))
+            }
             StoreError::Ledger(error) => error.into(),
             StoreError::IdempotencyKeyReused => ApiError::unprocessable(
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request",
             ),
+            other if crate::store::is_contention(&other) => ApiError::Contended,
             other => ApiError::Internal(other.into()),
         }
     }
@@ -137,11 +126,7 @@ fn conflict_message(code: &str) -> &'static str {
 impl From<LedgerError<Uuid>> for ApiError {
     fn from(error: LedgerError<Uuid>) -> ApiError {
         match error {
-            LedgerError::InsufficientPoints {
-                member,
-                needed,
-                available,
-            } => ApiError::unprocessable(
+            LedgerError::InsufficientPoints { member, needed, available } => ApiError::unprocessable(
                 "insufficient_points",
                 format!("member {member} needs {needed} but has {available} available"),
             ),

@@ -46,9 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -63,11 +61,7 @@ async fn observe(State(_): State<AppState>, mut request: Request, next: Next) ->
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = request.method().to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
@@ -78,9 +72,7 @@ async fn observe(State(_): State<AppState>, mut request: Request, next: Next) ->
     metrics::counter!("dkp_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
     metrics::histogram!("dkp_http_request_duration_seconds", "method" => method, "route" => route, "status" => status.clone())
         .record(elapsed.as_secs_f64());
-    span.in_scope(
-        || tracing::info!(status = %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request"),
-    );
+    span.in_scope(|| tracing::info!(status = %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -9,10 +9,7 @@ use dkp::config::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     dkp::telemetry::init_logging(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("dkp: cannot start the async runtime: {error}");

@@ -35,27 +35,14 @@ pub struct Caller {
 impl Service {
     /// The audit context of a change made by `actor`.
     pub fn ctx(&self, actor: Option<Uuid>, request_id: &str) -> Ctx {
-        Ctx {
-            actor,
-            request_id: request_id.to_owned(),
-            now: self.clock.now(),
-        }
+        Ctx { actor, request_id: request_id.to_owned(), now: self.clock.now() }
     }
 
     /// The caller's membership of the guild at `slug` if their role allows
     /// `action`: 404 for a non-member (existence never leaks), 403 for a
     /// member without the role.
-    pub async fn guild_access(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        action: Action,
-    ) -> Result<Membership, ApiError> {
-        let membership = self
-            .store
-            .membership(slug, caller.user.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+    pub async fn guild_access(&self, caller: &Caller, slug: &str, action: Action) -> Result<Membership, ApiError> {
+        let membership = self.store.membership(slug, caller.user.id).await?.ok_or(ApiError::NotFound)?;
         if !membership.role.may(action) {
             return Err(ApiError::Forbidden);
         }
@@ -79,10 +66,7 @@ pub fn amount(value: &Value) -> Result<Points, ApiError> {
             }
         },
         _ => {
-            return Err(ApiError::unprocessable(
-                "invalid_amount",
-                "an amount is a decimal string or an integer",
-            ));
+            return Err(ApiError::unprocessable("invalid_amount", "an amount is a decimal string or an integer"));
         }
     };
     Ok(points)
@@ -95,8 +79,7 @@ pub fn id(text: &str) -> Result<Uuid, ApiError> {
 
 /// Reads an id given in a body or query: a malformed one is a 422.
 pub fn field_id(field: &'static str, text: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(text)
-        .map_err(|_| ApiError::unprocessable("invalid_field", format!("{field}: not an id")))
+    Uuid::try_parse(text).map_err(|_| ApiError::unprocessable("invalid_field", format!("{field}: not an id")))
 }
 
 /// `?limit=` (default 50, at most 500) and `?cursor=` of a list.
@@ -106,10 +89,7 @@ pub fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, Ap
         Some(text) => match text.parse::<u32>() {
             Ok(n) if n >= 1 => n.min(500),
             _ => {
-                return Err(ApiError::unprocessable(
-                    "invalid_field",
-                    "limit: a whole number from 1 to 500",
-                ));
+                return Err(ApiError::unprocessable("invalid_field", "limit: a whole number from 1 to 500"));
             }
         },
     };

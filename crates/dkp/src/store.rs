@@ -26,6 +26,7 @@ use dkp_core::Role;
 use uuid::Uuid;
 
 pub use model::*;
+pub use retry::is_retryable as is_contention;
 pub use sql::{Backend, Ts};
 pub use sql_store::SqlStore;
 
@@ -82,8 +83,7 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a guild with the actor as its owner.
     async fn create_guild(&self, guild: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError>;
     /// The caller's membership of the guild at `slug`: the tenancy gate.
-    async fn membership(&self, slug: &str, user_id: Uuid)
-    -> Result<Option<Membership>, StoreError>;
+    async fn membership(&self, slug: &str, user_id: Uuid) -> Result<Option<Membership>, StoreError>;
     async fn add_member(
         &self,
         guild_id: Uuid,
@@ -92,13 +92,7 @@ pub trait Store: Send + Sync + 'static {
         ctx: &Ctx,
     ) -> Result<Member, StoreError>;
     async fn members(&self, guild_id: Uuid) -> Result<Vec<Member>, StoreError>;
-    async fn set_role(
-        &self,
-        guild_id: Uuid,
-        member_id: Uuid,
-        role: Role,
-        ctx: &Ctx,
-    ) -> Result<Member, StoreError>;
+    async fn set_role(&self, guild_id: Uuid, member_id: Uuid, role: Role, ctx: &Ctx) -> Result<Member, StoreError>;
 
     async fn create_pool(
         &self,
@@ -111,8 +105,7 @@ pub trait Store: Send + Sync + 'static {
     async fn standings(&self, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError>;
     async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError>;
     /// Writes one ledger entry, or replays the answer stored under its idempotency key.
-    async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx)
-    -> Result<Recorded, StoreError>;
+    async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError>;
     async fn entries(
         &self,
         guild_id: Uuid,
@@ -120,11 +113,7 @@ pub trait Store: Send + Sync + 'static {
         member_id: Option<Uuid>,
         page: PageRequest,
     ) -> Result<Page<Entry>, StoreError>;
-    async fn audit(
-        &self,
-        guild_id: Uuid,
-        page: PageRequest,
-    ) -> Result<Page<AuditRecord>, StoreError>;
+    async fn audit(&self, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError>;
 }
 
 /// Where the data lives, from `DATABASE_URL`.

@@ -42,25 +42,13 @@ async fn login(
     body: JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let (token, user) = state.service.login(body.value, &id).await?;
-    let cookie = session_cookie(
-        &state,
-        &token,
-        i64::from(state.service.session_ttl_hours) * 3600,
-    );
-    Ok((
-        [(SET_COOKIE, cookie)],
-        Json(json!({ "token": token, "user": user })),
-    )
-        .into_response())
+    let cookie = session_cookie(&state, &token, i64::from(state.service.session_ttl_hours) * 3600);
+    Ok(([(SET_COOKIE, cookie)], Json(json!({ "token": token, "user": user }))).into_response())
 }
 
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     state.service.logout(&caller).await?;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(SET_COOKIE, session_cookie(&state, "", 0))],
-    )
-        .into_response())
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, session_cookie(&state, "", 0))]).into_response())
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -28,11 +28,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
     }
 }
 
@@ -40,10 +36,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 pub fn token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
-            .filter(|t| !t.is_empty());
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
     }
     headers
         .get_all(COOKIE)
@@ -61,17 +54,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
-        let user = state
-            .service
-            .authenticate(&token)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
-        Ok(Caller {
-            user,
-            token_hash: service::accounts::token_hash(&token),
-            request_id,
-        })
+        Ok(Caller { user, token_hash: service::accounts::token_hash(&token), request_id })
     }
 }
 
@@ -99,35 +84,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
             .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?;
-        let document: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
-        let value = T::deserialize(&document)
-            .map_err(|e| ApiError::invalid_json(format!("the body does not fit: {e}")))?;
+        let document: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
+        let value =
+            T::deserialize(&document).map_err(|e| ApiError::invalid_json(format!("the body does not fit: {e}")))?;
         Ok(JsonBody { value, document })
     }
 }
 
 /// The `Idempotency-Key` header, if any, bound to this route and body.
-pub fn idempotency(
-    headers: &HeaderMap,
-    route: &str,
-    document: &Value,
-) -> Result<Option<Idempotency>, ApiError> {
+pub fn idempotency(headers: &HeaderMap, route: &str, document: &Value) -> Result<Option<Idempotency>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().map_err(|_| {
-        ApiError::unprocessable(
-            "invalid_field",
-            "Idempotency-Key: 1-255 visible ASCII characters",
-        )
-    })?;
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::unprocessable("invalid_field", "Idempotency-Key: 1-255 visible ASCII characters"))?;
     dkp_core::names::check_idempotency_key(key)?;
     // serde_json keeps object keys sorted, so equal bodies print equal.
-    Ok(Some(Idempotency {
-        key: key.to_owned(),
-        request: format!("{route}\n{document}"),
-    }))
+    Ok(Some(Idempotency { key: key.to_owned(), request: format!("{route}\n{document}") }))
 }
 
 /// The query string of a list: `limit`, `cursor` and any filters.

@@ -18,10 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/guilds", post(create))
         .route("/api/v1/guilds/{slug}", get(show))
-        .route(
-            "/api/v1/guilds/{slug}/members",
-            post(add_member).get(members),
-        )
+        .route("/api/v1/guilds/{slug}/members", post(add_member).get(members))
         .route("/api/v1/guilds/{slug}/members/{member_id}", patch(set_role))
         .route("/api/v1/guilds/{slug}/audit", get(audit))
 }
@@ -32,22 +29,11 @@ async fn create(
     body: JsonBody<NewGuildInput>,
 ) -> Result<Response, ApiError> {
     let membership = state.service.create_guild(&caller, body.value).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "guild": membership.guild })),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "guild": membership.guild }))).into_response())
 }
 
-async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Response, ApiError> {
-    let membership = state
-        .service
-        .guild_access(&caller, &slug, Action::Read)
-        .await?;
+async fn show(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
+    let membership = state.service.guild_access(&caller, &slug, Action::Read).await?;
     Ok(Json(json!({ "guild": membership.guild })).into_response())
 }
 
@@ -76,10 +62,7 @@ async fn set_role(
     Path((slug, member_id)): Path<(String, String)>,
     body: JsonBody<RoleInput>,
 ) -> Result<Response, ApiError> {
-    let member = state
-        .service
-        .set_role(&caller, &slug, &member_id, body.value)
-        .await?;
+    let member = state.service.set_role(&caller, &slug, &member_id, body.value).await?;
     Ok(Json(json!({ "member": member })).into_response())
 }
 

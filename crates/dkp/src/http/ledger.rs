@@ -11,35 +11,18 @@ use super::AppState;
 use super::extract::{JsonBody, ListQuery, idempotency};
 use crate::error::ApiError;
 use crate::service::Caller;
-use crate::service::ledger::{
-    AdjustmentInput, AwardInput, NewPoolInput, ReversalInput, TransferInput,
-};
+use crate::service::ledger::{AdjustmentInput, AwardInput, NewPoolInput, ReversalInput, TransferInput};
 use crate::store::Recorded;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/guilds/{slug}/pools", post(create_pool).get(pools))
-        .route(
-            "/api/v1/guilds/{slug}/pools/{pool_id}/standings",
-            get(standings),
-        )
-        .route(
-            "/api/v1/guilds/{slug}/pools/{pool_id}/entries",
-            get(entries),
-        )
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/standings", get(standings))
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/entries", get(entries))
         .route("/api/v1/guilds/{slug}/pools/{pool_id}/awards", post(award))
-        .route(
-            "/api/v1/guilds/{slug}/pools/{pool_id}/adjustments",
-            post(adjust),
-        )
-        .route(
-            "/api/v1/guilds/{slug}/pools/{pool_id}/transfers",
-            post(transfer),
-        )
-        .route(
-            "/api/v1/guilds/{slug}/entries/{entry_id}/reverse",
-            post(reverse),
-        )
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/adjustments", post(adjust))
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/transfers", post(transfer))
+        .route("/api/v1/guilds/{slug}/entries/{entry_id}/reverse", post(reverse))
 }
 
 async fn create_pool(
@@ -48,18 +31,11 @@ async fn create_pool(
     Path(slug): Path<String>,
     body: JsonBody<NewPoolInput>,
 ) -> Result<Response, ApiError> {
-    let pool = state
-        .service
-        .create_pool(&caller, &slug, body.value)
-        .await?;
+    let pool = state.service.create_pool(&caller, &slug, body.value).await?;
     Ok((StatusCode::CREATED, Json(json!({ "pool": pool }))).into_response())
 }
 
-async fn pools(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Response, ApiError> {
+async fn pools(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
     let pools = state.service.pools(&caller, &slug).await?;
     Ok(Json(json!({ "pools": pools })).into_response())
 }
@@ -79,25 +55,14 @@ async fn entries(
     Path((slug, pool_id)): Path<(String, String)>,
     query: ListQuery,
 ) -> Result<Response, ApiError> {
-    let page = state
-        .service
-        .entries(
-            &caller,
-            &slug,
-            &pool_id,
-            query.get("member_id"),
-            query.page()?,
-        )
-        .await?;
+    let page = state.service.entries(&caller, &slug, &pool_id, query.get("member_id"), query.page()?).await?;
     Ok(Json(json!({ "entries": page.items, "next_cursor": page.next })).into_response())
 }
 
 /// A fresh entry as 201 `{entry}`, or the answer stored under the idempotency key.
 fn recorded(result: Recorded) -> Response {
     match result {
-        Recorded::Fresh(entry) => {
-            (StatusCode::CREATED, Json(json!({ "entry": entry }))).into_response()
-        }
+        Recorded::Fresh(entry) => (StatusCode::CREATED, Json(json!({ "entry": entry }))).into_response(),
         Recorded::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -113,12 +78,7 @@ async fn award(
     body: JsonBody<AwardInput>,
 ) -> Result<Response, ApiError> {
     let idem = idempotency(&headers, &format!("award {slug} {pool_id}"), &body.document)?;
-    Ok(recorded(
-        state
-            .service
-            .award(&caller, &slug, &pool_id, body.value, idem)
-            .await?,
-    ))
+    Ok(recorded(state.service.award(&caller, &slug, &pool_id, body.value, idem).await?))
 }
 
 async fn adjust(
@@ -128,17 +88,8 @@ async fn adjust(
     headers: HeaderMap,
     body: JsonBody<AdjustmentInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(
-        &headers,
-        &format!("adjust {slug} {pool_id}"),
-        &body.document,
-    )?;
-    Ok(recorded(
-        state
-            .service
-            .adjust(&caller, &slug, &pool_id, body.value, idem)
-            .await?,
-    ))
+    let idem = idempotency(&headers, &format!("adjust {slug} {pool_id}"), &body.document)?;
+    Ok(recorded(state.service.adjust(&caller, &slug, &pool_id, body.value, idem).await?))
 }
 
 async fn transfer(
@@ -148,17 +99,8 @@ async fn transfer(
     headers: HeaderMap,
     body: JsonBody<TransferInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(
-        &headers,
-        &format!("transfer {slug} {pool_id}"),
-        &body.document,
-    )?;
-    Ok(recorded(
-        state
-            .service
-            .transfer(&caller, &slug, &pool_id, body.value, idem)
-            .await?,
-    ))
+    let idem = idempotency(&headers, &format!("transfer {slug} {pool_id}"), &body.document)?;
+    Ok(recorded(state.service.transfer(&caller, &slug, &pool_id, body.value, idem).await?))
 }
 
 async fn reverse(
@@ -168,15 +110,6 @@ async fn reverse(
     headers: HeaderMap,
     body: JsonBody<ReversalInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(
-        &headers,
-        &format!("reverse {slug} {entry_id}"),
-        &body.document,
-    )?;
-    Ok(recorded(
-        state
-            .service
-            .reverse(&caller, &slug, &entry_id, body.value, idem)
-            .await?,
-    ))
+    let idem = idempotency(&headers, &format!("reverse {slug} {entry_id}"), &body.document)?;
+    Ok(recorded(state.service.reverse(&caller, &slug, &entry_id, body.value, idem).await?))
 }

@@ -17,24 +17,16 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/health/live",
-            get(|| async { Json(json!({"status": "live"})) }),
-        )
+        .route("/health/live", get(|| async { Json(json!({"status": "live"})) }))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
     let database = tokio::time::timeout(Duration::from_secs(2), state.service.store.ping()).await;
     match database {
-        Ok(Ok(())) => {
-            Json(json!({"status": "ready", "checks": {"database": "ok"}})).into_response()
-        }
+        Ok(Ok(())) => Json(json!({"status": "ready", "checks": {"database": "ok"}})).into_response(),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness: the database does not answer");
             not_ready("database")
@@ -49,9 +41,5 @@ fn not_ready(part: &str) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

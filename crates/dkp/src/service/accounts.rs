@@ -35,17 +35,14 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 
 fn random_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn hash_password(password: &str) -> Result<String, ApiError> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&salt)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("salt: {e}")))?;
+    getrandom::fill(&mut salt).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(anyhow::anyhow!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -53,20 +50,12 @@ fn hash_password(password: &str) -> Result<String, ApiError> {
 }
 
 fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 /// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(e.into()))
 }
 
 impl Service {
@@ -86,10 +75,7 @@ impl Service {
             display_name,
             password_hash,
         };
-        Ok(self
-            .store
-            .create_user(&new, &self.ctx(None, request_id))
-            .await?)
+        Ok(self.store.create_user(&new, &self.ctx(None, request_id)).await?)
     }
 
     /// Checks the password and opens a session: the token and its user.
@@ -119,9 +105,7 @@ impl Service {
             user_id: user.id,
             expires_at: Ts(now.0 + Duration::hours(i64::from(self.session_ttl_hours))),
         };
-        self.store
-            .create_session(&session, &self.ctx(Some(user.id), request_id))
-            .await?;
+        self.store.create_session(&session, &self.ctx(Some(user.id), request_id)).await?;
         Ok((token, user))
     }
 
@@ -132,10 +116,7 @@ impl Service {
 
     /// The user behind a token, if its session is open.
     pub async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
-        Ok(self
-            .store
-            .session_user(&token_hash(token), self.clock.now())
-            .await?)
+        Ok(self.store.session_user(&token_hash(token), self.clock.now()).await?)
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<Vec<Membership>, ApiError> {

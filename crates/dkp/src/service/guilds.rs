@@ -29,38 +29,18 @@ pub struct RoleInput {
 }
 
 fn role(text: &str) -> Result<Role, ApiError> {
-    Role::parse(text).ok_or_else(|| {
-        ApiError::unprocessable("invalid_field", "role: one of owner, officer, member")
-    })
+    Role::parse(text).ok_or_else(|| ApiError::unprocessable("invalid_field", "role: one of owner, officer, member"))
 }
 
 impl Service {
-    pub async fn create_guild(
-        &self,
-        caller: &Caller,
-        input: NewGuildInput,
-    ) -> Result<Membership, ApiError> {
+    pub async fn create_guild(&self, caller: &Caller, input: NewGuildInput) -> Result<Membership, ApiError> {
         let slug = Slug::parse(&input.slug)?;
         let name = names::display_text("name", &input.name, 100)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self
-            .store
-            .create_guild(
-                &NewGuild {
-                    slug: slug.as_str().to_owned(),
-                    name,
-                },
-                &ctx,
-            )
-            .await?)
+        Ok(self.store.create_guild(&NewGuild { slug: slug.as_str().to_owned(), name }, &ctx).await?)
     }
 
-    pub async fn add_member(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        input: NewMemberInput,
-    ) -> Result<Member, ApiError> {
+    pub async fn add_member(&self, caller: &Caller, slug: &str, input: NewMemberInput) -> Result<Member, ApiError> {
         let access = self.guild_access(caller, slug, Action::AddMember).await?;
         let role = role(&input.role)?;
         if !access.role.may_add_with(role) {
@@ -68,10 +48,7 @@ impl Service {
         }
         let username = Username::parse(&input.username)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self
-            .store
-            .add_member(access.guild.id, &username.folded(), role, &ctx)
-            .await?)
+        Ok(self.store.add_member(access.guild.id, &username.folded(), role, &ctx).await?)
     }
 
     pub async fn members(&self, caller: &Caller, slug: &str) -> Result<Vec<Member>, ApiError> {
@@ -90,18 +67,10 @@ impl Service {
         let member_id = super::id(member_id)?;
         let role = role(&input.role)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self
-            .store
-            .set_role(access.guild.id, member_id, role, &ctx)
-            .await?)
+        Ok(self.store.set_role(access.guild.id, member_id, role, &ctx).await?)
     }
 
-    pub async fn audit(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        page: PageRequest,
-    ) -> Result<Page<AuditRecord>, ApiError> {
+    pub async fn audit(&self, caller: &Caller, slug: &str, page: PageRequest) -> Result<Page<AuditRecord>, ApiError> {
         let access = self.guild_access(caller, slug, Action::ReadAudit).await?;
         Ok(self.store.audit(access.guild.id, page).await?)
     }

@@ -10,10 +10,7 @@ use uuid::Uuid;
 
 use super::{Caller, Service, amount, field_id};
 use crate::error::ApiError;
-use crate::store::{
-    Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded,
-    Standing,
-};
+use crate::store::{Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded, Standing};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,19 +68,11 @@ fn reason(text: &str) -> Result<String, ApiError> {
 }
 
 impl Service {
-    pub async fn create_pool(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        input: NewPoolInput,
-    ) -> Result<Pool, ApiError> {
+    pub async fn create_pool(&self, caller: &Caller, slug: &str, input: NewPoolInput) -> Result<Pool, ApiError> {
         let access = self.guild_access(caller, slug, Action::ManagePools).await?;
         let name = names::display_text("name", &input.name, 64)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self
-            .store
-            .create_pool(access.guild.id, &name, input.allow_negative, &ctx)
-            .await?)
+        Ok(self.store.create_pool(access.guild.id, &name, input.allow_negative, &ctx).await?)
     }
 
     pub async fn pools(&self, caller: &Caller, slug: &str) -> Result<Vec<Pool>, ApiError> {
@@ -91,17 +80,9 @@ impl Service {
         Ok(self.store.pools(access.guild.id).await?)
     }
 
-    pub async fn standings(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        pool_id: &str,
-    ) -> Result<Vec<Standing>, ApiError> {
+    pub async fn standings(&self, caller: &Caller, slug: &str, pool_id: &str) -> Result<Vec<Standing>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        Ok(self
-            .store
-            .standings(access.guild.id, super::id(pool_id)?)
-            .await?)
+        Ok(self.store.standings(access.guild.id, super::id(pool_id)?).await?)
     }
 
     pub async fn entries(
@@ -114,10 +95,7 @@ impl Service {
     ) -> Result<Page<Entry>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         let member_id = member_id.map(|m| field_id("member_id", m)).transpose()?;
-        Ok(self
-            .store
-            .entries(access.guild.id, super::id(pool_id)?, member_id, page)
-            .await?)
+        Ok(self.store.entries(access.guild.id, super::id(pool_id)?, member_id, page).await?)
     }
 
     pub async fn award(
@@ -128,24 +106,10 @@ impl Service {
         input: AwardInput,
         idem: Option<Idempotency>,
     ) -> Result<Recorded, ApiError> {
-        let member_ids = input
-            .member_ids
-            .iter()
-            .map(|m| field_id("member_ids", m))
-            .collect::<Result<Vec<Uuid>, _>>()?;
-        let request = EntryRequest::Award {
-            member_ids,
-            amount: amount(&input.amount)?,
-        };
-        self.move_points(
-            caller,
-            slug,
-            super::id(pool_id)?,
-            request,
-            &input.reason,
-            idem,
-        )
-        .await
+        let member_ids =
+            input.member_ids.iter().map(|m| field_id("member_ids", m)).collect::<Result<Vec<Uuid>, _>>()?;
+        let request = EntryRequest::Award { member_ids, amount: amount(&input.amount)? };
+        self.move_points(caller, slug, super::id(pool_id)?, request, &input.reason, idem).await
     }
 
     pub async fn adjust(
@@ -160,15 +124,7 @@ impl Service {
             member_id: field_id("member_id", &input.member_id)?,
             amount: amount(&input.amount)?,
         };
-        self.move_points(
-            caller,
-            slug,
-            super::id(pool_id)?,
-            request,
-            &input.reason,
-            idem,
-        )
-        .await
+        self.move_points(caller, slug, super::id(pool_id)?, request, &input.reason, idem).await
     }
 
     pub async fn transfer(
@@ -184,15 +140,7 @@ impl Service {
             to: field_id("to_member_id", &input.to_member_id)?,
             amount: amount(&input.amount)?,
         };
-        self.move_points(
-            caller,
-            slug,
-            super::id(pool_id)?,
-            request,
-            &input.reason,
-            idem,
-        )
-        .await
+        self.move_points(caller, slug, super::id(pool_id)?, request, &input.reason, idem).await
     }
 
     pub async fn reverse(
@@ -205,14 +153,9 @@ impl Service {
     ) -> Result<Recorded, ApiError> {
         let access = self.guild_access(caller, slug, Action::MovePoints).await?;
         let entry_id = super::id(entry_id)?;
-        let original = self
-            .store
-            .entry(access.guild.id, entry_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let original = self.store.entry(access.guild.id, entry_id).await?.ok_or(ApiError::NotFound)?;
         let request = EntryRequest::Reversal { entry_id };
-        self.move_points(caller, slug, original.pool_id, request, &input.reason, idem)
-            .await
+        self.move_points(caller, slug, original.pool_id, request, &input.reason, idem).await
     }
 
     async fn move_points(

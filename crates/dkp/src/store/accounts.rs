@@ -7,11 +7,7 @@ use super::sql_store::{OnUnique, audit};
 use super::{Ctx, StoreError};
 
 fn user(row: &Row) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.get("id")?,
-        username: row.get("username")?,
-        display_name: row.get("display_name")?,
-    })
+    Ok(User { id: row.get("id")?, username: row.get("username")?, display_name: row.get("display_name")? })
 }
 
 pub async fn create_user(db: &Db, new: &NewUser, ctx: &Ctx) -> Result<User, StoreError> {
@@ -39,10 +35,7 @@ pub async fn create_user(db: &Db, new: &NewUser, ctx: &Ctx) -> Result<User, Stor
     .await
 }
 
-pub async fn login_of(
-    db: &Db,
-    username_folded: &str,
-) -> Result<Option<(User, String)>, StoreError> {
+pub async fn login_of(db: &Db, username_folded: &str) -> Result<Option<(User, String)>, StoreError> {
     let row = db
         .sql("SELECT id, username, display_name, password_hash FROM users WHERE username_folded = $1")
         .bind(username_folded)
@@ -93,18 +86,10 @@ pub async fn session_user(db: &Db, token_hash: &[u8], now: Ts) -> Result<Option<
 pub async fn end_session(db: &Db, token_hash: &[u8], ctx: &Ctx) -> Result<(), StoreError> {
     retry("logout", || async {
         let mut tx = db.begin_write().await?;
-        let ended = tx
-            .sql("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute()
-            .await?;
+        let ended = tx.sql("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute().await?;
         if ended > 0 {
             let target = ctx.actor.map(|id| id.to_string()).unwrap_or_default();
-            audit(
-                &mut tx,
-                AuditWrite::new(ctx, None, "session.logout", "user", target),
-            )
-            .await?;
+            audit(&mut tx, AuditWrite::new(ctx, None, "session.logout", "user", target)).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,8 +1,12 @@
-//! An in-process turnstile per pool. Writers of the same pool take turns here
-//! before they open their transaction, so a transaction's snapshot is taken
-//! after the previous writer committed and SERIALIZABLE has nothing to refuse.
-//! The database stays the judge (other instances write too); this only keeps
-//! retries rare. Pools hash onto a fixed set of locks, so memory stays bounded.
+//! Turnstiles per pool, so that ledger writers of one pool take turns and each
+//! SERIALIZABLE snapshot is taken after the previous writer committed, leaving
+//! nothing to refuse. In-process, writers wait on a `Gate` lane before they
+//! even take a connection; across instances, on PostgreSQL, they then take
+//! the pool's lock lane (`LOCK TABLE ledger_lane_NN`, which takes no snapshot).
+//! The database stays the judge and the retry helper the safety net; this
+//! only keeps retries rare. Pools hash onto fixed lanes, so memory is bounded.
+
+use std::sync::LazyLock;
 
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
@@ -15,9 +19,7 @@ pub struct Gate {
 
 impl Gate {
     pub fn new() -> Gate {
-        Gate {
-            lanes: (0..LANES).map(|_| Mutex::new(())).collect(),
-        }
+        Gate { lanes: (0..LANES).map(|_| Mutex::new(())).collect() }
     }
 
     /// Waits for the turn of `key`'s lane.
@@ -25,4 +27,19 @@ impl Gate {
         let lane = (key.as_u64_pair().1 as usize) % LANES;
         self.lanes[lane].lock().await
     }
+}
+
+/// How many lock-lane tables migration 2 creates on PostgreSQL.
+const DATABASE_LANES: u64 = 64;
+
+/// The statement that takes `key`'s lock lane in the database; it must be the
+/// first of its transaction. The same key maps to the same lane in every
+/// instance, since it depends only on the id's bits.
+pub fn database_lane(key: Uuid) -> &'static str {
+    static STATEMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        (0..DATABASE_LANES)
+            .map(|lane| format!("LOCK TABLE ledger_lane_{lane:02} IN EXCLUSIVE MODE").leak() as &'static str)
+            .collect()
+    });
+    STATEMENTS[(key.as_u64_pair().1 % DATABASE_LANES) as usize]
 }

@@ -4,9 +4,7 @@ use dkp_core::Role;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::model::{
-    AuditRecord, AuditWrite, Guild, Member, Membership, NewGuild, Page, PageRequest,
-};
+use super::model::{AuditRecord, AuditWrite, Guild, Member, Membership, NewGuild, Page, PageRequest};
 use super::retry::retry;
 use super::sql::{Db, Row, Tx};
 use super::sql_store::{OnUnique, audit as write_audit, stored_role};
@@ -15,7 +13,10 @@ use super::{Ctx, StoreError};
 /// A membership query: the guild and the caller's member row, then `$tail`.
 macro_rules! membership_sql {
     ($tail:literal) => {
-        concat!("SELECT g.id, g.slug, g.name, m.id AS member_id, m.role FROM guilds g JOIN members m ON m.guild_id = g.id", $tail)
+        concat!(
+            "SELECT g.id, g.slug, g.name, m.id AS member_id, m.role FROM guilds g JOIN members m ON m.guild_id = g.id",
+            $tail
+        )
     };
 }
 
@@ -28,11 +29,7 @@ macro_rules! member_sql {
 
 fn membership_of(row: &Row) -> Result<Membership, StoreError> {
     Ok(Membership {
-        guild: Guild {
-            id: row.get("id")?,
-            slug: row.get("slug")?,
-            name: row.get("name")?,
-        },
+        guild: Guild { id: row.get("id")?, slug: row.get("slug")?, name: row.get("name")? },
         member_id: row.get("member_id")?,
         role: stored_role(&row.get::<String>("role")?)?,
     })
@@ -49,40 +46,19 @@ fn member_of(row: &Row) -> Result<Member, StoreError> {
 
 pub async fn memberships(db: &Db, user_id: Uuid) -> Result<Vec<Membership>, StoreError> {
     const SQL: &str = membership_sql!(" WHERE m.user_id = $1 ORDER BY g.slug");
-    db.sql(SQL)
-        .bind(user_id)
-        .fetch_all()
-        .await?
-        .iter()
-        .map(membership_of)
-        .collect()
+    db.sql(SQL).bind(user_id).fetch_all().await?.iter().map(membership_of).collect()
 }
 
-pub async fn membership(
-    db: &Db,
-    slug: &str,
-    user_id: Uuid,
-) -> Result<Option<Membership>, StoreError> {
+pub async fn membership(db: &Db, slug: &str, user_id: Uuid) -> Result<Option<Membership>, StoreError> {
     const SQL: &str = membership_sql!(" WHERE g.slug = $1 AND m.user_id = $2");
-    db.sql(SQL)
-        .bind(slug)
-        .bind(user_id)
-        .fetch_optional()
-        .await?
-        .as_ref()
-        .map(membership_of)
-        .transpose()
+    db.sql(SQL).bind(slug).bind(user_id).fetch_optional().await?.as_ref().map(membership_of).transpose()
 }
 
 pub async fn create_guild(db: &Db, new: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError> {
     let owner = ctx.actor.ok_or(StoreError::NotFound)?;
     retry("create_guild", || async {
         let mut tx = db.begin_write().await?;
-        let guild = Guild {
-            id: Uuid::now_v7(),
-            slug: new.slug.clone(),
-            name: new.name.clone(),
-        };
+        let guild = Guild { id: Uuid::now_v7(), slug: new.slug.clone(), name: new.name.clone() };
         tx.sql("INSERT INTO guilds (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(guild.id)
             .bind(guild.slug.as_str())
@@ -92,45 +68,26 @@ pub async fn create_guild(db: &Db, new: &NewGuild, ctx: &Ctx) -> Result<Membersh
             .await
             .on_unique("guilds_slug_key", "guilds.slug", "slug_taken")?;
         let member_id = insert_member(&mut tx, guild.id, owner, Role::Owner, ctx).await?;
-        write_audit(
-            &mut tx,
-            AuditWrite::new(ctx, Some(guild.id), "guild.create", "guild", guild.id).after(&guild),
-        )
-        .await?;
+        write_audit(&mut tx, AuditWrite::new(ctx, Some(guild.id), "guild.create", "guild", guild.id).after(&guild))
+            .await?;
         tx.commit().await?;
-        Ok(Membership {
-            guild,
-            member_id,
-            role: Role::Owner,
-        })
+        Ok(Membership { guild, member_id, role: Role::Owner })
     })
     .await
 }
 
 /// Adds a member and opens their account in every pool of the guild.
-async fn insert_member(
-    tx: &mut Tx,
-    guild_id: Uuid,
-    user_id: Uuid,
-    role: Role,
-    ctx: &Ctx,
-) -> Result<Uuid, StoreError> {
+async fn insert_member(tx: &mut Tx, guild_id: Uuid, user_id: Uuid, role: Role, ctx: &Ctx) -> Result<Uuid, StoreError> {
     let member_id = Uuid::now_v7();
-    tx.sql(
-        "INSERT INTO members (id, guild_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(member_id)
-    .bind(guild_id)
-    .bind(user_id)
-    .bind(role.as_str())
-    .bind(ctx.now)
-    .execute()
-    .await
-    .on_unique(
-        "members_guild_user_key",
-        "members.guild_id",
-        "already_member",
-    )?;
+    tx.sql("INSERT INTO members (id, guild_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(member_id)
+        .bind(guild_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(ctx.now)
+        .execute()
+        .await
+        .on_unique("members_guild_user_key", "members.guild_id", "already_member")?;
     let pools: Vec<Uuid> = tx
         .sql("SELECT id FROM pools WHERE guild_id = $1 ORDER BY id")
         .bind(guild_id)
@@ -162,17 +119,8 @@ pub async fn add_member(
             .ok_or(StoreError::UnknownReference("username"))?;
         let (user_id, username): (Uuid, String) = (user.get("id")?, user.get("username")?);
         let id = insert_member(&mut tx, guild_id, user_id, role, ctx).await?;
-        let member = Member {
-            id,
-            user_id,
-            username,
-            role,
-        };
-        write_audit(
-            &mut tx,
-            AuditWrite::new(ctx, Some(guild_id), "member.add", "member", id).after(&member),
-        )
-        .await?;
+        let member = Member { id, user_id, username, role };
+        write_audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), "member.add", "member", id).after(&member)).await?;
         tx.commit().await?;
         Ok(member)
     })
@@ -181,38 +129,18 @@ pub async fn add_member(
 
 pub async fn members(db: &Db, guild_id: Uuid) -> Result<Vec<Member>, StoreError> {
     const SQL: &str = member_sql!(" WHERE m.guild_id = $1 ORDER BY u.username_folded");
-    db.sql(SQL)
-        .bind(guild_id)
-        .fetch_all()
-        .await?
-        .iter()
-        .map(member_of)
-        .collect()
+    db.sql(SQL).bind(guild_id).fetch_all().await?.iter().map(member_of).collect()
 }
 
-pub async fn set_role(
-    db: &Db,
-    guild_id: Uuid,
-    member_id: Uuid,
-    role: Role,
-    ctx: &Ctx,
-) -> Result<Member, StoreError> {
+pub async fn set_role(db: &Db, guild_id: Uuid, member_id: Uuid, role: Role, ctx: &Ctx) -> Result<Member, StoreError> {
     const SQL: &str = member_sql!(" WHERE m.guild_id = $1 AND m.id = $2");
     retry("set_role", || async {
         let mut tx = db.begin_write().await?;
-        let row = tx
-            .sql(SQL)
-            .bind(guild_id)
-            .bind(member_id)
-            .fetch_optional()
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = tx.sql(SQL).bind(guild_id).bind(member_id).fetch_optional().await?.ok_or(StoreError::NotFound)?;
         let before = member_of(&row)?;
         if before.role == Role::Owner && role != Role::Owner {
             let owners: i64 = tx
-                .sql(
-                    "SELECT COUNT(*) AS owners FROM members WHERE guild_id = $1 AND role = 'owner'",
-                )
+                .sql("SELECT COUNT(*) AS owners FROM members WHERE guild_id = $1 AND role = 'owner'")
                 .bind(guild_id)
                 .fetch_one()
                 .await?
@@ -227,10 +155,7 @@ pub async fn set_role(
             .bind(member_id)
             .execute()
             .await?;
-        let after = Member {
-            role,
-            ..before.clone()
-        };
+        let after = Member { role, ..before.clone() };
         write_audit(
             &mut tx,
             AuditWrite::new(ctx, Some(guild_id), "member.role", "member", member_id)
@@ -244,11 +169,7 @@ pub async fn set_role(
     .await
 }
 
-pub async fn audit(
-    db: &Db,
-    guild_id: Uuid,
-    page: PageRequest,
-) -> Result<Page<AuditRecord>, StoreError> {
+pub async fn audit(db: &Db, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
     let rows = db
         .sql(
             "SELECT id, actor_id, action, target_type, target_id, request_id, created_at, before, after FROM audit_log \
@@ -270,12 +191,8 @@ pub async fn audit(
                 target_id: row.get("target_id")?,
                 request_id: row.get("request_id")?,
                 created_at: row.get("created_at")?,
-                before: row
-                    .get::<Option<Json<serde_json::Value>>>("before")?
-                    .map(|j| j.0),
-                after: row
-                    .get::<Option<Json<serde_json::Value>>>("after")?
-                    .map(|j| j.0),
+                before: row.get::<Option<Json<serde_json::Value>>>("before")?.map(|j| j.0),
+                after: row.get::<Option<Json<serde_json::Value>>>("after")?.map(|j| j.0),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

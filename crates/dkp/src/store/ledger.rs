@@ -78,11 +78,7 @@ pub async fn open_account(
 }
 
 fn pool_of(row: &Row) -> Result<Pool, sqlx::Error> {
-    Ok(Pool {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        allow_negative: row.get("allow_negative")?,
-    })
+    Ok(Pool { id: row.get("id")?, name: row.get("name")?, allow_negative: row.get("allow_negative")? })
 }
 
 pub async fn pools(db: &Db, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
@@ -112,11 +108,7 @@ macro_rules! held_sql {
     };
 }
 
-pub async fn standings(
-    db: &Db,
-    guild_id: Uuid,
-    pool_id: Uuid,
-) -> Result<Vec<Standing>, StoreError> {
+pub async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
     pool(db, guild_id, pool_id).await?;
     let rows = db
         .sql(concat!(
@@ -133,16 +125,8 @@ pub async fn standings(
         .map(|row| {
             let balance = Points::from_stored(row.get("balance")?);
             let held = Points::from_stored(row.get("held")?);
-            let available = balance
-                .checked_sub(held)
-                .map_err(|_| StoreError::Corrupt("available overflows".into()))?;
-            Ok(Standing {
-                member_id: row.get("member_id")?,
-                username: row.get("username")?,
-                balance,
-                held,
-                available,
-            })
+            let available = balance.checked_sub(held).map_err(|_| StoreError::Corrupt("available overflows".into()))?;
+            Ok(Standing { member_id: row.get("member_id")?, username: row.get("username")?, balance, held, available })
         })
         .collect()
 }
@@ -172,16 +156,15 @@ fn posting_of(row: &Row) -> Result<EntryPosting, StoreError> {
         (None, Some(system)) => AccountRef::System(system),
         (None, None) => return Err(StoreError::Corrupt("a posting without an account".into())),
     };
-    Ok(EntryPosting {
-        account,
-        amount: Points::from_stored(row.get("amount")?),
-    })
+    Ok(EntryPosting { account, amount: Points::from_stored(row.get("amount")?) })
 }
 
 pub async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
     let Some(row) = db
-        .sql("SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
-              WHERE e.guild_id = $1 AND e.id = $2")
+        .sql(
+            "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
+              WHERE e.guild_id = $1 AND e.id = $2",
+        )
         .bind(guild_id)
         .bind(entry_id)
         .fetch_optional()
@@ -191,8 +174,10 @@ pub async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Ent
     };
     let mut entry = entry_of(&row)?;
     entry.postings = db
-        .sql("SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id \
-              WHERE a.guild_id = $1 AND p.entry_id = $2 ORDER BY p.line")
+        .sql(
+            "SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id \
+              WHERE a.guild_id = $1 AND p.entry_id = $2 ORDER BY p.line",
+        )
         .bind(guild_id)
         .bind(entry_id)
         .fetch_all()
@@ -226,22 +211,17 @@ pub async fn entries(
         .bind(i64::from(page.limit) + 1)
         .fetch_all()
         .await?;
-    let mut page = paginate(
-        rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?,
-        page,
-        |e| e.id,
-    );
-    let (Some(newest), Some(oldest)) = (
-        page.items.first().map(|e| e.id),
-        page.items.last().map(|e| e.id),
-    ) else {
+    let mut page = paginate(rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?, page, |e| e.id);
+    let (Some(newest), Some(oldest)) = (page.items.first().map(|e| e.id), page.items.last().map(|e| e.id)) else {
         return Ok(page);
     };
     // The postings of every entry in the page's id range, in one read.
     let rows = db
-        .sql("SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p \
+        .sql(
+            "SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p \
               JOIN entries e ON e.id = p.entry_id JOIN accounts a ON a.id = p.account_id \
-              WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id >= $3 AND e.id <= $4 ORDER BY p.entry_id, p.line")
+              WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id >= $3 AND e.id <= $4 ORDER BY p.entry_id, p.line",
+        )
         .bind(guild_id)
         .bind(pool_id)
         .bind(oldest)
@@ -250,10 +230,7 @@ pub async fn entries(
         .await?;
     let mut postings: HashMap<Uuid, Vec<EntryPosting>> = HashMap::new();
     for row in &rows {
-        postings
-            .entry(row.get("entry_id")?)
-            .or_default()
-            .push(posting_of(row)?);
+        postings.entry(row.get("entry_id")?).or_default().push(posting_of(row)?);
     }
     for entry in &mut page.items {
         entry.postings = postings.remove(&entry.id).unwrap_or_default();
@@ -262,12 +239,11 @@ pub async fn entries(
 }
 
 /// One try at writing an entry; `retry` runs it again on a serialization failure.
-pub async fn record_entry(
-    db: &Db,
-    command: &EntryCommand,
-    ctx: &Ctx,
-) -> Result<Recorded, StoreError> {
+pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError> {
     let mut tx = db.begin_write().await?;
+    if tx.backend() == Backend::Postgres {
+        tx.sql(super::gate::database_lane(command.pool_id)).execute().await?;
+    }
     if let Some(claim) = &command.idempotency {
         if let Some(replay) = replay(&mut tx, claim).await? {
             return Ok(replay);
@@ -309,27 +285,23 @@ pub async fn record_entry(
         created_at: ctx.now,
         created_by: command.actor_member,
         reverses,
-        postings: postings
-            .iter()
-            .map(|p| EntryPosting {
-                account: p.account.clone(),
-                amount: p.amount,
-            })
-            .collect(),
+        postings: postings.iter().map(|p| EntryPosting { account: p.account.clone(), amount: p.amount }).collect(),
     };
-    tx.sql("INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(entry.id)
-        .bind(command.guild_id)
-        .bind(entry.pool_id)
-        .bind(entry.kind)
-        .bind(entry.reason.as_str())
-        .bind(entry.created_at)
-        .bind(entry.created_by)
-        .bind(entry.reverses)
-        .execute()
-        .await
-        .on_unique("entries_reverses_key", "entries.reverses", "already_reversed")?;
+    tx.sql(
+        "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.id)
+    .bind(command.guild_id)
+    .bind(entry.pool_id)
+    .bind(entry.kind)
+    .bind(entry.reason.as_str())
+    .bind(entry.created_at)
+    .bind(entry.created_by)
+    .bind(entry.reverses)
+    .execute()
+    .await
+    .on_unique("entries_reverses_key", "entries.reverses", "already_reversed")?;
     for (member, balance) in &balances {
         tx.sql("UPDATE accounts SET balance = $1 WHERE id = $2")
             .bind(balance.hundredths())
@@ -340,9 +312,7 @@ pub async fn record_entry(
     for (line, posting) in postings.iter().enumerate() {
         let account = match &posting.account {
             AccountRef::Member(member) => accounts[member],
-            AccountRef::System(system) => {
-                credit_system(&mut tx, command.pool_id, *system, posting.amount).await?
-            }
+            AccountRef::System(system) => credit_system(&mut tx, command.pool_id, *system, posting.amount).await?,
         };
         tx.sql("INSERT INTO postings (entry_id, account_id, amount, line) VALUES ($1, $2, $3, $4)")
             .bind(entry.id)
@@ -358,11 +328,7 @@ pub async fn record_entry(
         "transfer" => "entry.transfer",
         _ => "entry.reversal",
     };
-    audit(
-        &mut tx,
-        AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry),
-    )
-    .await?;
+    audit(&mut tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
     if let Some(claim) = &command.idempotency {
         let (status, body) = (command.respond)(&entry);
         remember(&mut tx, claim, status, &body, ctx).await?;
@@ -372,22 +338,17 @@ pub async fn record_entry(
 }
 
 /// The postings a request makes, and the entry it reverses if it is a reversal.
-async fn plan(
-    tx: &mut Tx,
-    command: &EntryCommand,
-) -> Result<(Vec<Posting<Uuid>>, Option<Uuid>), StoreError> {
+async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>, Option<Uuid>), StoreError> {
     Ok(match &command.request {
         EntryRequest::Award { member_ids, amount } => (ledger::award(member_ids, *amount)?, None),
-        EntryRequest::Adjustment { member_id, amount } => {
-            (ledger::adjustment(*member_id, *amount)?, None)
-        }
-        EntryRequest::Transfer { from, to, amount } => {
-            (ledger::transfer(*from, *to, *amount)?, None)
-        }
+        EntryRequest::Adjustment { member_id, amount } => (ledger::adjustment(*member_id, *amount)?, None),
+        EntryRequest::Transfer { from, to, amount } => (ledger::transfer(*from, *to, *amount)?, None),
         EntryRequest::Reversal { entry_id } => {
             let original = tx
-                .sql("SELECT reverses, (SELECT COUNT(*) FROM entries r WHERE r.reverses = e.id) AS reversals \
-                      FROM entries e WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id = $3")
+                .sql(
+                    "SELECT reverses, (SELECT COUNT(*) FROM entries r WHERE r.reverses = e.id) AS reversals \
+                      FROM entries e WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id = $3",
+                )
                 .bind(command.guild_id)
                 .bind(command.pool_id)
                 .bind(*entry_id)
@@ -409,12 +370,7 @@ async fn plan(
                 .await?;
             let original: Vec<Posting<Uuid>> = rows
                 .iter()
-                .map(|row| {
-                    posting_of(row).map(|p| Posting {
-                        account: p.account,
-                        amount: p.amount,
-                    })
-                })
+                .map(|row| posting_of(row).map(|p| Posting { account: p.account, amount: p.amount }))
                 .collect::<Result<_, _>>()?;
             (ledger::reversal(&original)?, Some(*entry_id))
         }
@@ -422,27 +378,16 @@ async fn plan(
 }
 
 /// Locks a member's account in the pool and reads their wallet.
-async fn lock_wallet(
-    tx: &mut Tx,
-    pool_id: Uuid,
-    member_id: Uuid,
-) -> Result<(Uuid, Wallet), StoreError> {
-    const SELECT: &str = concat!(
-        "SELECT a.id, a.balance, ",
-        held_sql!(),
-        " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2"
-    );
+async fn lock_wallet(tx: &mut Tx, pool_id: Uuid, member_id: Uuid) -> Result<(Uuid, Wallet), StoreError> {
+    const SELECT: &str =
+        concat!("SELECT a.id, a.balance, ", held_sql!(), " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2");
     const LOCK: &str = concat!(
         "SELECT a.id, a.balance, ",
         held_sql!(),
         " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2 FOR UPDATE OF a"
     );
     // SQLite has no row locks: its writer holds the whole database already.
-    let sql = if tx.backend() == Backend::Postgres {
-        LOCK
-    } else {
-        SELECT
-    };
+    let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
     let row = tx
         .sql(sql)
         .bind(pool_id)
@@ -450,20 +395,13 @@ async fn lock_wallet(
         .fetch_optional()
         .await?
         .ok_or(StoreError::UnknownReference("member_id"))?;
-    let wallet = Wallet {
-        balance: Points::from_stored(row.get("balance")?),
-        held: Points::from_stored(row.get("held")?),
-    };
+    let wallet =
+        Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
     Ok((row.get("id")?, wallet))
 }
 
 /// Adds `amount` to a system account of the pool and returns the account's id.
-async fn credit_system(
-    tx: &mut Tx,
-    pool_id: Uuid,
-    system: SystemAccount,
-    amount: Points,
-) -> Result<Uuid, StoreError> {
+async fn credit_system(tx: &mut Tx, pool_id: Uuid, system: SystemAccount, amount: Points) -> Result<Uuid, StoreError> {
     let row = tx
         .sql("UPDATE accounts SET balance = balance + $1 WHERE pool_id = $2 AND system = $3 RETURNING id")
         .bind(amount.hundredths())
@@ -490,21 +428,12 @@ async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Recorded
         return Err(StoreError::IdempotencyKeyReused);
     }
     let status: i32 = row.get("status")?;
-    Ok(Some(Recorded::Replay {
-        status: u16::try_from(status).unwrap_or(200),
-        body: row.get("response")?,
-    }))
+    Ok(Some(Recorded::Replay { status: u16::try_from(status).unwrap_or(200), body: row.get("response")? }))
 }
 
 /// Stores the answer under the key. A racer that stored it first makes this
 /// attempt retry, and the retry replays the racer's answer.
-async fn remember(
-    tx: &mut Tx,
-    claim: &IdempotencyClaim,
-    status: u16,
-    body: &str,
-    ctx: &Ctx,
-) -> Result<(), StoreError> {
+async fn remember(tx: &mut Tx, claim: &IdempotencyClaim, status: u16, body: &str, ctx: &Ctx) -> Result<(), StoreError> {
     tx.sql("INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(claim.user_id)
         .bind(claim.key.as_str())

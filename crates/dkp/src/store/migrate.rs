@@ -15,26 +15,28 @@ struct Migration {
     sqlite: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
-    sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        postgres: include_str!("../../migrations/postgres/0001_foundation.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "ledger_lanes",
+        postgres: include_str!("../../migrations/postgres/0002_ledger_lanes.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0002_ledger_lanes.sql"),
+    },
+];
 
 /// An arbitrary constant naming the migration lock.
 const LOCK_KEY: i64 = 0x646b_705f_6d69_67;
 
 pub async fn run(db: &Db) -> anyhow::Result<()> {
-    let mut tx = db
-        .begin_locking()
-        .await
-        .context("cannot start the migration")?;
+    let mut tx = db.begin_locking().await.context("cannot start the migration")?;
     if db.backend() == Backend::Postgres {
-        tx.sql("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute()
-            .await?;
+        tx.sql("SELECT pg_advisory_xact_lock($1)").bind(LOCK_KEY).execute().await?;
     }
     tx.sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, id TEXT NOT NULL)",
@@ -49,36 +51,22 @@ pub async fn run(db: &Db) -> anyhow::Result<()> {
         .iter()
         .map(|row| row.get("version"))
         .collect::<Result<_, _>>()?;
-    if let Some(newest) = applied
-        .last()
-        .filter(|v| **v > MIGRATIONS.last().map_or(0, |m| m.version))
-    {
-        anyhow::bail!(
-            "the database has schema version {newest}, newer than this binary knows; run a newer dkp"
-        );
+    if let Some(newest) = applied.last().filter(|v| **v > MIGRATIONS.last().map_or(0, |m| m.version)) {
+        anyhow::bail!("the database has schema version {newest}, newer than this binary knows; run a newer dkp");
     }
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         let text = match db.backend() {
             Backend::Postgres => migration.postgres,
             Backend::Sqlite => migration.sqlite,
         };
-        tx.raw(text).await.with_context(|| {
-            format!(
-                "migration {} ({}) failed",
-                migration.version, migration.name
-            )
-        })?;
+        tx.raw(text).await.with_context(|| format!("migration {} ({}) failed", migration.version, migration.name))?;
         tx.sql("INSERT INTO schema_migrations (version, name, id) VALUES ($1, $2, $3)")
             .bind(migration.version)
             .bind(migration.name)
             .bind(Uuid::now_v7().to_string())
             .execute()
             .await?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied migration"
-        );
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
     tx.commit().await.context("cannot commit the migrations")?;
     Ok(())

@@ -134,22 +134,10 @@ pub const ENTRY_KINDS: [&str; 4] = ["award", "adjustment", "transfer", "reversal
 /// A request to move points, checked against the wallets inside the transaction.
 #[derive(Clone, Debug)]
 pub enum EntryRequest {
-    Award {
-        member_ids: Vec<Uuid>,
-        amount: Points,
-    },
-    Adjustment {
-        member_id: Uuid,
-        amount: Points,
-    },
-    Transfer {
-        from: Uuid,
-        to: Uuid,
-        amount: Points,
-    },
-    Reversal {
-        entry_id: Uuid,
-    },
+    Award { member_ids: Vec<Uuid>, amount: Points },
+    Adjustment { member_id: Uuid, amount: Points },
+    Transfer { from: Uuid, to: Uuid, amount: Points },
+    Reversal { entry_id: Uuid },
 }
 
 impl EntryRequest {
@@ -251,15 +239,7 @@ impl<'a> AuditWrite<'a> {
         target_type: &'static str,
         target_id: impl ToString,
     ) -> Self {
-        AuditWrite {
-            guild_id,
-            action,
-            target_type,
-            target_id: target_id.to_string(),
-            before: None,
-            after: None,
-            ctx,
-        }
+        AuditWrite { guild_id, action, target_type, target_id: target_id.to_string(), before: None, after: None, ctx }
     }
 
     pub fn before(mut self, value: impl Serialize) -> Self {

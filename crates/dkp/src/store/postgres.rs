@@ -9,9 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use super::sql::Db;
 
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
-    let options: PgConnectOptions = url
-        .parse()
-        .context("DATABASE_URL is not a valid postgres:// URL")?;
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid postgres:// URL")?;
     let options = options.application_name("dkp");
     let pool = PgPoolOptions::new()
         .max_connections(16)

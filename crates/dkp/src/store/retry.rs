@@ -23,10 +23,7 @@ pub fn is_retryable(error: &StoreError) -> bool {
         return false;
     };
     let Some(code) = db.code() else { return false };
-    if db
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some()
-    {
+    if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
         postgres::is_retryable(&code)
     } else {
         sqlite::is_retryable(&code)
@@ -54,11 +51,7 @@ where
             Err(error) => {
                 if is_retryable(&error) {
                     metrics::counter!("dkp_tx_failures_total", "op" => operation).increment(1);
-                    tracing::warn!(
-                        operation,
-                        tries,
-                        "transaction gave up after repeated serialization failures"
-                    );
+                    tracing::warn!(operation, tries, "transaction gave up after repeated serialization failures");
                 }
                 return Err(error);
             }
@@ -70,11 +63,7 @@ where
 fn backoff(tries: u32) -> Duration {
     let base = FIRST_BACKOFF * 2u32.saturating_pow(tries - 1);
     let mut byte = [0u8; 1];
-    let jitter = if getrandom::fill(&mut byte).is_ok() {
-        f64::from(byte[0]) / 255.0
-    } else {
-        0.5
-    };
+    let jitter = if getrandom::fill(&mut byte).is_ok() { f64::from(byte[0]) / 255.0 } else { 0.5 };
     base.mul_f64(0.5 + jitter)
 }
 
@@ -87,10 +76,7 @@ mod tests {
         for tries in 1..=4 {
             let base = FIRST_BACKOFF * 2u32.pow(tries - 1);
             let wait = backoff(tries);
-            assert!(
-                wait >= base.mul_f64(0.5) && wait <= base.mul_f64(1.5),
-                "{tries}: {wait:?}"
-            );
+            assert!(wait >= base.mul_f64(0.5) && wait <= base.mul_f64(1.5), "{tries}: {wait:?}");
         }
     }
 

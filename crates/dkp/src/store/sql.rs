@@ -13,23 +13,13 @@ pub trait Value:
 {
 }
 impl<T> Value for T where
-    T: for<'q> Encode<'q, Postgres>
-        + Type<Postgres>
-        + for<'q> Encode<'q, Sqlite>
-        + Type<Sqlite>
-        + Send
+    T: for<'q> Encode<'q, Postgres> + Type<Postgres> + for<'q> Encode<'q, Sqlite> + Type<Sqlite> + Send
 {
 }
 
 /// A column type both drivers can decode.
-pub trait Column:
-    for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
-{
-}
-impl<T> Column for T where
-    T: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>
-{
-}
+pub trait Column: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite> {}
+impl<T> Column for T where T: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite> {}
 
 /// Which database a pool talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,14 +79,8 @@ impl Db {
     /// A statement run on a pooled connection, outside any transaction.
     pub fn sql(&self, text: &'static str) -> Sql<'_> {
         match self {
-            Db::Pg(pool) => Sql {
-                target: Target::PgPool(pool),
-                statement: Statement::Pg(sqlx::query(text)),
-            },
-            Db::Lite(pool) => Sql {
-                target: Target::LitePool(pool),
-                statement: Statement::Lite(sqlx::query(text)),
-            },
+            Db::Pg(pool) => Sql { target: Target::PgPool(pool), statement: Statement::Pg(sqlx::query(text)) },
+            Db::Lite(pool) => Sql { target: Target::LitePool(pool), statement: Statement::Lite(sqlx::query(text)) },
         }
     }
 
@@ -104,10 +88,7 @@ impl Db {
     /// `BEGIN IMMEDIATE`, which takes the write lock up front.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool) => Tx::Pg(
-                pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                    .await?,
-            ),
+            Db::Pg(pool) => Tx::Pg(pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await?),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -141,14 +122,8 @@ impl Tx {
     /// A statement run inside this transaction.
     pub fn sql(&mut self, text: &'static str) -> Sql<'_> {
         match self {
-            Tx::Pg(tx) => Sql {
-                target: Target::PgConn(tx),
-                statement: Statement::Pg(sqlx::query(text)),
-            },
-            Tx::Lite(tx) => Sql {
-                target: Target::LiteConn(tx),
-                statement: Statement::Lite(sqlx::query(text)),
-            },
+            Tx::Pg(tx) => Sql { target: Target::PgConn(tx), statement: Statement::Pg(sqlx::query(text)) },
+            Tx::Lite(tx) => Sql { target: Target::LiteConn(tx), statement: Statement::Lite(sqlx::query(text)) },
         }
     }
 
@@ -169,9 +144,7 @@ macro_rules! run {
             (Target::PgPool(pool), Statement::Pg(q)) => q.$method(pool).await.map(Wrap::wrap),
             (Target::PgConn(conn), Statement::Pg(q)) => q.$method(&mut *conn).await.map(Wrap::wrap),
             (Target::LitePool(pool), Statement::Lite(q)) => q.$method(pool).await.map(Wrap::wrap),
-            (Target::LiteConn(conn), Statement::Lite(q)) => {
-                q.$method(&mut *conn).await.map(Wrap::wrap)
-            }
+            (Target::LiteConn(conn), Statement::Lite(q)) => q.$method(&mut *conn).await.map(Wrap::wrap),
             _ => unreachable!("a statement is always made for its own backend"),
         }
     }};
@@ -262,9 +235,7 @@ impl Ts {
     }
 
     fn from_micros(micros: i64) -> Result<Ts, sqlx::error::BoxDynError> {
-        Ok(Ts(time::OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(micros) * 1_000,
-        )?))
+        Ok(Ts(time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)?))
     }
 }
 
@@ -286,9 +257,7 @@ impl Encode<'_, Postgres> for Ts {
 impl<'r> Decode<'r, Postgres> for Ts {
     fn decode(value: <Postgres as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
         // PostgreSQL keeps microseconds; the value read back is the value written.
-        Ok(Ts(<time::OffsetDateTime as Decode<Postgres>>::decode(
-            value,
-        )?))
+        Ok(Ts(<time::OffsetDateTime as Decode<Postgres>>::decode(value)?))
     }
 }
 impl Type<Sqlite> for Ts {

@@ -18,10 +18,7 @@ pub struct SqlStore {
 
 impl SqlStore {
     pub fn new(db: Db) -> SqlStore {
-        SqlStore {
-            db,
-            gate: Gate::new(),
-        }
+        SqlStore { db, gate: Gate::new() }
     }
 }
 
@@ -50,21 +47,11 @@ pub(super) async fn audit(tx: &mut Tx, row: AuditWrite<'_>) -> Result<(), StoreE
 pub(super) trait OnUnique<T> {
     /// `constraint` is the PostgreSQL constraint name; `columns` the
     /// `table.column` SQLite names in its message.
-    fn on_unique(
-        self,
-        constraint: &str,
-        columns: &str,
-        code: &'static str,
-    ) -> Result<T, StoreError>;
+    fn on_unique(self, constraint: &str, columns: &str, code: &'static str) -> Result<T, StoreError>;
 }
 
 impl<T> OnUnique<T> for Result<T, sqlx::Error> {
-    fn on_unique(
-        self,
-        constraint: &str,
-        columns: &str,
-        code: &'static str,
-    ) -> Result<T, StoreError> {
+    fn on_unique(self, constraint: &str, columns: &str, code: &'static str) -> Result<T, StoreError> {
         self.map_err(|error| match &error {
             sqlx::Error::Database(db)
                 if db.is_unique_violation()
@@ -109,11 +96,7 @@ impl Store for SqlStore {
         accounts::create_session(&self.db, session, ctx).await
     }
 
-    async fn session_user(
-        &self,
-        token_hash: &[u8],
-        now: super::Ts,
-    ) -> Result<Option<User>, StoreError> {
+    async fn session_user(&self, token_hash: &[u8], now: super::Ts) -> Result<Option<User>, StoreError> {
         accounts::session_user(&self.db, token_hash, now).await
     }
 
@@ -129,11 +112,7 @@ impl Store for SqlStore {
         guilds::create_guild(&self.db, guild, ctx).await
     }
 
-    async fn membership(
-        &self,
-        slug: &str,
-        user_id: Uuid,
-    ) -> Result<Option<Membership>, StoreError> {
+    async fn membership(&self, slug: &str, user_id: Uuid) -> Result<Option<Membership>, StoreError> {
         guilds::membership(&self.db, slug, user_id).await
     }
 
@@ -151,13 +130,7 @@ impl Store for SqlStore {
         guilds::members(&self.db, guild_id).await
     }
 
-    async fn set_role(
-        &self,
-        guild_id: Uuid,
-        member_id: Uuid,
-        role: Role,
-        ctx: &Ctx,
-    ) -> Result<Member, StoreError> {
+    async fn set_role(&self, guild_id: Uuid, member_id: Uuid, role: Role, ctx: &Ctx) -> Result<Member, StoreError> {
         guilds::set_role(&self.db, guild_id, member_id, role, ctx).await
     }
 
@@ -183,16 +156,9 @@ impl Store for SqlStore {
         ledger::entry(&self.db, guild_id, entry_id).await
     }
 
-    async fn record_entry(
-        &self,
-        command: &EntryCommand,
-        ctx: &Ctx,
-    ) -> Result<Recorded, StoreError> {
+    async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError> {
         let _turn = self.gate.enter(command.pool_id).await;
-        super::retry::retry(command.request.kind(), || {
-            ledger::record_entry(&self.db, command, ctx)
-        })
-        .await
+        super::retry::retry(command.request.kind(), || ledger::record_entry(&self.db, command, ctx)).await
     }
 
     async fn entries(
@@ -205,11 +171,7 @@ impl Store for SqlStore {
         ledger::entries(&self.db, guild_id, pool_id, member_id, page).await
     }
 
-    async fn audit(
-        &self,
-        guild_id: Uuid,
-        page: PageRequest,
-    ) -> Result<Page<AuditRecord>, StoreError> {
+    async fn audit(&self, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
         guilds::audit(&self.db, guild_id, page).await
     }
 }

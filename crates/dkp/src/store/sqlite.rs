@@ -11,8 +11,7 @@ use super::sql::Db;
 
 pub async fn connect(path: &Path) -> anyhow::Result<Db> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     }
     let options = SqliteConnectOptions::new()
         .filename(path)

@@ -17,9 +17,7 @@ both_stores!(
 async fn a_user_registers_logs_in_and_sees_themself(app: TestApp) {
     let reply = app
         .post("/api/v1/auth/register")
-        .json(
-            json!({"username": "Ana", "password": "correct horse", "display_name": "Ana the Bold"}),
-        )
+        .json(json!({"username": "Ana", "password": "correct horse", "display_name": "Ana the Bold"}))
         .send()
         .await
         .expect(201);
@@ -36,10 +34,7 @@ async fn a_user_registers_logs_in_and_sees_themself(app: TestApp) {
     let token = login.json["token"].as_str().unwrap();
     assert!(token.len() >= 32);
     let cookie = login.headers["set-cookie"].to_str().unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
 
     let me = app.get("/api/v1/me").token(token).send().await.expect(200);
     assert_eq!(me.json["user"]["id"], reply.json["user"]["id"]);
@@ -67,29 +62,14 @@ async fn a_wrong_password_or_unknown_user_is_unauthenticated(app: TestApp) {
         .send()
         .await
         .expect_error(401, "unauthenticated");
-    app.get("/api/v1/me")
-        .send()
-        .await
-        .expect_error(401, "unauthenticated");
-    app.get("/api/v1/me")
-        .token("not-a-token")
-        .send()
-        .await
-        .expect_error(401, "unauthenticated");
+    app.get("/api/v1/me").send().await.expect_error(401, "unauthenticated");
+    app.get("/api/v1/me").token("not-a-token").send().await.expect_error(401, "unauthenticated");
 }
 
 async fn logout_ends_the_session(app: TestApp) {
     let user = app.register("dana").await;
-    app.post("/api/v1/auth/logout")
-        .token(&user.token)
-        .send()
-        .await
-        .expect(204);
-    app.get("/api/v1/me")
-        .token(&user.token)
-        .send()
-        .await
-        .expect_error(401, "unauthenticated");
+    app.post("/api/v1/auth/logout").token(&user.token).send().await.expect(204);
+    app.get("/api/v1/me").token(&user.token).send().await.expect_error(401, "unauthenticated");
 }
 
 async fn the_session_cookie_authenticates_like_the_token(app: TestApp) {
@@ -110,11 +90,7 @@ async fn bad_registrations_are_rejected_with_invalid_field(app: TestApp) {
         json!({"username": "fine_name", "password": "short"}),
         json!({"username": "fine_name", "password": "correct horse", "display_name": "   "}),
     ] {
-        app.post("/api/v1/auth/register")
-            .json(body)
-            .send()
-            .await
-            .expect_error(422, "invalid_field");
+        app.post("/api/v1/auth/register").json(body).send().await.expect_error(422, "invalid_field");
     }
 }
 
@@ -123,10 +99,6 @@ async fn an_expired_session_is_unauthenticated() {
     for kind in [Kind::Sqlite, Kind::Postgres] {
         let app = spawn_app_with(kind, |config| config.session_ttl_hours = 0).await;
         let user = app.register("fynn").await;
-        app.get("/api/v1/me")
-            .token(&user.token)
-            .send()
-            .await
-            .expect_error(401, "unauthenticated");
+        app.get("/api/v1/me").token(&user.token).send().await.expect_error(401, "unauthenticated");
     }
 }

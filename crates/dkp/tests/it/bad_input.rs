@@ -26,28 +26,16 @@ async fn malformed_or_misshapen_bodies_are_invalid_json(app: TestApp) {
         json!({"member_ids": [member], "amount": 5, "reason": "r", "bonus": 100}).to_string(),
     ];
     for body in bodies {
-        app.post(&award)
-            .token(&guild.owner.token)
-            .raw(body.clone())
-            .send()
-            .await
-            .expect_error(400, "invalid_json");
+        app.post(&award).token(&guild.owner.token).raw(body.clone()).send().await.expect_error(400, "invalid_json");
     }
-    app.post("/api/v1/auth/register")
-        .raw("{\"username\": 5}")
-        .send()
-        .await
-        .expect_error(400, "invalid_json");
+    app.post("/api/v1/auth/register").raw("{\"username\": 5}").send().await.expect_error(400, "invalid_json");
     assert_eq!(app.balances(&guild).await[member], "0.00");
 }
 
 async fn every_bad_amount_form_is_invalid_amount(app: TestApp) {
     let guild = app.guild("owls").await;
     let member = &guild.owner_member;
-    let path = format!(
-        "/api/v1/guilds/{}/pools/{}/adjustments",
-        guild.slug, guild.pool
-    );
+    let path = format!("/api/v1/guilds/{}/pools/{}/adjustments", guild.slug, guild.pool);
     let bad = [
         json!("1.005"),
         json!(1.5),
@@ -81,24 +69,16 @@ async fn every_bad_amount_form_is_invalid_amount(app: TestApp) {
             .json(json!({"member_id": member, "amount": amount, "reason": "r"}))
             .send()
             .await;
-        assert_eq!(
-            (reply.status.as_u16(), reply.code()),
-            (422, "invalid_amount"),
-            "amount {amount}: {}",
-            reply.text
-        );
+        assert_eq!((reply.status.as_u16(), reply.code()), (422, "invalid_amount"), "amount {amount}: {}", reply.text);
     }
     // An award whose total overflows is refused the same way.
     let members: Vec<String> = vec![member.clone()];
-    app.post(&format!(
-        "/api/v1/guilds/{}/pools/{}/awards",
-        guild.slug, guild.pool
-    ))
-    .token(&guild.owner.token)
-    .json(json!({"member_ids": members, "amount": "1000000000000", "reason": "r"}))
-    .send()
-    .await
-    .expect(201);
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": members, "amount": "1000000000000", "reason": "r"}))
+        .send()
+        .await
+        .expect(201);
     for _ in 0..2 {
         let reply = app
             .post(&path)
@@ -106,11 +86,7 @@ async fn every_bad_amount_form_is_invalid_amount(app: TestApp) {
             .json(json!({"member_id": member, "amount": "1000000000000", "reason": "r"}))
             .send()
             .await;
-        assert!(
-            reply.status.is_success() || reply.code() == "invalid_amount",
-            "{}",
-            reply.text
-        );
+        assert!(reply.status.is_success() || reply.code() == "invalid_amount", "{}", reply.text);
     }
     app.assert_ledger_consistent().await;
 }
@@ -118,16 +94,8 @@ async fn every_bad_amount_form_is_invalid_amount(app: TestApp) {
 async fn oversized_bodies_and_wrong_content_types_are_refused(app: TestApp) {
     let guild = app.guild("owls").await;
     let path = format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool);
-    let huge = format!(
-        "{{\"member_ids\": [], \"amount\": 1, \"reason\": \"{}\"}}",
-        "x".repeat(1024 * 1024 + 1)
-    );
-    app.post(&path)
-        .token(&guild.owner.token)
-        .raw(huge)
-        .send()
-        .await
-        .expect_error(413, "payload_too_large");
+    let huge = format!("{{\"member_ids\": [], \"amount\": 1, \"reason\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    app.post(&path).token(&guild.owner.token).raw(huge).send().await.expect_error(413, "payload_too_large");
     app.post(&path)
         .token(&guild.owner.token)
         .bare(json!({"member_ids": [guild.owner_member], "amount": 1, "reason": "r"}).to_string())
@@ -141,54 +109,36 @@ async fn unknown_ids_and_routes_are_404(app: TestApp) {
     let guild = app.guild("owls").await;
     let token = &guild.owner.token;
     let unknown = uuid::Uuid::now_v7();
-    app.get(&format!(
-        "/api/v1/guilds/{}/pools/{unknown}/standings",
-        guild.slug
-    ))
-    .token(token)
-    .send()
-    .await
-    .expect_error(404, "not_found");
-    app.get(&format!(
-        "/api/v1/guilds/{}/pools/not-an-id/entries",
-        guild.slug
-    ))
-    .token(token)
-    .send()
-    .await
-    .expect_error(404, "not_found");
-    app.post(&format!(
-        "/api/v1/guilds/{}/pools/{unknown}/awards",
-        guild.slug
-    ))
-    .token(token)
-    .json(json!({"member_ids": [guild.owner_member], "amount": 1, "reason": "r"}))
-    .send()
-    .await
-    .expect_error(404, "not_found");
-    // A member id in the body that is not in this guild is a 422, not a 404.
-    app.post(&format!(
-        "/api/v1/guilds/{}/pools/{}/awards",
-        guild.slug, guild.pool
-    ))
-    .token(token)
-    .json(json!({"member_ids": [unknown], "amount": 1, "reason": "r"}))
-    .send()
-    .await
-    .expect_error(422, "unknown_reference");
-    app.post(&format!(
-        "/api/v1/guilds/{}/pools/{}/awards",
-        guild.slug, guild.pool
-    ))
-    .token(token)
-    .json(json!({"member_ids": ["x"], "amount": 1, "reason": "r"}))
-    .send()
-    .await
-    .expect_error(422, "invalid_field");
-    app.get("/api/v1/nothing-here")
+    app.get(&format!("/api/v1/guilds/{}/pools/{unknown}/standings", guild.slug))
+        .token(token)
         .send()
         .await
         .expect_error(404, "not_found");
+    app.get(&format!("/api/v1/guilds/{}/pools/not-an-id/entries", guild.slug))
+        .token(token)
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    app.post(&format!("/api/v1/guilds/{}/pools/{unknown}/awards", guild.slug))
+        .token(token)
+        .json(json!({"member_ids": [guild.owner_member], "amount": 1, "reason": "r"}))
+        .send()
+        .await
+        .expect_error(404, "not_found");
+    // A member id in the body that is not in this guild is a 422, not a 404.
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(token)
+        .json(json!({"member_ids": [unknown], "amount": 1, "reason": "r"}))
+        .send()
+        .await
+        .expect_error(422, "unknown_reference");
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(token)
+        .json(json!({"member_ids": ["x"], "amount": 1, "reason": "r"}))
+        .send()
+        .await
+        .expect_error(422, "invalid_field");
+    app.get("/api/v1/nothing-here").send().await.expect_error(404, "not_found");
     app.call(axum::http::Method::DELETE, "/api/v1/me")
         .token(token)
         .send()

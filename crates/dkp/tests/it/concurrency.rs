@@ -9,11 +9,7 @@ use crate::support::{Guild, Kind, TestApp, spawn_app};
 /// 50 operations over three members who start with 1000 points each: awards,
 /// and transfers around the circle that can never overdraw. The end state
 /// does not depend on the order they commit in, so it can be checked exactly.
-async fn fifty_conflicting_operations(
-    instances: &[std::sync::Arc<TestApp>],
-    guild: &Guild,
-    members: &[String; 3],
-) {
+async fn fifty_conflicting_operations(instances: &[std::sync::Arc<TestApp>], guild: &Guild, members: &[String; 3]) {
     let pool = |what: &str| format!("/api/v1/guilds/{}/pools/{}/{what}", guild.slug, guild.pool);
     instances[0]
         .post(&pool("awards"))
@@ -27,10 +23,7 @@ async fn fifty_conflicting_operations(
         let app = instances[i % instances.len()].clone();
         let token = guild.owner.token.clone();
         let (path, body) = if i % 5 == 0 {
-            (
-                pool("awards"),
-                json!({"member_ids": [members[i % 3]], "amount": "1.25", "reason": format!("op {i}")}),
-            )
+            (pool("awards"), json!({"member_ids": [members[i % 3]], "amount": "1.25", "reason": format!("op {i}")}))
         } else {
             let (from, to) = (&members[i % 3], &members[(i + 1) % 3]);
             (
@@ -38,9 +31,7 @@ async fn fifty_conflicting_operations(
                 json!({"from_member_id": from, "to_member_id": to, "amount": format!("{}.{:02}", i, i), "reason": format!("op {i}")}),
             )
         };
-        tasks.push(tokio::spawn(async move {
-            app.post(&path).token(&token).json(body).send().await
-        }));
+        tasks.push(tokio::spawn(async move { app.post(&path).token(&token).json(body).send().await }));
     }
     for task in tasks {
         task.await.unwrap().expect(201);
@@ -58,11 +49,7 @@ async fn fifty_conflicting_operations(
     }
     let balances = instances[0].balances(guild).await;
     for (member, hundredths) in members.iter().zip(expected) {
-        assert_eq!(
-            balances[member],
-            format!("{}.{:02}", hundredths / 100, hundredths % 100),
-            "member {member}"
-        );
+        assert_eq!(balances[member], format!("{}.{:02}", hundredths / 100, hundredths % 100), "member {member}");
     }
     instances[0].assert_ledger_consistent().await;
 }
@@ -88,10 +75,5 @@ async fn fifty_conflicting_operations_on_postgres_from_two_instances_keep_every_
     let second = first.second_instance().await;
     let guild = first.guild("owls").await;
     let members = three_members(&first, &guild).await;
-    fifty_conflicting_operations(
-        &[std::sync::Arc::new(first), std::sync::Arc::new(second)],
-        &guild,
-        &members,
-    )
-    .await;
+    fifty_conflicting_operations(&[std::sync::Arc::new(first), std::sync::Arc::new(second)], &guild, &members).await;
 }

@@ -25,26 +25,11 @@ async fn a_guild_is_created_with_its_maker_as_owner(app: TestApp) {
         .await
         .expect(201);
     assert_eq!(reply.json["guild"]["slug"], "owls");
-    let me = app
-        .get("/api/v1/me")
-        .token(&ana.token)
-        .send()
-        .await
-        .expect(200);
+    let me = app.get("/api/v1/me").token(&ana.token).send().await.expect(200);
     assert_eq!(me.json["guilds"][0]["role"], "owner");
-    let shown = app
-        .get("/api/v1/guilds/owls")
-        .token(&ana.token)
-        .send()
-        .await
-        .expect(200);
+    let shown = app.get("/api/v1/guilds/owls").token(&ana.token).send().await.expect(200);
     assert_eq!(shown.json["guild"]["name"], "Night Owls");
-    let members = app
-        .get("/api/v1/guilds/owls/members")
-        .token(&ana.token)
-        .send()
-        .await
-        .expect(200);
+    let members = app.get("/api/v1/guilds/owls/members").token(&ana.token).send().await.expect(200);
     assert_eq!(members.json["members"][0]["role"], "owner");
     assert_eq!(members.json["members"][0]["username"], "ana");
 }
@@ -93,34 +78,16 @@ async fn a_non_member_gets_404_for_every_guild_resource(app: TestApp) {
         "/api/v1/guilds/no-such-guild".to_owned(),
     ];
     for path in gets {
-        app.get(&path)
-            .token(&stranger.token)
-            .send()
-            .await
-            .expect_error(404, "not_found");
+        app.get(&path).token(&stranger.token).send().await.expect_error(404, "not_found");
     }
     let posts = [
-        (
-            format!("/api/v1/guilds/{slug}/members"),
-            json!({"username": "stranger", "role": "member"}),
-        ),
-        (
-            format!("/api/v1/guilds/{slug}/pools"),
-            json!({"name": "Mine"}),
-        ),
+        (format!("/api/v1/guilds/{slug}/members"), json!({"username": "stranger", "role": "member"})),
+        (format!("/api/v1/guilds/{slug}/pools"), json!({"name": "Mine"})),
         (format!("/api/v1/guilds/{slug}/pools/{pool}/awards"), award),
-        (
-            format!("/api/v1/guilds/{slug}/entries/{entry_id}/reverse"),
-            json!({"reason": "x"}),
-        ),
+        (format!("/api/v1/guilds/{slug}/entries/{entry_id}/reverse"), json!({"reason": "x"})),
     ];
     for (path, body) in posts {
-        app.post(&path)
-            .token(&stranger.token)
-            .json(body)
-            .send()
-            .await
-            .expect_error(404, "not_found");
+        app.post(&path).token(&stranger.token).json(body).send().await.expect_error(404, "not_found");
     }
     app.patch(&format!("/api/v1/guilds/{slug}/members/{member}"))
         .token(&stranger.token)
@@ -148,26 +115,10 @@ async fn members_read_but_cannot_act_as_officers(app: TestApp) {
     let guild = app.guild("owls").await;
     let (member, member_id) = app.member(&guild, "mia", "member").await;
     let (slug, pool) = (&guild.slug, &guild.pool);
-    app.get(&format!("/api/v1/guilds/{slug}/pools/{pool}/standings"))
-        .token(&member.token)
-        .send()
-        .await
-        .expect(200);
-    app.get(&format!("/api/v1/guilds/{slug}/pools/{pool}/entries"))
-        .token(&member.token)
-        .send()
-        .await
-        .expect(200);
-    app.get(&format!("/api/v1/guilds/{slug}/members"))
-        .token(&member.token)
-        .send()
-        .await
-        .expect(200);
-    app.get(&format!("/api/v1/guilds/{slug}/audit"))
-        .token(&member.token)
-        .send()
-        .await
-        .expect_error(403, "forbidden");
+    app.get(&format!("/api/v1/guilds/{slug}/pools/{pool}/standings")).token(&member.token).send().await.expect(200);
+    app.get(&format!("/api/v1/guilds/{slug}/pools/{pool}/entries")).token(&member.token).send().await.expect(200);
+    app.get(&format!("/api/v1/guilds/{slug}/members")).token(&member.token).send().await.expect(200);
+    app.get(&format!("/api/v1/guilds/{slug}/audit")).token(&member.token).send().await.expect_error(403, "forbidden");
     app.post(&format!("/api/v1/guilds/{slug}/pools/{pool}/awards"))
         .token(&member.token)
         .json(json!({"member_ids": [member_id], "amount": 100, "reason": "self-service"}))
@@ -220,18 +171,8 @@ async fn officers_add_plain_members_only(app: TestApp) {
         .await
         .expect_error(422, "invalid_field");
     // Officers cannot change roles.
-    let members = app
-        .get(&path)
-        .token(&officer.token)
-        .send()
-        .await
-        .expect(200);
-    let newbie = members.json["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["username"] == "newbie")
-        .unwrap()["id"]
+    let members = app.get(&path).token(&officer.token).send().await.expect(200);
+    let newbie = members.json["members"].as_array().unwrap().iter().find(|m| m["username"] == "newbie").unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -279,11 +220,7 @@ async fn the_owner_grants_roles_and_a_guild_keeps_an_owner(app: TestApp) {
         .send()
         .await
         .expect(200);
-    let audit = app
-        .get(&format!("/api/v1/guilds/{}/audit", guild.slug))
-        .token(&guild.owner.token)
-        .send()
-        .await;
+    let audit = app.get(&format!("/api/v1/guilds/{}/audit", guild.slug)).token(&guild.owner.token).send().await;
     // The former owner is now a plain member and may not read the audit log.
     audit.expect_error(403, "forbidden");
 }
@@ -298,28 +235,12 @@ async fn a_user_belongs_to_several_guilds(app: TestApp) {
         .send()
         .await
         .expect(201);
-    let me = app
-        .get("/api/v1/me")
-        .token(&mia.token)
-        .send()
-        .await
-        .expect(200);
+    let me = app.get("/api/v1/me").token(&mia.token).send().await.expect(200);
     let roles: Vec<(String, String)> = me.json["guilds"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| {
-            (
-                g["slug"].as_str().unwrap().to_owned(),
-                g["role"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|g| (g["slug"].as_str().unwrap().to_owned(), g["role"].as_str().unwrap().to_owned()))
         .collect();
-    assert_eq!(
-        roles,
-        vec![
-            ("hawks".into(), "officer".into()),
-            ("owls".into(), "member".into())
-        ]
-    );
+    assert_eq!(roles, vec![("hawks".into(), "officer".into()), ("owls".into(), "member".into())]);
 }

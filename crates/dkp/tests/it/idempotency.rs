@@ -26,10 +26,7 @@ async fn the_same_key_and_body_replays_the_first_answer(app: TestApp) {
         .await
         .expect(201);
     // The same document with its keys in another order is the same request.
-    let reordered = format!(
-        "{{\"reason\": \"r\", \"amount\": \"3.5\", \"member_ids\": [\"{}\"]}}",
-        guild.owner_member
-    );
+    let reordered = format!("{{\"reason\": \"r\", \"amount\": \"3.5\", \"member_ids\": [\"{}\"]}}", guild.owner_member);
     let second = app
         .post(&path)
         .token(&guild.owner.token)
@@ -41,13 +38,8 @@ async fn the_same_key_and_body_replays_the_first_answer(app: TestApp) {
     assert_eq!(first.json, second.json);
     assert_eq!(app.balances(&guild).await[&guild.owner_member], "3.50");
     for bad in ["", "has space", "ключ"] {
-        let reply = app
-            .post(&path)
-            .token(&guild.owner.token)
-            .header("idempotency-key", bad)
-            .json(body.clone())
-            .send()
-            .await;
+        let reply =
+            app.post(&path).token(&guild.owner.token).header("idempotency-key", bad).json(body.clone()).send().await;
         assert_eq!(reply.status.as_u16(), 422, "{bad:?}: {}", reply.text);
     }
     assert_eq!(app.balances(&guild).await[&guild.owner_member], "3.50");
@@ -71,16 +63,13 @@ async fn the_same_key_with_another_body_is_refused(app: TestApp) {
         .send()
         .await
         .expect_error(422, "idempotency_key_reused");
-    app.post(&format!(
-        "/api/v1/guilds/{}/pools/{}/adjustments",
-        guild.slug, guild.pool
-    ))
-    .token(&guild.owner.token)
-    .header("idempotency-key", "k")
-    .json(json!({"member_ids": [member], "amount": 1, "reason": "r"}))
-    .send()
-    .await
-    .expect_error(400, "invalid_json");
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/adjustments", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .header("idempotency-key", "k")
+        .json(json!({"member_ids": [member], "amount": 1, "reason": "r"}))
+        .send()
+        .await
+        .expect_error(400, "invalid_json");
     assert_eq!(app.balances(&guild).await[member], "1.00");
 }
 
@@ -96,13 +85,7 @@ async fn keys_are_scoped_to_their_caller(app: TestApp) {
         .send()
         .await
         .expect(201);
-    app.post(&path)
-        .token(&officer.token)
-        .header("idempotency-key", "same")
-        .json(body)
-        .send()
-        .await
-        .expect(201);
+    app.post(&path).token(&officer.token).header("idempotency-key", "same").json(body).send().await.expect(201);
     assert_eq!(app.balances(&guild).await[&guild.owner_member], "2.00");
 }
 
@@ -113,38 +96,21 @@ async fn racing_duplicates_have_one_effect(app: TestApp) {
     let app = std::sync::Arc::new(app);
     let mut racers = Vec::new();
     for _ in 0..12 {
-        let (app, path, body, token) = (
-            app.clone(),
-            path.clone(),
-            body.clone(),
-            guild.owner.token.clone(),
-        );
+        let (app, path, body, token) = (app.clone(), path.clone(), body.clone(), guild.owner.token.clone());
         racers.push(tokio::spawn(async move {
-            app.post(&path)
-                .token(&token)
-                .header("idempotency-key", "raced-key")
-                .json(body)
-                .send()
-                .await
+            app.post(&path).token(&token).header("idempotency-key", "raced-key").json(body).send().await
         }));
     }
     let mut answers = Vec::new();
     for racer in racers {
         let reply = racer.await.unwrap();
-        assert!(
-            reply.status.as_u16() == 201 || reply.status.as_u16() == 409,
-            "{}",
-            reply.text
-        );
+        assert!(reply.status.as_u16() == 201 || reply.status.as_u16() == 409, "{}", reply.text);
         if reply.status.as_u16() == 201 {
             answers.push(reply.json["entry"]["id"].clone());
         }
     }
     assert!(!answers.is_empty());
-    assert!(
-        answers.iter().all(|id| *id == answers[0]),
-        "every success names the same entry: {answers:?}"
-    );
+    assert!(answers.iter().all(|id| *id == answers[0]), "every success names the same entry: {answers:?}");
     assert_eq!(app.balances(&guild).await[&guild.owner_member], "10.00");
     app.assert_ledger_consistent().await;
 }

@@ -20,13 +20,7 @@ fn pool_path(guild: &Guild, what: &str) -> String {
 }
 
 async fn post_entry(app: &TestApp, guild: &Guild, what: &str, body: Value) -> Value {
-    app.post(&pool_path(guild, what))
-        .token(&guild.owner.token)
-        .json(body)
-        .send()
-        .await
-        .expect(201)
-        .json["entry"]
+    app.post(&pool_path(guild, what)).token(&guild.owner.token).json(body).send().await.expect(201).json["entry"]
         .clone()
 }
 
@@ -35,13 +29,8 @@ async fn awards_adjustments_and_transfers_move_points_and_balance(app: TestApp) 
     let (_, a) = app.member(&guild, "ana", "member").await;
     let (_, b) = app.member(&guild, "bob", "member").await;
 
-    let award = post_entry(
-        &app,
-        &guild,
-        "awards",
-        json!({"member_ids": [a, b], "amount": "12.5", "reason": "Onyxia"}),
-    )
-    .await;
+    let award =
+        post_entry(&app, &guild, "awards", json!({"member_ids": [a, b], "amount": "12.5", "reason": "Onyxia"})).await;
     assert_eq!(award["kind"], "award");
     assert_eq!(award["reason"], "Onyxia");
     assert_eq!(award["created_by"], guild.owner_member.as_str());
@@ -49,13 +38,7 @@ async fn awards_adjustments_and_transfers_move_points_and_balance(app: TestApp) 
         award["postings"],
         json!([{"member_id": a, "amount": "12.50"}, {"member_id": b, "amount": "12.50"}, {"account": "issued", "amount": "-25.00"}])
     );
-    post_entry(
-        &app,
-        &guild,
-        "adjustments",
-        json!({"member_id": a, "amount": "-2.25", "reason": "late"}),
-    )
-    .await;
+    post_entry(&app, &guild, "adjustments", json!({"member_id": a, "amount": "-2.25", "reason": "late"})).await;
     post_entry(
         &app,
         &guild,
@@ -64,12 +47,7 @@ async fn awards_adjustments_and_transfers_move_points_and_balance(app: TestApp) 
     )
     .await;
 
-    let standings = app
-        .get(&pool_path(&guild, "standings"))
-        .token(&guild.owner.token)
-        .send()
-        .await
-        .expect(200);
+    let standings = app.get(&pool_path(&guild, "standings")).token(&guild.owner.token).send().await.expect(200);
     let rows = standings.json["standings"].as_array().unwrap().clone();
     assert_eq!(
         rows[0],
@@ -84,19 +62,11 @@ async fn spending_beyond_available_is_refused_and_changes_nothing(app: TestApp) 
     let guild = app.guild("owls").await;
     let (_, a) = app.member(&guild, "ana", "member").await;
     let (_, b) = app.member(&guild, "bob", "member").await;
-    post_entry(
-        &app,
-        &guild,
-        "awards",
-        json!({"member_ids": [a], "amount": 5, "reason": "r"}),
-    )
-    .await;
+    post_entry(&app, &guild, "awards", json!({"member_ids": [a], "amount": 5, "reason": "r"})).await;
     let before = app.balances(&guild).await;
     app.post(&pool_path(&guild, "transfers"))
         .token(&guild.owner.token)
-        .json(
-            json!({"from_member_id": a, "to_member_id": b, "amount": "5.01", "reason": "too much"}),
-        )
+        .json(json!({"from_member_id": a, "to_member_id": b, "amount": "5.01", "reason": "too much"}))
         .send()
         .await
         .expect_error(422, "insufficient_points");
@@ -107,12 +77,7 @@ async fn spending_beyond_available_is_refused_and_changes_nothing(app: TestApp) 
         .await
         .expect_error(422, "insufficient_points");
     assert_eq!(app.balances(&guild).await, before);
-    let entries = app
-        .get(&pool_path(&guild, "entries"))
-        .token(&guild.owner.token)
-        .send()
-        .await
-        .expect(200);
+    let entries = app.get(&pool_path(&guild, "entries")).token(&guild.owner.token).send().await.expect(200);
     assert_eq!(entries.json["entries"].as_array().unwrap().len(), 1);
     app.assert_ledger_consistent().await;
 }
@@ -128,45 +93,21 @@ async fn a_pool_that_allows_negative_lets_balances_go_below_zero(app: TestApp) {
         .await
         .expect(201);
     assert_eq!(reply.json["pool"]["allow_negative"], true);
-    let debt = Guild {
-        pool: reply.json["pool"]["id"].as_str().unwrap().to_owned(),
-        ..guild.clone()
-    };
-    post_entry(
-        &app,
-        &debt,
-        "adjustments",
-        json!({"member_id": a, "amount": "-40", "reason": "loot on credit"}),
-    )
-    .await;
+    let debt = Guild { pool: reply.json["pool"]["id"].as_str().unwrap().to_owned(), ..guild.clone() };
+    post_entry(&app, &debt, "adjustments", json!({"member_id": a, "amount": "-40", "reason": "loot on credit"})).await;
     assert_eq!(app.balances(&debt).await[&a], "-40.00");
-    assert_eq!(
-        app.balances(&guild).await[&a],
-        "0.00",
-        "pools are independent"
-    );
+    assert_eq!(app.balances(&guild).await[&a], "0.00", "pools are independent");
     app.assert_ledger_consistent().await;
 }
 
 async fn an_entry_is_reversed_once_and_a_reversal_never(app: TestApp) {
     let guild = app.guild("owls").await;
     let (_, a) = app.member(&guild, "ana", "member").await;
-    let award = post_entry(
-        &app,
-        &guild,
-        "awards",
-        json!({"member_ids": [a], "amount": 30, "reason": "r"}),
-    )
-    .await;
+    let award = post_entry(&app, &guild, "awards", json!({"member_ids": [a], "amount": 30, "reason": "r"})).await;
     let id = award["id"].as_str().unwrap();
     let path = format!("/api/v1/guilds/{}/entries/{id}/reverse", guild.slug);
-    let reversal = app
-        .post(&path)
-        .token(&guild.owner.token)
-        .json(json!({"reason": "wrong raid"}))
-        .send()
-        .await
-        .expect(201);
+    let reversal =
+        app.post(&path).token(&guild.owner.token).json(json!({"reason": "wrong raid"})).send().await.expect(201);
     assert_eq!(reversal.json["entry"]["kind"], "reversal");
     assert_eq!(reversal.json["entry"]["reverses"], id);
     assert_eq!(
@@ -181,25 +122,18 @@ async fn an_entry_is_reversed_once_and_a_reversal_never(app: TestApp) {
         .await
         .expect_error(409, "already_reversed");
     let reversal_id = reversal.json["entry"]["id"].as_str().unwrap();
-    app.post(&format!(
-        "/api/v1/guilds/{}/entries/{reversal_id}/reverse",
-        guild.slug
-    ))
-    .token(&guild.owner.token)
-    .json(json!({"reason": "undo the undo"}))
-    .send()
-    .await
-    .expect_error(409, "not_reversible");
-    app.post(&format!(
-        "/api/v1/guilds/{}/entries/{}/reverse",
-        guild.slug,
-        uuid::Uuid::now_v7()
-    ))
-    .token(&guild.owner.token)
-    .json(json!({"reason": "x"}))
-    .send()
-    .await
-    .expect_error(404, "not_found");
+    app.post(&format!("/api/v1/guilds/{}/entries/{reversal_id}/reverse", guild.slug))
+        .token(&guild.owner.token)
+        .json(json!({"reason": "undo the undo"}))
+        .send()
+        .await
+        .expect_error(409, "not_reversible");
+    app.post(&format!("/api/v1/guilds/{}/entries/{}/reverse", guild.slug, uuid::Uuid::now_v7()))
+        .token(&guild.owner.token)
+        .json(json!({"reason": "x"}))
+        .send()
+        .await
+        .expect_error(404, "not_found");
     app.assert_ledger_consistent().await;
 }
 
@@ -208,21 +142,10 @@ async fn history_pages_with_a_cursor_and_filters_by_member(app: TestApp) {
     let (_, a) = app.member(&guild, "ana", "member").await;
     let (_, b) = app.member(&guild, "bob", "member").await;
     for n in 1..=5 {
-        post_entry(
-            &app,
-            &guild,
-            "awards",
-            json!({"member_ids": [a], "amount": n, "reason": format!("raid {n}")}),
-        )
-        .await;
+        post_entry(&app, &guild, "awards", json!({"member_ids": [a], "amount": n, "reason": format!("raid {n}")}))
+            .await;
     }
-    post_entry(
-        &app,
-        &guild,
-        "awards",
-        json!({"member_ids": [b], "amount": 1, "reason": "bob only"}),
-    )
-    .await;
+    post_entry(&app, &guild, "awards", json!({"member_ids": [b], "amount": 1, "reason": "bob only"})).await;
 
     let mut reasons = Vec::new();
     let mut cursor: Option<String> = None;
@@ -273,24 +196,9 @@ async fn pools_are_listed_and_their_names_unique(app: TestApp) {
         .send()
         .await
         .expect_error(409, "pool_name_taken");
-    app.post(&path)
-        .token(&guild.owner.token)
-        .json(json!({"name": "Alt Team"}))
-        .send()
-        .await
-        .expect(201);
-    let list = app
-        .get(&path)
-        .token(&guild.owner.token)
-        .send()
-        .await
-        .expect(200);
-    let names: Vec<&str> = list.json["pools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    app.post(&path).token(&guild.owner.token).json(json!({"name": "Alt Team"})).send().await.expect(201);
+    let list = app.get(&path).token(&guild.owner.token).send().await.expect(200);
+    let names: Vec<&str> = list.json["pools"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Main", "Alt Team"]);
 }
 
@@ -306,48 +214,21 @@ async fn every_change_leaves_an_audit_row_that_cannot_be_altered(app: TestApp) {
         .await
         .expect(201);
     assert_eq!(award.headers["x-request-id"], "req-award-1");
-    let audit = app
-        .get(&format!("/api/v1/guilds/{}/audit", guild.slug))
-        .token(&guild.owner.token)
-        .send()
-        .await
-        .expect(200);
-    let actions: Vec<&str> = audit.json["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        ["entry.award", "member.add", "pool.create", "guild.create"]
-    );
+    let audit =
+        app.get(&format!("/api/v1/guilds/{}/audit", guild.slug)).token(&guild.owner.token).send().await.expect(200);
+    let actions: Vec<&str> =
+        audit.json["entries"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["entry.award", "member.add", "pool.create", "guild.create"]);
     let newest = &audit.json["entries"][0];
     assert_eq!(newest["request_id"], "req-award-1");
     assert_eq!(newest["actor_id"], guild.owner.id.as_str());
     assert_eq!(newest["target_id"], award.json["entry"]["id"]);
     assert_eq!(newest["after"]["postings"][0]["amount"], "7.00");
 
-    assert!(
-        app.execute("UPDATE audit_log SET action = 'forged'")
-            .await
-            .is_err(),
-        "audit rows cannot be updated"
-    );
-    assert!(
-        app.execute("DELETE FROM audit_log").await.is_err(),
-        "audit rows cannot be deleted"
-    );
-    assert!(
-        app.execute("DELETE FROM postings").await.is_err(),
-        "postings cannot be deleted"
-    );
-    assert!(
-        app.execute("UPDATE entries SET reason = 'forged'")
-            .await
-            .is_err(),
-        "entries cannot be updated"
-    );
+    assert!(app.execute("UPDATE audit_log SET action = 'forged'").await.is_err(), "audit rows cannot be updated");
+    assert!(app.execute("DELETE FROM audit_log").await.is_err(), "audit rows cannot be deleted");
+    assert!(app.execute("DELETE FROM postings").await.is_err(), "postings cannot be deleted");
+    assert!(app.execute("UPDATE entries SET reason = 'forged'").await.is_err(), "entries cannot be updated");
     let again = app
         .get(&format!("/api/v1/guilds/{}/audit?limit=1", guild.slug))
         .token(&guild.owner.token)

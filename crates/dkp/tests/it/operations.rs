@@ -24,11 +24,7 @@ async fn health_and_readiness_answer(app: TestApp) {
     app.get("/health/live").send().await.expect(200);
     let ready = app.get("/health/ready").send().await.expect(200);
     assert_eq!(ready.json["checks"]["database"], "ok");
-    let reply = app
-        .get("/health/live")
-        .header("x-request-id", "abc-123")
-        .send()
-        .await;
+    let reply = app.get("/health/live").header("x-request-id", "abc-123").send().await;
     assert_eq!(reply.headers["x-request-id"], "abc-123");
     let generated = app.get("/health/live").send().await;
     assert!(!generated.headers["x-request-id"].is_empty());
@@ -36,37 +32,23 @@ async fn health_and_readiness_answer(app: TestApp) {
 
 async fn metrics_count_requests_by_route_and_status(app: TestApp) {
     let guild = app.guild("owls").await;
-    app.post(&format!(
-        "/api/v1/guilds/{}/pools/{}/awards",
-        guild.slug, guild.pool
-    ))
-    .token(&guild.owner.token)
-    .json(json!({"member_ids": [guild.owner_member], "amount": 1, "reason": "r"}))
-    .send()
-    .await
-    .expect(201);
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": [guild.owner_member], "amount": 1, "reason": "r"}))
+        .send()
+        .await
+        .expect(201);
     let metrics = app.get("/metrics").send().await.expect(200).text;
     assert!(
         metrics.contains(r#"dkp_http_requests_total{method="POST",route="/api/v1/guilds/{slug}/pools/{pool_id}/awards",status="201"}"#),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("dkp_http_request_duration_seconds_bucket"),
-        "latency histograms"
-    );
-    assert!(
-        metrics.contains(r#"dkp_tx_commits_total{op="award"}"#),
-        "transaction counters"
-    );
+    assert!(metrics.contains("dkp_http_request_duration_seconds_bucket"), "latency histograms");
+    assert!(metrics.contains(r#"dkp_tx_commits_total{op="award"}"#), "transaction counters");
 }
 
 async fn the_openapi_document_describes_every_route(app: TestApp) {
-    let doc = app
-        .get("/api/v1/openapi.json")
-        .send()
-        .await
-        .expect(200)
-        .json;
+    let doc = app.get("/api/v1/openapi.json").send().await.expect(200).json;
     assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     let routes = [
         ("post", "/api/v1/auth/register"),
@@ -93,34 +75,21 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("get", "/api/v1/openapi.json"),
     ];
     for (method, path) in routes {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "{method} {path} is not documented"
-        );
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
     // And every documented operation is served (anything but a 404 from the fallback or a 405).
     let documented = doc["paths"].as_object().unwrap();
     for (path, ops) in documented {
-        for method in ops
-            .as_object()
-            .unwrap()
-            .keys()
-            .filter(|m| ["get", "post", "patch"].contains(&m.as_str()))
-        {
+        for method in ops.as_object().unwrap().keys().filter(|m| ["get", "post", "patch"].contains(&m.as_str())) {
             let concrete = path
                 .replace("{slug}", "nowhere")
                 .replace("{pool_id}", "p")
                 .replace("{member_id}", "m")
                 .replace("{entry_id}", "e");
-            let reply = app
-                .call(method.to_uppercase().parse().unwrap(), &concrete)
-                .send()
-                .await;
+            let reply = app.call(method.to_uppercase().parse().unwrap(), &concrete).send().await;
             assert_ne!(reply.status.as_u16(), 405, "{method} {path}");
             assert!(
-                !(reply.status.as_u16() == 404
-                    && reply.code() == "not_found"
-                    && !path.contains('{')),
+                !(reply.status.as_u16() == 404 && reply.code() == "not_found" && !path.contains('{')),
                 "{method} {path}"
             );
         }
@@ -129,30 +98,17 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
 
 async fn a_broken_schema_is_a_500_that_leaks_nothing(app: TestApp) {
     let guild = app.guild("owls").await;
-    app.execute("DROP TABLE idempotency_keys")
-        .await
-        .expect("drop");
+    app.execute("DROP TABLE idempotency_keys").await.expect("drop");
     let reply = app
-        .post(&format!(
-            "/api/v1/guilds/{}/pools/{}/awards",
-            guild.slug, guild.pool
-        ))
+        .post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
         .token(&guild.owner.token)
         .header("idempotency-key", "k")
         .json(json!({"member_ids": [guild.owner_member], "amount": 1, "reason": "r"}))
         .send()
         .await
         .expect_error(500, "internal");
-    assert!(
-        !reply.text.contains("idempotency_keys"),
-        "no internals in the answer: {}",
-        reply.text
-    );
-    assert_eq!(
-        app.balances(&guild).await[&guild.owner_member],
-        "0.00",
-        "the failed write left nothing behind"
-    );
+    assert!(!reply.text.contains("idempotency_keys"), "no internals in the answer: {}", reply.text);
+    assert_eq!(app.balances(&guild).await[&guild.owner_member], "0.00", "the failed write left nothing behind");
 }
 
 async fn readiness_fails_when_the_database_is_gone(app: TestApp) {
@@ -164,25 +120,14 @@ async fn readiness_fails_when_the_database_is_gone(app: TestApp) {
 
 fn dkp() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dkp"));
-    command
-        .env_remove("DATABASE_URL")
-        .env("DKP_LOG", "info")
-        .stdin(Stdio::null());
+    command.env_remove("DATABASE_URL").env("DKP_LOG", "info").stdin(Stdio::null());
     command
 }
 
 #[test]
 fn an_unreachable_or_wrong_database_url_stops_start_up_with_one_line() {
-    for url in [
-        "postgres://postgres@127.0.0.1:1/nothing",
-        "mysql://localhost/db",
-        "postgres://%zz",
-    ] {
-        let output = dkp()
-            .args(["migrate"])
-            .env("DATABASE_URL", url)
-            .output()
-            .expect("run dkp");
+    for url in ["postgres://postgres@127.0.0.1:1/nothing", "mysql://localhost/db", "postgres://%zz"] {
+        let output = dkp().args(["migrate"]).env("DATABASE_URL", url).output().expect("run dkp");
         assert!(!output.status.success(), "{url}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("dkp:")).collect();
@@ -193,21 +138,13 @@ fn an_unreachable_or_wrong_database_url_stops_start_up_with_one_line() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply).ok()?;
     Some(reply)
@@ -218,12 +155,7 @@ fn serve_runs_on_sqlite_alone_refuses_a_second_instance_logs_json_and_stops_clea
     let dir = temp_dir();
     let port = free_port();
     let mut server = dkp()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.join("data"))
         .stderr(Stdio::piped())
         .spawn()
@@ -233,22 +165,14 @@ fn serve_runs_on_sqlite_alone_refuses_a_second_instance_logs_json_and_stops_clea
         if let Some(reply) = http_get(port, "/health/ready") {
             break reply;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "dkp serve did not come up"
-        );
+        assert!(started.elapsed() < Duration::from_secs(30), "dkp serve did not come up");
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(live.starts_with("HTTP/1.1 200"), "{live}");
     assert!(dir.join("data/dkp.sqlite3").exists());
 
     let second = dkp()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
         .arg(dir.join("data"))
         .output()
         .expect("run a second dkp serve");
@@ -259,31 +183,17 @@ fn serve_runs_on_sqlite_alone_refuses_a_second_instance_logs_json_and_stops_clea
         String::from_utf8_lossy(&second.stderr)
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill");
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = server.wait().expect("wait");
-    assert!(
-        exit.success(),
-        "a stop signal ends the server with status 0: {exit:?}"
-    );
+    assert!(exit.success(), "a stop signal ends the server with status 0: {exit:?}");
     let mut logs = String::new();
-    server
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    server.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
     let request_line = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|l| l["fields"]["message"] == "request")
         .unwrap_or_else(|| panic!("no JSON request log line in {logs}"));
-    assert!(
-        request_line["span"]["request_id"].is_string(),
-        "{request_line}"
-    );
+    assert!(request_line["span"]["request_id"].is_string(), "{request_line}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -56,17 +56,13 @@ impl Drop for TestApp {
 
 /// The PostgreSQL server tests use: `DKP_TEST_DATABASE_URL`, by default the local one.
 pub fn admin_url() -> String {
-    std::env::var("DKP_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DKP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// The URL of the `dkp_it` database on the same server.
 fn it_database_url() -> String {
     let admin = admin_url();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base)
-        .to_owned();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
     format!("{base}/dkp_it")
 }
 
@@ -75,10 +71,7 @@ fn prepare_postgres() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         std::thread::spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async {
                 use sqlx::Connection;
                 let mut admin = sqlx::PgConnection::connect(&admin_url())
@@ -88,10 +81,7 @@ fn prepare_postgres() {
                     .execute(&mut admin)
                     .await
                     .expect("drop dkp_it");
-                sqlx::raw_sql("CREATE DATABASE dkp_it")
-                    .execute(&mut admin)
-                    .await
-                    .expect("create dkp_it");
+                sqlx::raw_sql("CREATE DATABASE dkp_it").execute(&mut admin).await.expect("create dkp_it");
             });
         })
         .join()
@@ -117,20 +107,13 @@ pub async fn fresh_database(kind: Kind, dir: &std::path::Path) -> (Location, Str
             prepare_postgres();
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&it_database_url())
-                .await
-                .expect("connect dkp_it");
+            let mut conn = sqlx::PgConnection::connect(&it_database_url()).await.expect("connect dkp_it");
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&mut conn)
                 .await
                 .expect("schema");
             let url = format!("{}?options=-c%20search_path%3D{schema}", it_database_url());
-            (
-                Location::Postgres {
-                    url: Secret::new(url.clone()),
-                },
-                url,
-            )
+            (Location::Postgres { url: Secret::new(url.clone()) }, url)
         }
     }
 }
@@ -157,29 +140,16 @@ pub async fn spawn_app_with(kind: Kind, adjust: impl FnOnce(&mut Config)) -> Tes
     let mut config = config(location.clone(), &dir);
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");
-    TestApp {
-        kind,
-        router: app.router(),
-        store: app.store(),
-        location,
-        url,
-        dir,
-    }
+    TestApp { kind, router: app.router(), store: app.store(), location, url, dir }
 }
 
 impl TestApp {
     /// Another instance of the service on the same PostgreSQL database, with
     /// its own pools and in-process state, as a second host would run it.
     pub async fn second_instance(&self) -> TestApp {
-        assert_eq!(
-            self.kind,
-            Kind::Postgres,
-            "only PostgreSQL serves several instances"
-        );
+        assert_eq!(self.kind, Kind::Postgres, "only PostgreSQL serves several instances");
         let dir = temp_dir();
-        let app = Application::build(config(self.location.clone(), &dir))
-            .await
-            .expect("the second instance builds");
+        let app = Application::build(config(self.location.clone(), &dir)).await.expect("the second instance builds");
         TestApp {
             kind: self.kind,
             router: app.router(),
@@ -208,23 +178,13 @@ impl Reply {
 
     #[track_caller]
     pub fn expect(self, status: u16) -> Reply {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected reply: {}",
-            self.text
-        );
+        assert_eq!(self.status.as_u16(), status, "unexpected reply: {}", self.text);
         self
     }
 
     #[track_caller]
     pub fn expect_error(self, status: u16, code: &str) -> Reply {
-        assert_eq!(
-            (self.status.as_u16(), self.code()),
-            (status, code),
-            "unexpected reply: {}",
-            self.text
-        );
+        assert_eq!((self.status.as_u16(), self.code()), (status, code), "unexpected reply: {}", self.text);
         self
     }
 }
@@ -238,9 +198,7 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     pub fn token(mut self, token: &str) -> Self {
-        self.request = self
-            .request
-            .header("authorization", format!("Bearer {token}"));
+        self.request = self.request.header("authorization", format!("Bearer {token}"));
         self
     }
 
@@ -270,26 +228,13 @@ impl Call<'_> {
 
     pub async fn send(self) -> Reply {
         let request = self.request.body(self.body).expect("request");
-        let response = self
-            .app
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router answers");
+        let response = self.app.router.clone().oneshot(request).await.expect("the router answers");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            text,
-            json,
-        }
+        Reply { status, headers, text, json }
     }
 }
 
@@ -311,11 +256,7 @@ pub struct Guild {
 
 impl TestApp {
     pub fn call(&self, method: Method, path: &str) -> Call<'_> {
-        Call {
-            app: self,
-            request: Request::builder().method(method).uri(path),
-            body: Body::empty(),
-        }
+        Call { app: self, request: Request::builder().method(method).uri(path), body: Body::empty() }
     }
 
     pub fn get(&self, path: &str) -> Call<'_> {
@@ -337,20 +278,14 @@ impl TestApp {
             .send()
             .await
             .expect(201);
-        let id = reply.json["user"]["id"]
-            .as_str()
-            .expect("user id")
-            .to_owned();
+        let id = reply.json["user"]["id"].as_str().expect("user id").to_owned();
         let login = self
             .post("/api/v1/auth/login")
             .json(json!({"username": name, "password": "correct horse"}))
             .send()
             .await
             .expect(200);
-        User {
-            id,
-            token: login.json["token"].as_str().expect("token").to_owned(),
-        }
+        User { id, token: login.json["token"].as_str().expect("token").to_owned() }
     }
 
     /// A guild owned by a new user, with a pool called Main.
@@ -369,22 +304,11 @@ impl TestApp {
             .send()
             .await
             .expect(201);
-        let me = self
-            .get("/api/v1/me")
-            .token(&owner.token)
-            .send()
-            .await
-            .expect(200);
-        let owner_member = me.json["guilds"][0]["member_id"]
-            .as_str()
-            .expect("member id")
-            .to_owned();
+        let me = self.get("/api/v1/me").token(&owner.token).send().await.expect(200);
+        let owner_member = me.json["guilds"][0]["member_id"].as_str().expect("member id").to_owned();
         Guild {
             slug: slug.to_owned(),
-            pool: pool.json["pool"]["id"]
-                .as_str()
-                .expect("pool id")
-                .to_owned(),
+            pool: pool.json["pool"]["id"].as_str().expect("pool id").to_owned(),
             owner,
             owner_member,
         }
@@ -400,22 +324,13 @@ impl TestApp {
             .send()
             .await
             .expect(201);
-        (
-            user,
-            reply.json["member"]["id"]
-                .as_str()
-                .expect("member id")
-                .to_owned(),
-        )
+        (user, reply.json["member"]["id"].as_str().expect("member id").to_owned())
     }
 
     /// Member id to balance, as standings show it.
     pub async fn balances(&self, guild: &Guild) -> std::collections::BTreeMap<String, String> {
         let reply = self
-            .get(&format!(
-                "/api/v1/guilds/{}/pools/{}/standings",
-                guild.slug, guild.pool
-            ))
+            .get(&format!("/api/v1/guilds/{}/pools/{}/standings", guild.slug, guild.pool))
             .token(&guild.owner.token)
             .send()
             .await
@@ -424,12 +339,7 @@ impl TestApp {
             .as_array()
             .expect("standings")
             .iter()
-            .map(|s| {
-                (
-                    s["member_id"].as_str().unwrap_or("").to_owned(),
-                    s["balance"].as_str().unwrap_or("").to_owned(),
-                )
-            })
+            .map(|s| (s["member_id"].as_str().unwrap_or("").to_owned(), s["balance"].as_str().unwrap_or("").to_owned()))
             .collect()
     }
 
@@ -447,24 +357,19 @@ impl TestApp {
             .await
             .expect("totals");
         for row in totals {
-            assert_eq!(
-                row.get::<i64>("total").expect("total"),
-                0,
-                "a pool's postings do not sum to zero"
-            );
+            assert_eq!(row.get::<i64>("total").expect("total"), 0, "a pool's postings do not sum to zero");
         }
         let bad: i64 = db
-            .sql("SELECT COUNT(*) AS bad FROM accounts a WHERE a.balance <> \
-                  CAST(COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.account_id = a.id), 0) AS BIGINT)")
+            .sql(
+                "SELECT COUNT(*) AS bad FROM accounts a WHERE a.balance <> \
+                  CAST(COALESCE((SELECT SUM(p.amount) FROM postings p WHERE p.account_id = a.id), 0) AS BIGINT)",
+            )
             .fetch_one()
             .await
             .expect("accounts")
             .get("bad")
             .expect("bad");
-        assert_eq!(
-            bad, 0,
-            "an account's balance differs from the sum of its postings"
-        );
+        assert_eq!(bad, 0, "an account's balance differs from the sum of its postings");
         db.close().await;
     }
 

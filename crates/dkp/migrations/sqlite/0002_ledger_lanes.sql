@@ -1,0 +1,1 @@
+-- SQLite writers already hold the whole database (BEGIN IMMEDIATE): no lanes.
