@@ -119,6 +119,17 @@ pub fn transfer<K: Clone + Ord>(from: K, to: K, amount: Points) -> Result<Vec<Po
     ])
 }
 
+/// The winner of a lot pays its price into the pool's spent account.
+pub fn loot<K: Clone + Ord>(winner: K, price: Points) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    if !price.is_positive() {
+        return Err(LedgerError::NotPositive);
+    }
+    Ok(vec![
+        Posting { account: AccountRef::Member(winner), amount: price.checked_neg()? },
+        Posting { account: AccountRef::System(SystemAccount::Spent), amount: price },
+    ])
+}
+
 /// The postings that undo an entry: each of its postings, negated.
 pub fn reversal<K: Clone + Ord>(original: &[Posting<K>]) -> Result<Vec<Posting<K>>, LedgerError<K>> {
     original.iter().map(|p| Ok(Posting { account: p.account.clone(), amount: p.amount.checked_neg()? })).collect()

@@ -5,6 +5,7 @@
 //! Nothing here does I/O or knows about time or storage: the service passes in
 //! what it read and gets back what to write, so every rule is unit-tested alone.
 
+pub mod auction;
 pub mod ledger;
 pub mod names;
 pub mod points;

@@ -8,6 +8,8 @@
 //!   sum to zero, so the postings of a pool always sum to zero.
 
 mod accounts;
+mod auction;
+mod events;
 mod gate;
 mod guilds;
 mod ledger;
@@ -25,6 +27,7 @@ use async_trait::async_trait;
 use dkp_core::Role;
 use uuid::Uuid;
 
+pub use auction::Ending;
 pub use model::*;
 pub use retry::is_retryable as is_contention;
 pub use sql::{Backend, Ts};
@@ -114,6 +117,23 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<Entry>, StoreError>;
     async fn audit(&self, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError>;
+
+    /// Opens a lot; the events of its opening.
+    async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError>;
+    async fn lot(&self, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError>;
+    async fn lots(&self, guild_id: Uuid, status: Option<dkp_core::auction::Status>, page: PageRequest) -> Result<Page<LotView>, StoreError>;
+    /// The guild a lot belongs to, by slug: for subscriptions, which name only the lot.
+    async fn lot_guild(&self, lot_id: Uuid) -> Result<Option<String>, StoreError>;
+    /// Applies a batch of queued bids of one lot in one transaction.
+    async fn place_bids(&self, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bids: &[BidCommand], ctx: &Ctx) -> Result<BidBatch, StoreError>;
+    /// Closes (settling it) or cancels an open lot.
+    async fn end_lot(&self, guild_id: Uuid, lot_id: Uuid, ending: Ending, reason: &str, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError>;
+    /// Open lots past their end, as (guild id, lot id).
+    async fn due_lots(&self, now: Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
+    /// Events of `channel` after `offset`, in order, at most `limit`.
+    async fn events_since(&self, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// The oldest and newest offsets kept for `channel`.
+    async fn event_bounds(&self, channel: &str) -> Result<Option<(i64, i64)>, StoreError>;
 }
 
 /// Where the data lives, from `DATABASE_URL`.

@@ -62,7 +62,7 @@ async fn entries(
 /// A fresh entry as 201 `{entry}`, or the answer stored under the idempotency key.
 fn recorded(result: Recorded) -> Response {
     match result {
-        Recorded::Fresh(entry) => (StatusCode::CREATED, Json(json!({ "entry": entry }))).into_response(),
+        Recorded::Fresh(entry, _) => (StatusCode::CREATED, Json(json!({ "entry": entry }))).into_response(),
         Recorded::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()

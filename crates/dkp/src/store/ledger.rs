@@ -258,8 +258,52 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
         .ok_or(StoreError::NotFound)?
         .get("allow_negative")?;
     let (postings, reverses) = plan(&mut tx, command).await?;
+    let draft = Draft {
+        guild_id: command.guild_id,
+        pool_id: command.pool_id,
+        kind: command.request.kind(),
+        reason: command.reason.clone(),
+        created_by: command.actor_member,
+        reverses,
+        postings,
+        allow_negative,
+    };
+    let entry = post(&mut tx, draft, ctx).await?;
+    let action = match entry.kind {
+        "award" => "entry.award",
+        "adjustment" => "entry.adjustment",
+        "transfer" => "entry.transfer",
+        "reversal" => "entry.reversal",
+        _ => "entry.settlement",
+    };
+    audit(&mut tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
+    if let Some(claim) = &command.idempotency {
+        let (status, body) = (command.respond)(&entry);
+        remember(&mut tx, claim, status, &body, ctx).await?;
+    }
+    let events = super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members(), ctx).await?;
+    tx.commit().await?;
+    Ok(Recorded::Fresh(entry, events))
+}
 
-    let mut members: Vec<Uuid> = postings
+/// An entry about to be written.
+pub(super) struct Draft {
+    pub guild_id: Uuid,
+    pub pool_id: Uuid,
+    pub kind: &'static str,
+    pub reason: String,
+    pub created_by: Uuid,
+    pub reverses: Option<Uuid>,
+    pub postings: Vec<Posting<Uuid>>,
+    pub allow_negative: bool,
+}
+
+/// Writes an entry inside `tx`: locks the member accounts it touches in
+/// member-id order, checks the new balances with `dkp-core`, and writes the
+/// entry, its postings and the balances.
+pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, StoreError> {
+    let mut members: Vec<Uuid> = draft
+        .postings
         .iter()
         .filter_map(|p| match &p.account {
             AccountRef::Member(id) => Some(*id),
@@ -271,28 +315,28 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
     let mut wallets = BTreeMap::new();
     let mut accounts = BTreeMap::new();
     for member in &members {
-        let (account, wallet) = lock_wallet(&mut tx, command.pool_id, *member).await?;
+        let (account, wallet) = lock_wallet(tx, draft.pool_id, *member).await?;
         accounts.insert(*member, account);
         wallets.insert(*member, wallet);
     }
-    let balances = ledger::apply(&postings, &wallets, allow_negative)?;
+    let balances = ledger::apply(&draft.postings, &wallets, draft.allow_negative)?;
 
     let entry = Entry {
         id: Uuid::now_v7(),
-        pool_id: command.pool_id,
-        kind: command.request.kind(),
-        reason: command.reason.clone(),
+        pool_id: draft.pool_id,
+        kind: draft.kind,
+        reason: draft.reason,
         created_at: ctx.now,
-        created_by: command.actor_member,
-        reverses,
-        postings: postings.iter().map(|p| EntryPosting { account: p.account.clone(), amount: p.amount }).collect(),
+        created_by: draft.created_by,
+        reverses: draft.reverses,
+        postings: draft.postings.iter().map(|p| EntryPosting { account: p.account.clone(), amount: p.amount }).collect(),
     };
     tx.sql(
         "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(entry.id)
-    .bind(command.guild_id)
+    .bind(draft.guild_id)
     .bind(entry.pool_id)
     .bind(entry.kind)
     .bind(entry.reason.as_str())
@@ -309,10 +353,10 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
             .execute()
             .await?;
     }
-    for (line, posting) in postings.iter().enumerate() {
+    for (line, posting) in draft.postings.iter().enumerate() {
         let account = match &posting.account {
             AccountRef::Member(member) => accounts[member],
-            AccountRef::System(system) => credit_system(&mut tx, command.pool_id, *system, posting.amount).await?,
+            AccountRef::System(system) => credit_system(tx, draft.pool_id, *system, posting.amount).await?,
         };
         tx.sql("INSERT INTO postings (entry_id, account_id, amount, line) VALUES ($1, $2, $3, $4)")
             .bind(entry.id)
@@ -322,19 +366,7 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
             .execute()
             .await?;
     }
-    let action = match entry.kind {
-        "award" => "entry.award",
-        "adjustment" => "entry.adjustment",
-        "transfer" => "entry.transfer",
-        _ => "entry.reversal",
-    };
-    audit(&mut tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
-    if let Some(claim) = &command.idempotency {
-        let (status, body) = (command.respond)(&entry);
-        remember(&mut tx, claim, status, &body, ctx).await?;
-    }
-    tx.commit().await?;
-    Ok(Recorded::Fresh(entry))
+    Ok(entry)
 }
 
 /// The postings a request makes, and the entry it reverses if it is a reversal.
@@ -378,7 +410,7 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
 }
 
 /// Locks a member's account in the pool and reads their wallet.
-async fn lock_wallet(tx: &mut Tx, pool_id: Uuid, member_id: Uuid) -> Result<(Uuid, Wallet), StoreError> {
+pub(super) async fn lock_wallet(tx: &mut Tx, pool_id: Uuid, member_id: Uuid) -> Result<(Uuid, Wallet), StoreError> {
     const SELECT: &str =
         concat!("SELECT a.id, a.balance, ", held_sql!(), " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2");
     const LOCK: &str = concat!(
@@ -414,7 +446,7 @@ async fn credit_system(tx: &mut Tx, pool_id: Uuid, system: SystemAccount, amount
 
 /// The stored answer for a key seen before, or an error if the key came with
 /// another request.
-async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Recorded>, StoreError> {
+pub(super) async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Recorded>, StoreError> {
     let Some(row) = tx
         .sql("SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2")
         .bind(claim.user_id)
@@ -433,7 +465,7 @@ async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Recorded
 
 /// Stores the answer under the key. A racer that stored it first makes this
 /// attempt retry, and the retry replays the racer's answer.
-async fn remember(tx: &mut Tx, claim: &IdempotencyClaim, status: u16, body: &str, ctx: &Ctx) -> Result<(), StoreError> {
+pub(super) async fn remember(tx: &mut Tx, claim: &IdempotencyClaim, status: u16, body: &str, ctx: &Ctx) -> Result<(), StoreError> {
     tx.sql("INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(claim.user_id)
         .bind(claim.key.as_str())

@@ -28,6 +28,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0002_ledger_lanes.sql"),
         sqlite: include_str!("../../migrations/sqlite/0002_ledger_lanes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "auctions",
+        postgres: include_str!("../../migrations/postgres/0003_auctions.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0003_auctions.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.

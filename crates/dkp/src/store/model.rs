@@ -109,6 +109,23 @@ pub struct Entry {
     pub postings: Vec<EntryPosting>,
 }
 
+impl Entry {
+    /// The members whose balance the entry moves.
+    pub fn members(&self) -> Vec<Uuid> {
+        let mut members: Vec<Uuid> = self
+            .postings
+            .iter()
+            .filter_map(|p| match p.account {
+                AccountRef::Member(id) => Some(id),
+                AccountRef::System(_) => None,
+            })
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        members
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryPosting {
     pub account: AccountRef<Uuid>,
@@ -129,7 +146,7 @@ impl Serialize for EntryPosting {
 }
 
 /// The kinds of entry and their names in the API.
-pub const ENTRY_KINDS: [&str; 4] = ["award", "adjustment", "transfer", "reversal"];
+pub const ENTRY_KINDS: [&str; 5] = ["award", "adjustment", "transfer", "reversal", "settlement"];
 
 /// A request to move points, checked against the wallets inside the transaction.
 #[derive(Clone, Debug)]
@@ -175,7 +192,8 @@ pub struct EntryCommand {
 /// What `record_entry` did.
 #[derive(Debug)]
 pub enum Recorded {
-    Fresh(Entry),
+    /// A new entry, and the events its commit published.
+    Fresh(Entry, Vec<Event>),
     /// The request was seen before under the same key: its stored answer.
     Replay {
         status: u16,
@@ -251,4 +269,151 @@ impl<'a> AuditWrite<'a> {
         self.after = serde_json::to_value(value).ok();
         self
     }
+}
+
+/// An event on a real-time channel, as written to the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub channel: String,
+    pub offset: i64,
+    pub name: &'static str,
+    pub data: serde_json::Value,
+}
+
+/// The channel of a lot's events; its offsets are the lot's `seq`.
+pub fn lot_channel(lot_id: Uuid) -> String {
+    format!("lot:{lot_id}")
+}
+
+/// The channel of a guild's events.
+pub fn guild_channel(slug: &str) -> String {
+    format!("guild:{slug}")
+}
+
+/// A user's own channel, which they subscribe to as `me`.
+pub fn user_channel(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// A lot as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LotView {
+    pub id: Uuid,
+    pub guild_id: Uuid,
+    pub pool_id: Uuid,
+    pub item_name: String,
+    pub game_item_id: Option<String>,
+    pub mode: dkp_core::auction::Mode,
+    pub status: dkp_core::auction::Status,
+    pub min_bid: Points,
+    pub increment: Points,
+    pub anti_snipe_s: i32,
+    pub extend_s: i32,
+    pub ends_at: Ts,
+    pub created_at: Ts,
+    pub created_by: Uuid,
+    pub seq: i64,
+    pub bid_count: i64,
+    pub high_bid: Option<Points>,
+    pub leader_member_id: Option<Uuid>,
+    pub winner_member_id: Option<Uuid>,
+    pub price: Option<Points>,
+    pub settlement_entry_id: Option<Uuid>,
+    pub cancel_reason: Option<String>,
+}
+
+impl LotView {
+    /// Whether amounts and the leader are still secret: a sealed lot not yet closed.
+    pub fn is_secret(&self) -> bool {
+        self.mode.is_sealed() && self.status == dkp_core::auction::Status::Open
+    }
+
+    /// The lot as everyone in the guild may see it: in sealed modes the high
+    /// bid and the leader stay hidden until the close.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut lot = serde_json::json!({
+            "id": self.id,
+            "pool_id": self.pool_id,
+            "item": {"name": self.item_name, "game_item_id": self.game_item_id},
+            "mode": self.mode.as_str(),
+            "status": self.status.as_str(),
+            "min_bid": self.min_bid.to_string(),
+            "increment": self.increment.to_string(),
+            "anti_snipe_s": self.anti_snipe_s,
+            "extend_s": self.extend_s,
+            "ends_at": self.ends_at,
+            "created_at": self.created_at,
+            "bid_count": self.bid_count,
+            "seq": self.seq,
+        });
+        let fields = [
+            ("high_bid", self.high_bid.filter(|_| !self.is_secret()).map(|p| serde_json::json!(p.to_string()))),
+            ("leader_member_id", self.leader_member_id.filter(|_| !self.is_secret()).map(|id| serde_json::json!(id))),
+            ("winner_member_id", self.winner_member_id.map(|id| serde_json::json!(id))),
+            ("price", self.price.map(|p| serde_json::json!(p.to_string()))),
+            ("settlement_entry_id", self.settlement_entry_id.map(|id| serde_json::json!(id))),
+            ("cancel_reason", self.cancel_reason.clone().map(serde_json::Value::String)),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                lot[name] = value;
+            }
+        }
+        lot
+    }
+}
+
+/// A lot to open.
+pub struct NewLot {
+    pub guild_id: Uuid,
+    pub guild_slug: String,
+    pub pool_id: Uuid,
+    pub item_name: String,
+    pub game_item_id: Option<String>,
+    pub terms: dkp_core::auction::Terms,
+    pub anti_snipe_s: i32,
+    pub extend_s: i32,
+    pub duration_s: i64,
+    pub created_by: Uuid,
+}
+
+/// One bid waiting in a lot's queue.
+#[derive(Clone, Debug)]
+pub struct BidCommand {
+    pub member_id: Uuid,
+    pub amount: Points,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// An accepted bid.
+#[derive(Clone, Debug, Serialize)]
+pub struct BidView {
+    pub id: Uuid,
+    pub seq: i64,
+    #[serde(serialize_with = "points_text")]
+    pub amount: Points,
+    pub created_at: Ts,
+}
+
+/// What became of one bid of a batch.
+#[derive(Debug)]
+pub enum BidOutcome {
+    Accepted(BidView),
+    Rejected(dkp_core::auction::BidError),
+    /// Seen before under its idempotency key: the stored answer.
+    Replay { status: u16, body: String },
+    KeyReused,
+}
+
+/// The result of one batch of bids on a lot, committed together.
+#[derive(Debug)]
+pub struct BidBatch {
+    pub outcomes: Vec<BidOutcome>,
+    pub lot: LotView,
+    pub events: Vec<Event>,
+}
+
+/// The answer to an accepted bid, as the API sends it and idempotency stores it.
+pub fn bid_response(bid: &BidView, lot: &LotView) -> String {
+    serde_json::json!({"bid": bid, "lot": lot.to_json()}).to_string()
 }

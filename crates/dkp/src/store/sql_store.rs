@@ -1,5 +1,5 @@
 //! `SqlStore`: the `Store` port over PostgreSQL or SQLite. The use cases live in
-//! `accounts`, `guilds` and `ledger`; this file wires them to the trait and
+//! `accounts`, `guilds`, `ledger` and `auction`; this file wires them to the trait and
 //! holds what they share (audit rows, constraint mapping).
 
 use async_trait::async_trait;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::gate::Gate;
 use super::sql::{Backend, Db, Tx};
-use super::{Ctx, Store, StoreError, accounts, guilds, ledger, model::*};
+use super::{Ctx, Ending, Store, StoreError, accounts, auction, events, guilds, ledger, model::*};
 
 pub struct SqlStore {
     pub(super) db: Db,
@@ -159,6 +159,51 @@ impl Store for SqlStore {
     async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError> {
         let _turn = self.gate.enter(command.pool_id).await;
         super::retry::retry(command.request.kind(), || ledger::record_entry(&self.db, command, ctx)).await
+    }
+
+    async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+        auction::create_lot(&self.db, lot, ctx).await
+    }
+
+    async fn lot(&self, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
+        auction::lot(&self.db, guild_id, lot_id).await
+    }
+
+    async fn lots(&self, guild_id: Uuid, status: Option<dkp_core::auction::Status>, page: PageRequest) -> Result<Page<LotView>, StoreError> {
+        auction::lots(&self.db, guild_id, status, page).await
+    }
+
+    async fn lot_guild(&self, lot_id: Uuid) -> Result<Option<String>, StoreError> {
+        let row = self
+            .db
+            .sql("SELECT g.slug FROM lots l JOIN guilds g ON g.id = l.guild_id WHERE l.id = $1")
+            .bind(lot_id)
+            .fetch_optional()
+            .await?;
+        Ok(row.map(|row| row.get("slug")).transpose()?)
+    }
+
+    async fn place_bids(&self, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bids: &[BidCommand], ctx: &Ctx) -> Result<BidBatch, StoreError> {
+        let _turn = self.gate.enter(pool_id).await;
+        super::retry::retry("bid", || auction::place_bids(&self.db, guild_id, pool_id, lot_id, bids, ctx)).await
+    }
+
+    async fn end_lot(&self, guild_id: Uuid, lot_id: Uuid, ending: Ending, reason: &str, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+        let pool_id = auction::lot(&self.db, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
+        let _turn = self.gate.enter(pool_id).await;
+        auction::end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
+    }
+
+    async fn due_lots(&self, now: super::Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        auction::due_lots(&self.db, now, limit).await
+    }
+
+    async fn events_since(&self, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        events::since(&self.db, channel, offset, limit).await
+    }
+
+    async fn event_bounds(&self, channel: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        events::bounds(&self.db, channel).await
     }
 
     async fn entries(

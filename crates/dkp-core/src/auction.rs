@@ -1,0 +1,330 @@
+//! Lots and bids: the rules of the three auction modes, anti-snipe, holds and
+//! settlement. Pure: the caller passes the lot as read inside its
+//! transaction, the bidder's wallet and the server's clock, and gets back what
+//! to write. Times are microseconds since 1970.
+//!
+//! A lot's standing bids are what its holds reserve: in `open` mode the
+//! leader's bid alone, in sealed modes each bidder's best bid. Ties go to the
+//! earlier bid, that is the lower `seq`.
+
+use crate::points::{AmountError, Points};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Ascending, every bid visible, each must beat the high bid by `increment`.
+    Open,
+    /// Hidden bids; the highest pays its bid.
+    SealedFirst,
+    /// Hidden bids; the highest pays the second-highest bid, or `min_bid` alone.
+    SealedSecond,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text {
+            "open" => Some(Mode::Open),
+            "sealed_first" => Some(Mode::SealedFirst),
+            "sealed_second" => Some(Mode::SealedSecond),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Open => "open",
+            Mode::SealedFirst => "sealed_first",
+            Mode::SealedSecond => "sealed_second",
+        }
+    }
+
+    pub fn is_sealed(self) -> bool {
+        self != Mode::Open
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    Closed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn parse(text: &str) -> Option<Status> {
+        match text {
+            "open" => Some(Status::Open),
+            "closed" => Some(Status::Closed),
+            "cancelled" => Some(Status::Cancelled),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Closed => "closed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The terms a lot was opened with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub mode: Mode,
+    pub min_bid: Points,
+    pub increment: Points,
+    /// A bid accepted this close to the end (µs) extends the lot.
+    pub anti_snipe_us: i64,
+    /// To how long after that bid (µs).
+    pub extend_us: i64,
+}
+
+/// One standing bid: what a bidder's hold on the lot reserves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing<K> {
+    pub member: K,
+    pub amount: Points,
+    pub seq: i64,
+}
+
+/// A lot as read inside the writing transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lot<K> {
+    pub terms: Terms,
+    pub status: Status,
+    pub ends_at: i64,
+    /// The offset of the lot's last event; the next event is `seq + 1`.
+    pub seq: i64,
+    pub bid_count: i64,
+    pub standing: Vec<Standing<K>>,
+}
+
+/// Why a bid was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BidError {
+    #[error("the lot is not open for bids")]
+    LotClosed,
+    #[error("the bid must be at least {minimum}")]
+    TooLow { minimum: Points },
+    #[error("not enough points: {needed} needed, {available} available")]
+    InsufficientPoints { needed: Points, available: Points },
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+}
+
+/// What an accepted bid changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted<K> {
+    /// The bid's own offset on the lot's channel.
+    pub seq: i64,
+    /// Set when anti-snipe moved the end: the new `ends_at`.
+    pub extended_to: Option<i64>,
+    /// The bidder whose hold this bid ended (an outbid leader).
+    pub released: Option<K>,
+}
+
+impl<K: Clone + PartialEq> Lot<K> {
+    /// The bid that wins if the lot closes now: highest amount, earliest seq.
+    pub fn leader(&self) -> Option<&Standing<K>> {
+        self.standing.iter().min_by(|a, b| b.amount.cmp(&a.amount).then(a.seq.cmp(&b.seq)))
+    }
+
+    /// Whether bids are still taken at `now`.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.status == Status::Open && now < self.ends_at
+    }
+
+    /// The lowest amount `member` may bid now.
+    pub fn minimum_for(&self, member: &K) -> Result<Points, AmountError> {
+        match self.terms.mode {
+            Mode::Open => match self.leader() {
+                Some(leader) => leader.amount.checked_add(self.terms.increment),
+                None => Ok(self.terms.min_bid),
+            },
+            Mode::SealedFirst | Mode::SealedSecond => match self.standing.iter().find(|s| s.member == *member) {
+                // A sealed bidder may only raise their own bid.
+                Some(own) => own.amount.checked_add(Points::from_stored(1)).map(|raised| raised.max(self.terms.min_bid)),
+                None => Ok(self.terms.min_bid),
+            },
+        }
+    }
+
+    /// Places a bid of `amount` by `member` at `now`. `available` is the
+    /// member's balance minus all their holds, this lot's included.
+    pub fn bid(&mut self, member: K, amount: Points, now: i64, available: Points) -> Result<Accepted<K>, BidError> {
+        if !self.is_live(now) {
+            return Err(BidError::LotClosed);
+        }
+        let minimum = self.minimum_for(&member)?;
+        if amount < minimum {
+            return Err(BidError::TooLow { minimum });
+        }
+        let own_hold = self.standing.iter().find(|s| s.member == member).map_or(Points::ZERO, |s| s.amount);
+        let spendable = available.checked_add(own_hold)?;
+        if amount > spendable {
+            return Err(BidError::InsufficientPoints { needed: amount, available: spendable });
+        }
+        self.seq += 1;
+        self.bid_count += 1;
+        let seq = self.seq;
+        let released = match self.terms.mode {
+            Mode::Open => {
+                let previous = self.standing.pop().map(|s| s.member).filter(|m| *m != member);
+                self.standing.push(Standing { member, amount, seq });
+                previous
+            }
+            Mode::SealedFirst | Mode::SealedSecond => {
+                self.standing.retain(|s| s.member != member);
+                self.standing.push(Standing { member, amount, seq });
+                None
+            }
+        };
+        let extended_to = self.anti_snipe(now);
+        if extended_to.is_some() {
+            self.seq += 1;
+        }
+        Ok(Accepted { seq, extended_to, released })
+    }
+
+    fn anti_snipe(&mut self, now: i64) -> Option<i64> {
+        if self.terms.anti_snipe_us <= 0 || self.ends_at - now > self.terms.anti_snipe_us {
+            return None;
+        }
+        let until = now.saturating_add(self.terms.extend_us);
+        (until > self.ends_at).then(|| {
+            self.ends_at = until;
+            until
+        })
+    }
+
+    /// Who wins and what they pay, if the lot closes now.
+    pub fn outcome(&self) -> Option<(K, Points)> {
+        let leader = self.leader()?;
+        let price = match self.terms.mode {
+            Mode::Open | Mode::SealedFirst => leader.amount,
+            Mode::SealedSecond => self
+                .standing
+                .iter()
+                .filter(|s| !(s.member == leader.member && s.seq == leader.seq))
+                .map(|s| s.amount)
+                .max()
+                .unwrap_or(self.terms.min_bid),
+        };
+        Some((leader.member.clone(), price))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000;
+
+    fn pts(h: i64) -> Points {
+        Points::from_stored(h)
+    }
+
+    fn lot(mode: Mode) -> Lot<u32> {
+        Lot {
+            terms: Terms { mode, min_bid: pts(1000), increment: pts(100), anti_snipe_us: 10 * S, extend_us: 20 * S },
+            status: Status::Open,
+            ends_at: 100 * S,
+            seq: 1,
+            bid_count: 0,
+            standing: Vec::new(),
+        }
+    }
+
+    const RICH: Points = Points::from_stored(1_000_000);
+
+    #[test]
+    fn an_open_bid_must_reach_min_bid_then_beat_the_leader_by_the_increment() {
+        let mut lot = lot(Mode::Open);
+        assert_eq!(lot.bid(1, pts(999), 0, RICH), Err(BidError::TooLow { minimum: pts(1000) }));
+        assert_eq!(lot.bid(1, pts(1000), 0, RICH).unwrap().seq, 2);
+        assert_eq!(lot.bid(2, pts(1099), 0, RICH), Err(BidError::TooLow { minimum: pts(1100) }));
+        let accepted = lot.bid(2, pts(1100), 0, RICH).unwrap();
+        assert_eq!(accepted.released, Some(1));
+        assert_eq!(lot.standing, vec![Standing { member: 2, amount: pts(1100), seq: 3 }]);
+        assert_eq!(lot.bid_count, 2);
+    }
+
+    #[test]
+    fn a_leader_raising_their_own_bid_counts_their_hold_as_available() {
+        let mut lot = lot(Mode::Open);
+        lot.bid(1, pts(1000), 0, pts(1500)).unwrap();
+        // After the first hold, 500 remain available; 1500 in all may back the raise.
+        assert_eq!(lot.bid(1, pts(1500), 0, pts(500)).unwrap().released, None);
+        assert_eq!(
+            lot.bid(1, pts(1600), 0, pts(0)),
+            Err(BidError::InsufficientPoints { needed: pts(1600), available: pts(1500) })
+        );
+    }
+
+    #[test]
+    fn a_bid_beyond_available_points_is_refused_and_changes_nothing() {
+        let mut lot = lot(Mode::Open);
+        let before = lot.clone();
+        assert_eq!(lot.bid(1, pts(1000), 0, pts(999)), Err(BidError::InsufficientPoints { needed: pts(1000), available: pts(999) }));
+        assert_eq!(lot, before);
+    }
+
+    #[test]
+    fn no_bid_is_taken_at_or_after_the_end_or_once_closed() {
+        let mut lot = lot(Mode::Open);
+        assert_eq!(lot.bid(1, pts(1000), 100 * S, RICH), Err(BidError::LotClosed));
+        lot.status = Status::Cancelled;
+        assert_eq!(lot.bid(1, pts(1000), 0, RICH), Err(BidError::LotClosed));
+    }
+
+    #[test]
+    fn a_bid_in_the_anti_snipe_window_extends_the_end_and_takes_an_offset() {
+        let mut lot = lot(Mode::Open);
+        assert_eq!(lot.bid(1, pts(1000), 80 * S, RICH).unwrap().extended_to, None);
+        let accepted = lot.bid(2, pts(1100), 95 * S, RICH).unwrap();
+        assert_eq!(accepted.extended_to, Some(115 * S));
+        assert_eq!((lot.ends_at, lot.seq), (115 * S, 4));
+    }
+
+    #[test]
+    fn a_rejected_bid_never_extends() {
+        let mut lot = lot(Mode::Open);
+        assert!(lot.bid(1, pts(1), 95 * S, RICH).is_err());
+        assert_eq!(lot.ends_at, 100 * S);
+    }
+
+    #[test]
+    fn sealed_bidders_each_hold_their_own_bid_and_may_only_raise_it() {
+        let mut lot = lot(Mode::SealedFirst);
+        lot.bid(1, pts(1500), 0, RICH).unwrap();
+        lot.bid(2, pts(1200), 0, RICH).unwrap();
+        assert_eq!(lot.standing.len(), 2);
+        assert_eq!(lot.bid(1, pts(1500), 0, RICH), Err(BidError::TooLow { minimum: pts(1501) }));
+        lot.bid(2, pts(1300), 0, RICH).unwrap();
+        assert_eq!(lot.outcome(), Some((1, pts(1500))));
+    }
+
+    #[test]
+    fn sealed_second_price_pays_the_second_bid_or_min_bid_alone() {
+        let mut lot = lot(Mode::SealedSecond);
+        lot.bid(1, pts(5000), 0, RICH).unwrap();
+        assert_eq!(lot.outcome(), Some((1, pts(1000))));
+        lot.bid(2, pts(3000), 0, RICH).unwrap();
+        lot.bid(3, pts(2000), 0, RICH).unwrap();
+        assert_eq!(lot.outcome(), Some((1, pts(3000))));
+    }
+
+    #[test]
+    fn ties_go_to_the_earlier_bid() {
+        let mut lot = lot(Mode::SealedSecond);
+        lot.bid(7, pts(2000), 0, RICH).unwrap();
+        lot.bid(3, pts(2000), 0, RICH).unwrap();
+        assert_eq!(lot.outcome(), Some((7, pts(2000))));
+    }
+
+    #[test]
+    fn a_lot_without_bids_has_no_winner() {
+        assert_eq!(lot(Mode::Open).outcome(), None);
+    }
+}

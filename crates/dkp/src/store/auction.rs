@@ -1,0 +1,445 @@
+//! Lots and bids (seed risk R3). `place_bids` applies a whole batch of queued
+//! bids of one lot in one transaction: the pool's lane, then the lot row, then
+//! each bidder's account as it comes; `dkp-core` decides each bid. Closing
+//! and cancelling are guarded transitions of the locked lot row, so a lot is
+//! settled exactly once however many closers race.
+
+use std::collections::{BTreeSet, HashMap};
+
+use dkp_core::auction::{Lot, Mode, Standing, Status, Terms};
+use dkp_core::ledger::{self, Wallet};
+use dkp_core::Points;
+use serde_json::json;
+use time::Duration;
+use uuid::Uuid;
+
+use super::events::{append, append_at, balance_changes};
+use super::ledger::{lock_wallet, post, Draft};
+use super::model::*;
+use super::sql::{Backend, Db, Row, Ts, Tx};
+use super::sql_store::audit;
+use super::{Ctx, StoreError};
+
+macro_rules! lot_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
+             anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count, high_bid, leader_member_id, \
+             winner_member_id, price, settlement_entry_id, cancel_reason FROM lots ",
+            $tail
+        )
+    };
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn lot_of(row: &Row) -> Result<LotView, StoreError> {
+    let points = |name: &str| -> Result<Points, StoreError> { Ok(Points::from_stored(row.get(name)?)) };
+    let maybe_points = |name: &str| -> Result<Option<Points>, StoreError> {
+        Ok(row.get::<Option<i64>>(name)?.map(Points::from_stored))
+    };
+    Ok(LotView {
+        id: row.get("id")?,
+        guild_id: row.get("guild_id")?,
+        pool_id: row.get("pool_id")?,
+        item_name: row.get("item_name")?,
+        game_item_id: row.get("game_item_id")?,
+        mode: Mode::parse(&row.get::<String>("mode")?).ok_or_else(|| corrupt("lot mode"))?,
+        status: Status::parse(&row.get::<String>("status")?).ok_or_else(|| corrupt("lot status"))?,
+        min_bid: points("min_bid")?,
+        increment: points("increment")?,
+        anti_snipe_s: row.get("anti_snipe_s")?,
+        extend_s: row.get("extend_s")?,
+        ends_at: row.get("ends_at")?,
+        created_at: row.get("created_at")?,
+        created_by: row.get("created_by")?,
+        seq: row.get("seq")?,
+        bid_count: row.get("bid_count")?,
+        high_bid: maybe_points("high_bid")?,
+        leader_member_id: row.get("leader_member_id")?,
+        winner_member_id: row.get("winner_member_id")?,
+        price: maybe_points("price")?,
+        settlement_entry_id: row.get("settlement_entry_id")?,
+        cancel_reason: row.get("cancel_reason")?,
+    })
+}
+
+fn micros(ts: Ts) -> i64 {
+    (ts.0.unix_timestamp_nanos() / 1_000) as i64
+}
+
+fn from_micros(us: i64) -> Result<Ts, StoreError> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .map(Ts)
+        .map_err(|_| corrupt("a time out of range"))
+}
+
+pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+    super::retry::retry("create_lot", || async {
+        let mut tx = db.begin_write().await?;
+        let exists = tx
+            .sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2")
+            .bind(new.guild_id)
+            .bind(new.pool_id)
+            .fetch_optional()
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::UnknownReference("pool_id"));
+        }
+        let lot = LotView {
+            id: Uuid::now_v7(),
+            guild_id: new.guild_id,
+            pool_id: new.pool_id,
+            item_name: new.item_name.clone(),
+            game_item_id: new.game_item_id.clone(),
+            mode: new.terms.mode,
+            status: Status::Open,
+            min_bid: new.terms.min_bid,
+            increment: new.terms.increment,
+            anti_snipe_s: new.anti_snipe_s,
+            extend_s: new.extend_s,
+            ends_at: Ts(ctx.now.0 + Duration::seconds(new.duration_s)),
+            created_at: ctx.now,
+            created_by: new.created_by,
+            seq: 1,
+            bid_count: 0,
+            high_bid: None,
+            leader_member_id: None,
+            winner_member_id: None,
+            price: None,
+            settlement_entry_id: None,
+            cancel_reason: None,
+        };
+        tx.sql(
+            "INSERT INTO lots (id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
+             anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, 1, 0)",
+        )
+        .bind(lot.id)
+        .bind(lot.guild_id)
+        .bind(lot.pool_id)
+        .bind(lot.item_name.as_str())
+        .bind(lot.game_item_id.clone())
+        .bind(lot.mode.as_str())
+        .bind(lot.min_bid.hundredths())
+        .bind(lot.increment.hundredths())
+        .bind(lot.anti_snipe_s)
+        .bind(lot.extend_s)
+        .bind(lot.ends_at)
+        .bind(lot.created_at)
+        .bind(lot.created_by)
+        .execute()
+        .await?;
+        let data = json!({"lot": lot.to_json()});
+        let events = vec![
+            append_at(&mut tx, lot_channel(lot.id), 1, "lot_opened", data.clone(), ctx).await?,
+            append(&mut tx, guild_channel(&new.guild_slug), "lot_opened", data, ctx).await?,
+        ];
+        audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json())).await?;
+        tx.commit().await?;
+        Ok((lot, events))
+    })
+    .await
+}
+
+pub async fn lot(db: &Db, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
+    db.sql(lot_sql!("WHERE guild_id = $1 AND id = $2"))
+        .bind(guild_id)
+        .bind(lot_id)
+        .fetch_optional()
+        .await?
+        .as_ref()
+        .map(lot_of)
+        .transpose()
+}
+
+pub async fn lots(db: &Db, guild_id: Uuid, status: Option<Status>, page: PageRequest) -> Result<Page<LotView>, StoreError> {
+    let rows = db
+        .sql(lot_sql!(
+            "WHERE guild_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(guild_id)
+        .bind(status.map(Status::as_str))
+        .bind(page.before)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all()
+        .await?;
+    Ok(paginate(rows.iter().map(lot_of).collect::<Result<_, _>>()?, page, |l| l.id))
+}
+
+/// Open lots whose end has passed: the closing job's work list.
+pub async fn due_lots(db: &Db, now: Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    db.sql("SELECT guild_id, id FROM lots WHERE status = 'open' AND ends_at <= $1 ORDER BY ends_at LIMIT $2")
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all()
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("guild_id")?, row.get("id")?)))
+        .collect()
+}
+
+/// The locked lot, its standing bids with their accounts, and its terms as `dkp-core` reads them.
+struct Locked {
+    view: LotView,
+    lot: Lot<Uuid>,
+    accounts: HashMap<Uuid, Uuid>,
+    allow_negative: bool,
+    slug: String,
+}
+
+async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, StoreError> {
+    const SELECT: &str = lot_sql!("WHERE guild_id = $1 AND id = $2");
+    const LOCK: &str = lot_sql!("WHERE guild_id = $1 AND id = $2 FOR UPDATE");
+    let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
+    let view = lot_of(&tx.sql(sql).bind(guild_id).bind(lot_id).fetch_optional().await?.ok_or(StoreError::NotFound)?)?;
+    let rows = tx
+        .sql("SELECT a.member_id, h.account_id, h.amount, h.seq FROM holds h JOIN accounts a ON a.id = h.account_id WHERE h.lot_id = $1")
+        .bind(lot_id)
+        .fetch_all()
+        .await?;
+    let mut standing = Vec::with_capacity(rows.len());
+    let mut accounts = HashMap::new();
+    for row in &rows {
+        let member: Uuid = row.get("member_id")?;
+        accounts.insert(member, row.get("account_id")?);
+        standing.push(Standing { member, amount: Points::from_stored(row.get("amount")?), seq: row.get("seq")? });
+    }
+    let pool = tx
+        .sql("SELECT p.allow_negative, g.slug FROM pools p JOIN guilds g ON g.id = p.guild_id WHERE p.id = $1")
+        .bind(view.pool_id)
+        .fetch_one()
+        .await?;
+    let terms = Terms {
+        mode: view.mode,
+        min_bid: view.min_bid,
+        increment: view.increment,
+        anti_snipe_us: i64::from(view.anti_snipe_s) * 1_000_000,
+        extend_us: i64::from(view.extend_s) * 1_000_000,
+    };
+    let lot = Lot { terms, status: view.status, ends_at: micros(view.ends_at), seq: view.seq, bid_count: view.bid_count, standing };
+    Ok(Locked { view, lot, accounts, allow_negative: pool.get("allow_negative")?, slug: pool.get("slug")? })
+}
+
+/// The lane of the lot's pool, taken first (PostgreSQL), as every ledger writer does.
+async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Postgres {
+        tx.sql(super::gate::database_lane(pool_id)).execute().await?;
+    }
+    Ok(())
+}
+
+/// One try at applying a batch of bids; `retry` runs it again on a serialization failure.
+pub async fn place_bids(db: &Db, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bids: &[BidCommand], ctx: &Ctx) -> Result<BidBatch, StoreError> {
+    let mut tx = db.begin_write().await?;
+    enter_lane(&mut tx, pool_id).await?;
+    let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
+    let now = micros(ctx.now);
+    let mut wallets: HashMap<Uuid, Wallet> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(bids.len());
+    let mut events = Vec::new();
+    let mut touched = BTreeSet::new();
+    let mut answers = Vec::new();
+    for bid in bids {
+        if let Some(claim) = &bid.idempotency {
+            match super::ledger::replay(&mut tx, claim).await {
+                Ok(Some(Recorded::Replay { status, body })) => {
+                    outcomes.push(BidOutcome::Replay { status, body });
+                    continue;
+                }
+                Ok(_) => {}
+                Err(StoreError::IdempotencyKeyReused) => {
+                    outcomes.push(BidOutcome::KeyReused);
+                    continue;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let wallet = match wallets.get(&bid.member_id) {
+            Some(wallet) => *wallet,
+            None => {
+                let (account, wallet) = lock_wallet(&mut tx, pool_id, bid.member_id).await?;
+                accounts.insert(bid.member_id, account);
+                wallets.insert(bid.member_id, wallet);
+                wallet
+            }
+        };
+        let available = wallet.available().map_err(|_| corrupt("available overflows"))?;
+        let own_before = lot.standing.iter().find(|s| s.member == bid.member_id).map_or(Points::ZERO, |s| s.amount);
+        let previous_leader = lot.leader().map(|s| (s.member, s.amount));
+        let accepted = match lot.bid(bid.member_id, bid.amount, now, available) {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                outcomes.push(BidOutcome::Rejected(error));
+                continue;
+            }
+        };
+        let view_bid = BidView { id: Uuid::now_v7(), seq: accepted.seq, amount: bid.amount, created_at: ctx.now };
+        tx.sql("INSERT INTO bids (id, lot_id, member_id, amount, seq, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(view_bid.id)
+            .bind(lot_id)
+            .bind(bid.member_id)
+            .bind(bid.amount.hundredths())
+            .bind(accepted.seq)
+            .bind(ctx.now)
+            .execute()
+            .await?;
+        if let Some(released) = accepted.released {
+            let amount = previous_leader.filter(|(m, _)| *m == released).map_or(Points::ZERO, |(_, a)| a);
+            set_hold(&mut tx, lot_id, accounts[&released], None).await?;
+            if let Some(w) = wallets.get_mut(&released) {
+                w.held = w.held.checked_sub(amount).map_err(|_| corrupt("held"))?;
+            }
+            touched.insert(released);
+        }
+        set_hold(&mut tx, lot_id, accounts[&bid.member_id], Some((bid.amount, accepted.seq))).await?;
+        if let Some(w) = wallets.get_mut(&bid.member_id) {
+            w.held = w.held.checked_sub(own_before).and_then(|h| h.checked_add(bid.amount)).map_err(|_| corrupt("held"))?;
+        }
+        touched.insert(bid.member_id);
+        let ends_at = from_micros(lot.ends_at)?;
+        let data = if view.mode.is_sealed() {
+            json!({"lot_id": lot_id, "seq": accepted.seq, "bid_count": lot.bid_count, "ends_at": ends_at})
+        } else {
+            json!({"lot_id": lot_id, "seq": accepted.seq, "bid_count": lot.bid_count, "ends_at": ends_at,
+                   "amount": bid.amount.to_string(), "member_id": bid.member_id, "bid_id": view_bid.id})
+        };
+        events.push(append_at(&mut tx, lot_channel(lot_id), accepted.seq, "bid_placed", data, ctx).await?);
+        if accepted.extended_to.is_some() {
+            let data = json!({"lot_id": lot_id, "seq": accepted.seq + 1, "ends_at": ends_at});
+            events.push(append_at(&mut tx, lot_channel(lot_id), accepted.seq + 1, "lot_extended", data, ctx).await?);
+        }
+        answers.push((outcomes.len(), bid.idempotency.clone()));
+        outcomes.push(BidOutcome::Accepted(view_bid));
+    }
+    if !answers.is_empty() {
+        let leader = lot.leader().map(|s| (s.member, s.amount));
+        view.seq = lot.seq;
+        view.bid_count = lot.bid_count;
+        view.ends_at = from_micros(lot.ends_at)?;
+        view.high_bid = leader.map(|(_, amount)| amount);
+        view.leader_member_id = leader.map(|(member, _)| member);
+        tx.sql("UPDATE lots SET seq = $1, bid_count = $2, ends_at = $3, high_bid = $4, leader_member_id = $5 WHERE id = $6")
+            .bind(view.seq)
+            .bind(view.bid_count)
+            .bind(view.ends_at)
+            .bind(view.high_bid.map(Points::hundredths))
+            .bind(view.leader_member_id)
+            .bind(lot_id)
+            .execute()
+            .await?;
+        let touched: Vec<Uuid> = touched.into_iter().collect();
+        events.extend(balance_changes(&mut tx, guild_id, pool_id, &touched, ctx).await?);
+        for (index, claim) in answers {
+            if let (Some(claim), BidOutcome::Accepted(bid)) = (claim, &outcomes[index]) {
+                super::ledger::remember(&mut tx, &claim, 201, &bid_response(bid, &view), ctx).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(BidBatch { outcomes, lot: view, events })
+}
+
+/// Sets (or with `None` ends) an account's hold on a lot.
+async fn set_hold(tx: &mut Tx, lot_id: Uuid, account_id: Uuid, hold: Option<(Points, i64)>) -> Result<(), StoreError> {
+    tx.sql("DELETE FROM holds WHERE lot_id = $1 AND account_id = $2").bind(lot_id).bind(account_id).execute().await?;
+    if let Some((amount, seq)) = hold {
+        tx.sql("INSERT INTO holds (lot_id, account_id, amount, seq) VALUES ($1, $2, $3, $4)")
+            .bind(lot_id)
+            .bind(account_id)
+            .bind(amount.hundredths())
+            .bind(seq)
+            .execute()
+            .await?;
+    }
+    Ok(())
+}
+
+/// How a lot ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The closing job: only once `ends_at` has passed.
+    Due,
+    /// An officer closes it now.
+    Now,
+    Cancel,
+}
+
+/// Ends an open lot: settles it (charging the winner through one ledger
+/// entry) or cancels it, releases every hold, and reports it.
+pub async fn end_lot(
+    db: &Db,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    lot_id: Uuid,
+    ending: Ending,
+    reason: &str,
+    ctx: &Ctx,
+) -> Result<(LotView, Vec<Event>), StoreError> {
+    super::retry::retry("end_lot", || async {
+        let mut tx = db.begin_write().await?;
+        enter_lane(&mut tx, pool_id).await?;
+        let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
+        if view.status != Status::Open {
+            return Err(StoreError::Conflict("lot_closed"));
+        }
+        if ending == Ending::Due && micros(ctx.now) < lot.ends_at {
+            return Err(StoreError::Conflict("lot_not_due"));
+        }
+        tx.sql("DELETE FROM holds WHERE lot_id = $1").bind(lot_id).execute().await?;
+        let mut touched: BTreeSet<Uuid> = lot.standing.iter().map(|s| s.member).collect();
+        view.seq = lot.seq + 1;
+        let (name, action) = if ending == Ending::Cancel {
+            view.status = Status::Cancelled;
+            view.cancel_reason = Some(reason.to_owned());
+            ("lot_cancelled", "lot.cancel")
+        } else {
+            view.status = Status::Closed;
+            if let Some((winner, price)) = lot.outcome().filter(|(_, price)| price.is_positive()) {
+                let draft = Draft {
+                    guild_id,
+                    pool_id,
+                    kind: "settlement",
+                    reason: format!("won {}", view.item_name),
+                    created_by: view.created_by,
+                    reverses: None,
+                    postings: ledger::loot(winner, price)?,
+                    allow_negative,
+                };
+                let entry = post(&mut tx, draft, ctx).await?;
+                view.winner_member_id = Some(winner);
+                view.price = Some(price);
+                view.settlement_entry_id = Some(entry.id);
+                touched.insert(winner);
+            }
+            ("lot_closed", "lot.close")
+        };
+        tx.sql(
+            "UPDATE lots SET status = $1, seq = $2, winner_member_id = $3, price = $4, settlement_entry_id = $5, \
+             closed_at = $6, cancel_reason = $7 WHERE id = $8 AND status = 'open'",
+        )
+        .bind(view.status.as_str())
+        .bind(view.seq)
+        .bind(view.winner_member_id)
+        .bind(view.price.map(Points::hundredths))
+        .bind(view.settlement_entry_id)
+        .bind(ctx.now)
+        .bind(view.cancel_reason.clone())
+        .bind(lot_id)
+        .execute()
+        .await?;
+        let data = json!({"lot": view.to_json()});
+        let mut events = vec![
+            append_at(&mut tx, lot_channel(lot_id), view.seq, name, data.clone(), ctx).await?,
+            append(&mut tx, guild_channel(&slug), name, data, ctx).await?,
+        ];
+        let touched: Vec<Uuid> = touched.into_iter().collect();
+        events.extend(balance_changes(&mut tx, guild_id, pool_id, &touched, ctx).await?);
+        audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.to_json())).await?;
+        tx.commit().await?;
+        Ok((view, events))
+    })
+    .await
+}
