@@ -144,7 +144,9 @@ impl<K: Clone + PartialEq> Lot<K> {
             },
             Mode::SealedFirst | Mode::SealedSecond => match self.standing.iter().find(|s| s.member == *member) {
                 // A sealed bidder may only raise their own bid.
-                Some(own) => own.amount.checked_add(Points::from_stored(1)).map(|raised| raised.max(self.terms.min_bid)),
+                Some(own) => {
+                    own.amount.checked_add(Points::from_stored(1)).map(|raised| raised.max(self.terms.min_bid))
+                }
                 None => Ok(self.terms.min_bid),
             },
         }
@@ -266,7 +268,10 @@ mod tests {
     fn a_bid_beyond_available_points_is_refused_and_changes_nothing() {
         let mut lot = lot(Mode::Open);
         let before = lot.clone();
-        assert_eq!(lot.bid(1, pts(1000), 0, pts(999)), Err(BidError::InsufficientPoints { needed: pts(1000), available: pts(999) }));
+        assert_eq!(
+            lot.bid(1, pts(1000), 0, pts(999)),
+            Err(BidError::InsufficientPoints { needed: pts(1000), available: pts(999) })
+        );
         assert_eq!(lot, before);
     }
 

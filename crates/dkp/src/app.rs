@@ -10,17 +10,20 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
-use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::hub::LocalHub;
 use crate::service::Service;
 use crate::store::{self, Location, Store};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    store: Arc<dyn Store>,
+    service: Arc<Service>,
+    /// Whether this process runs the job runner too.
+    jobs: bool,
     /// Held while serving from SQLite, so a second instance cannot open it.
     _data_lock: Option<File>,
 }
@@ -32,16 +35,15 @@ impl Application {
             Location::Postgres { .. } => None,
         };
         let store = store::open(&config.location).await?;
-        let service =
-            Service { store: store.clone(), clock: Arc::new(SystemClock), session_ttl_hours: config.session_ttl_hours };
+        let service = Arc::new(Service::new(store.clone(), Arc::new(LocalHub::default()), config.session_ttl_hours));
         let state = AppState {
-            service: Arc::new(service),
+            service: service.clone(),
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Application { listener, router: http::router(state), store, _data_lock: data_lock })
+        Ok(Application { listener, router: http::router(state), service, jobs: config.jobs, _data_lock: data_lock })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -54,14 +56,25 @@ impl Application {
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+        self.service.store.clone()
+    }
+
+    pub fn service(&self) -> Arc<Service> {
+        self.service.clone()
     }
 
     /// Serves until `stop` completes, then drains and closes.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), backend = ?self.store.backend(), "serving");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await.context("the server failed")?;
-        self.store.close().await;
+        tracing::info!(address = %self.local_addr(), backend = ?self.service.store.backend(), "serving");
+        let (stop_jobs, jobs_stopped) = watch::channel(false);
+        let jobs = self.jobs.then(|| tokio::spawn(crate::jobs::run(self.service.clone(), jobs_stopped)));
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await;
+        let _ = stop_jobs.send(true);
+        if let Some(jobs) = jobs {
+            let _ = jobs.await;
+        }
+        served.context("the server failed")?;
+        self.service.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }

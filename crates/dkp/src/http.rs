@@ -3,10 +3,12 @@
 //! every failure including unknown routes and bodies over the limit.
 
 mod accounts;
+mod auction;
 mod extract;
 mod guilds;
 mod ledger;
 mod ops;
+mod ws;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(guilds::router())
         .merge(ledger::router())
+        .merge(auction::router())
+        .merge(ws::router())
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -14,6 +14,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod hub;
+pub mod jobs;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 //! 403), validates with `dkp-core`, and calls the `Store`.
 
 pub mod accounts;
+pub mod auction;
 pub mod guilds;
 pub mod ledger;
 
@@ -13,14 +14,17 @@ use dkp_core::{Action, Points};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::ApiError;
+use crate::hub::Hub;
 use crate::store::{Ctx, Membership, PageRequest, Store, User};
 
 /// What every use case needs.
 pub struct Service {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub hub: Arc<dyn Hub>,
+    pub auctions: Arc<auction::Auctions>,
     pub session_ttl_hours: u32,
 }
 
@@ -33,6 +37,10 @@ pub struct Caller {
 }
 
 impl Service {
+    pub fn new(store: Arc<dyn Store>, hub: Arc<dyn Hub>, session_ttl_hours: u32) -> Service {
+        Service { store, clock: Arc::new(SystemClock), hub, auctions: Arc::default(), session_ttl_hours }
+    }
+
     /// The audit context of a change made by `actor`.
     pub fn ctx(&self, actor: Option<Uuid>, request_id: &str) -> Ctx {
         Ctx { actor, request_id: request_id.to_owned(), now: self.clock.now() }

@@ -121,13 +121,32 @@ pub trait Store: Send + Sync + 'static {
     /// Opens a lot; the events of its opening.
     async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError>;
     async fn lot(&self, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError>;
-    async fn lots(&self, guild_id: Uuid, status: Option<dkp_core::auction::Status>, page: PageRequest) -> Result<Page<LotView>, StoreError>;
+    async fn lots(
+        &self,
+        guild_id: Uuid,
+        status: Option<dkp_core::auction::Status>,
+        page: PageRequest,
+    ) -> Result<Page<LotView>, StoreError>;
     /// The guild a lot belongs to, by slug: for subscriptions, which name only the lot.
     async fn lot_guild(&self, lot_id: Uuid) -> Result<Option<String>, StoreError>;
     /// Applies a batch of queued bids of one lot in one transaction.
-    async fn place_bids(&self, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bids: &[BidCommand], ctx: &Ctx) -> Result<BidBatch, StoreError>;
+    async fn place_bids(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        lot_id: Uuid,
+        bids: &[BidCommand],
+        ctx: &Ctx,
+    ) -> Result<BidBatch, StoreError>;
     /// Closes (settling it) or cancels an open lot.
-    async fn end_lot(&self, guild_id: Uuid, lot_id: Uuid, ending: Ending, reason: &str, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError>;
+    async fn end_lot(
+        &self,
+        guild_id: Uuid,
+        lot_id: Uuid,
+        ending: Ending,
+        reason: &str,
+        ctx: &Ctx,
+    ) -> Result<(LotView, Vec<Event>), StoreError>;
     /// Open lots past their end, as (guild id, lot id).
     async fn due_lots(&self, now: Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
     /// Events of `channel` after `offset`, in order, at most `limit`.

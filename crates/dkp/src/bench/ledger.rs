@@ -14,7 +14,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::{counter_total, quantile};
-use crate::clock::SystemClock;
 use crate::config::DatabaseArgs;
 use crate::service::accounts::{Login, Registration};
 use crate::service::guilds::{NewGuildInput, NewMemberInput};
@@ -41,7 +40,7 @@ pub struct LedgerBench {
 }
 
 fn service(store: Arc<dyn store::Store>) -> Service {
-    Service { store, clock: Arc::new(SystemClock), session_ttl_hours: 1 }
+    Service::new(store, Arc::new(crate::hub::LocalHub::default()), 1)
 }
 
 pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {

@@ -58,6 +58,11 @@ pub struct Idempotency {
     pub request: String,
 }
 
+/// What identifies a request under its idempotency key.
+pub fn fingerprint(request: &str) -> Vec<u8> {
+    Sha256::digest(request.as_bytes()).to_vec()
+}
+
 /// The answer stored for a fresh entry and replayed for its key.
 fn entry_response(entry: &Entry) -> (u16, String) {
     (201, serde_json::json!({ "entry": entry }).to_string())
@@ -177,11 +182,15 @@ impl Service {
             idempotency: idem.map(|idem| IdempotencyClaim {
                 user_id: caller.user.id,
                 key: idem.key,
-                fingerprint: Sha256::digest(idem.request.as_bytes()).to_vec(),
+                fingerprint: fingerprint(&idem.request),
             }),
             respond: entry_response,
         };
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self.store.record_entry(&command, &ctx).await?)
+        let recorded = self.store.record_entry(&command, &ctx).await?;
+        if let Recorded::Fresh(_, events) = &recorded {
+            self.hub.publish(events);
+        }
+        Ok(recorded)
     }
 }

@@ -6,15 +6,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use dkp_core::Points;
 use dkp_core::auction::{Lot, Mode, Standing, Status, Terms};
 use dkp_core::ledger::{self, Wallet};
-use dkp_core::Points;
 use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
 use super::events::{append, append_at, balance_changes};
-use super::ledger::{lock_wallet, post, Draft};
+use super::ledger::{Draft, lock_wallet, post};
 use super::model::*;
 use super::sql::{Backend, Db, Row, Ts, Tx};
 use super::sql_store::audit;
@@ -137,7 +137,8 @@ pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Ve
             append_at(&mut tx, lot_channel(lot.id), 1, "lot_opened", data.clone(), ctx).await?,
             append(&mut tx, guild_channel(&new.guild_slug), "lot_opened", data, ctx).await?,
         ];
-        audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json())).await?;
+        audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json()))
+            .await?;
         tx.commit().await?;
         Ok((lot, events))
     })
@@ -155,7 +156,12 @@ pub async fn lot(db: &Db, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView
         .transpose()
 }
 
-pub async fn lots(db: &Db, guild_id: Uuid, status: Option<Status>, page: PageRequest) -> Result<Page<LotView>, StoreError> {
+pub async fn lots(
+    db: &Db,
+    guild_id: Uuid,
+    status: Option<Status>,
+    page: PageRequest,
+) -> Result<Page<LotView>, StoreError> {
     let rows = db
         .sql(lot_sql!(
             "WHERE guild_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -219,7 +225,14 @@ async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, S
         anti_snipe_us: i64::from(view.anti_snipe_s) * 1_000_000,
         extend_us: i64::from(view.extend_s) * 1_000_000,
     };
-    let lot = Lot { terms, status: view.status, ends_at: micros(view.ends_at), seq: view.seq, bid_count: view.bid_count, standing };
+    let lot = Lot {
+        terms,
+        status: view.status,
+        ends_at: micros(view.ends_at),
+        seq: view.seq,
+        bid_count: view.bid_count,
+        standing,
+    };
     Ok(Locked { view, lot, accounts, allow_negative: pool.get("allow_negative")?, slug: pool.get("slug")? })
 }
 
@@ -232,7 +245,14 @@ async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
 }
 
 /// One try at applying a batch of bids; `retry` runs it again on a serialization failure.
-pub async fn place_bids(db: &Db, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bids: &[BidCommand], ctx: &Ctx) -> Result<BidBatch, StoreError> {
+pub async fn place_bids(
+    db: &Db,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    lot_id: Uuid,
+    bids: &[BidCommand],
+    ctx: &Ctx,
+) -> Result<BidBatch, StoreError> {
     let mut tx = db.begin_write().await?;
     enter_lane(&mut tx, pool_id).await?;
     let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
@@ -296,7 +316,8 @@ pub async fn place_bids(db: &Db, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bi
         }
         set_hold(&mut tx, lot_id, accounts[&bid.member_id], Some((bid.amount, accepted.seq))).await?;
         if let Some(w) = wallets.get_mut(&bid.member_id) {
-            w.held = w.held.checked_sub(own_before).and_then(|h| h.checked_add(bid.amount)).map_err(|_| corrupt("held"))?;
+            w.held =
+                w.held.checked_sub(own_before).and_then(|h| h.checked_add(bid.amount)).map_err(|_| corrupt("held"))?;
         }
         touched.insert(bid.member_id);
         let ends_at = from_micros(lot.ends_at)?;

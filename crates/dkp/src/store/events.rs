@@ -3,15 +3,22 @@
 //! a client that reconnects can be given exactly what it missed.
 
 use dkp_core::Points;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::model::{user_channel, Event};
+use super::model::{Event, user_channel};
 use super::sql::{Db, Row, Tx};
 use super::{Ctx, StoreError};
 
 /// Appends an event at an offset the caller owns (a lot's seq).
-pub async fn append_at(tx: &mut Tx, channel: String, offset: i64, name: &'static str, data: Value, ctx: &Ctx) -> Result<Event, StoreError> {
+pub async fn append_at(
+    tx: &mut Tx,
+    channel: String,
+    offset: i64,
+    name: &'static str,
+    data: Value,
+    ctx: &Ctx,
+) -> Result<Event, StoreError> {
     tx.sql("INSERT INTO events (channel, \"offset\", name, data, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(channel.as_str())
         .bind(offset)
@@ -25,7 +32,13 @@ pub async fn append_at(tx: &mut Tx, channel: String, offset: i64, name: &'static
 
 /// Appends an event at the channel's next offset. The counter row stays
 /// locked until commit, so offsets commit in the order they were taken.
-pub async fn append(tx: &mut Tx, channel: String, name: &'static str, data: Value, ctx: &Ctx) -> Result<Event, StoreError> {
+pub async fn append(
+    tx: &mut Tx,
+    channel: String,
+    name: &'static str,
+    data: Value,
+    ctx: &Ctx,
+) -> Result<Event, StoreError> {
     let offset: i64 = tx
         .sql(
             "INSERT INTO channel_offsets (channel, last) VALUES ($1, 1) \
@@ -40,7 +53,13 @@ pub async fn append(tx: &mut Tx, channel: String, name: &'static str, data: Valu
 
 /// A `balance_changed` event on the own channel of each member named, with
 /// their wallet as it stands inside `tx`.
-pub async fn balance_changes(tx: &mut Tx, guild_id: Uuid, pool_id: Uuid, members: &[Uuid], ctx: &Ctx) -> Result<Vec<Event>, StoreError> {
+pub async fn balance_changes(
+    tx: &mut Tx,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    members: &[Uuid],
+    ctx: &Ctx,
+) -> Result<Vec<Event>, StoreError> {
     let mut events = Vec::with_capacity(members.len());
     for member in members {
         let row = tx
@@ -70,13 +89,17 @@ fn event_of(row: &Row) -> Result<Event, StoreError> {
     Ok(Event {
         channel: row.get("channel")?,
         offset: row.get("offset")?,
-        name: EVENT_NAMES.into_iter().find(|n| *n == name).ok_or_else(|| StoreError::Corrupt(format!("event {name:?}")))?,
+        name: EVENT_NAMES
+            .into_iter()
+            .find(|n| *n == name)
+            .ok_or_else(|| StoreError::Corrupt(format!("event {name:?}")))?,
         data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
 /// Every event name the service writes.
-pub const EVENT_NAMES: [&str; 6] = ["lot_opened", "bid_placed", "lot_extended", "lot_closed", "lot_cancelled", "balance_changed"];
+pub const EVENT_NAMES: [&str; 6] =
+    ["lot_opened", "bid_placed", "lot_extended", "lot_closed", "lot_cancelled", "balance_changed"];
 
 /// Up to `limit` events of `channel` after `offset`, in order.
 pub async fn since(db: &Db, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError> {

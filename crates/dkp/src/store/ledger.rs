@@ -281,7 +281,8 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
         let (status, body) = (command.respond)(&entry);
         remember(&mut tx, claim, status, &body, ctx).await?;
     }
-    let events = super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members(), ctx).await?;
+    let events =
+        super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members(), ctx).await?;
     tx.commit().await?;
     Ok(Recorded::Fresh(entry, events))
 }
@@ -329,7 +330,11 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
         created_at: ctx.now,
         created_by: draft.created_by,
         reverses: draft.reverses,
-        postings: draft.postings.iter().map(|p| EntryPosting { account: p.account.clone(), amount: p.amount }).collect(),
+        postings: draft
+            .postings
+            .iter()
+            .map(|p| EntryPosting { account: p.account.clone(), amount: p.amount })
+            .collect(),
     };
     tx.sql(
         "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
@@ -465,7 +470,13 @@ pub(super) async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Opti
 
 /// Stores the answer under the key. A racer that stored it first makes this
 /// attempt retry, and the retry replays the racer's answer.
-pub(super) async fn remember(tx: &mut Tx, claim: &IdempotencyClaim, status: u16, body: &str, ctx: &Ctx) -> Result<(), StoreError> {
+pub(super) async fn remember(
+    tx: &mut Tx,
+    claim: &IdempotencyClaim,
+    status: u16,
+    body: &str,
+    ctx: &Ctx,
+) -> Result<(), StoreError> {
     tx.sql("INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(claim.user_id)
         .bind(claim.key.as_str())

@@ -195,10 +195,7 @@ pub enum Recorded {
     /// A new entry, and the events its commit published.
     Fresh(Entry, Vec<Event>),
     /// The request was seen before under the same key: its stored answer.
-    Replay {
-        status: u16,
-        body: String,
-    },
+    Replay { status: u16, body: String },
 }
 
 /// One page of a list, newest first.
@@ -401,7 +398,10 @@ pub enum BidOutcome {
     Accepted(BidView),
     Rejected(dkp_core::auction::BidError),
     /// Seen before under its idempotency key: the stored answer.
-    Replay { status: u16, body: String },
+    Replay {
+        status: u16,
+        body: String,
+    },
     KeyReused,
 }
 

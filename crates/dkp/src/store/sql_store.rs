@@ -169,7 +169,12 @@ impl Store for SqlStore {
         auction::lot(&self.db, guild_id, lot_id).await
     }
 
-    async fn lots(&self, guild_id: Uuid, status: Option<dkp_core::auction::Status>, page: PageRequest) -> Result<Page<LotView>, StoreError> {
+    async fn lots(
+        &self,
+        guild_id: Uuid,
+        status: Option<dkp_core::auction::Status>,
+        page: PageRequest,
+    ) -> Result<Page<LotView>, StoreError> {
         auction::lots(&self.db, guild_id, status, page).await
     }
 
@@ -183,12 +188,26 @@ impl Store for SqlStore {
         Ok(row.map(|row| row.get("slug")).transpose()?)
     }
 
-    async fn place_bids(&self, guild_id: Uuid, pool_id: Uuid, lot_id: Uuid, bids: &[BidCommand], ctx: &Ctx) -> Result<BidBatch, StoreError> {
+    async fn place_bids(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        lot_id: Uuid,
+        bids: &[BidCommand],
+        ctx: &Ctx,
+    ) -> Result<BidBatch, StoreError> {
         let _turn = self.gate.enter(pool_id).await;
         super::retry::retry("bid", || auction::place_bids(&self.db, guild_id, pool_id, lot_id, bids, ctx)).await
     }
 
-    async fn end_lot(&self, guild_id: Uuid, lot_id: Uuid, ending: Ending, reason: &str, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+    async fn end_lot(
+        &self,
+        guild_id: Uuid,
+        lot_id: Uuid,
+        ending: Ending,
+        reason: &str,
+        ctx: &Ctx,
+    ) -> Result<(LotView, Vec<Event>), StoreError> {
         let pool_id = auction::lot(&self.db, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
         let _turn = self.gate.enter(pool_id).await;
         auction::end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await

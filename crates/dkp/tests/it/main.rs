@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod auctions;
 mod bad_input;
 mod concurrency;
 mod guilds;

@@ -42,6 +42,7 @@ pub struct TestApp {
     pub kind: Kind,
     pub router: Router,
     pub store: Arc<dyn Store>,
+    pub service: Arc<dkp::service::Service>,
     pub location: Location,
     /// The connection string of this test's own database or schema.
     pub url: String,
@@ -140,7 +141,7 @@ pub async fn spawn_app_with(kind: Kind, adjust: impl FnOnce(&mut Config)) -> Tes
     let mut config = config(location.clone(), &dir);
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");
-    TestApp { kind, router: app.router(), store: app.store(), location, url, dir }
+    TestApp { kind, router: app.router(), store: app.store(), service: app.service(), location, url, dir }
 }
 
 impl TestApp {
@@ -154,6 +155,7 @@ impl TestApp {
             kind: self.kind,
             router: app.router(),
             store: app.store(),
+            service: app.service(),
             location: self.location.clone(),
             url: self.url.clone(),
             dir,
@@ -379,5 +381,102 @@ impl TestApp {
         let result = db.sql(sql).execute().await;
         db.close().await;
         result
+    }
+}
+
+impl TestApp {
+    /// Serves the router on a real port of 127.0.0.1, for WebSocket clients.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        address
+    }
+
+    /// Opens a lot in the guild's pool; its JSON.
+    pub async fn open_lot(&self, guild: &Guild, terms: Value) -> Value {
+        let mut body = json!({"pool_id": guild.pool, "item": {"name": "Thunderfury"}, "mode": "open", "min_bid": 10, "duration_s": 600});
+        for (key, value) in terms.as_object().expect("terms").clone() {
+            body[key] = value;
+        }
+        self.post(&format!("/api/v1/guilds/{}/lots", guild.slug))
+            .token(&guild.owner.token)
+            .json(body)
+            .send()
+            .await
+            .expect(201)
+            .json["lot"]
+            .clone()
+    }
+
+    pub async fn bid(&self, guild: &Guild, lot: &str, token: &str, amount: Value) -> Reply {
+        self.post(&format!("/api/v1/guilds/{}/lots/{lot}/bids", guild.slug))
+            .token(token)
+            .json(json!({"amount": amount}))
+            .send()
+            .await
+    }
+
+    /// Member id to (balance, held), as standings show it.
+    pub async fn wallets(&self, guild: &Guild) -> std::collections::BTreeMap<String, (String, String)> {
+        let reply = self
+            .get(&format!("/api/v1/guilds/{}/pools/{}/standings", guild.slug, guild.pool))
+            .token(&guild.owner.token)
+            .send()
+            .await
+            .expect(200);
+        reply.json["standings"]
+            .as_array()
+            .expect("standings")
+            .iter()
+            .map(|s| {
+                let text = |k: &str| s[k].as_str().unwrap_or("").to_owned();
+                (text("member_id"), (text("balance"), text("held")))
+            })
+            .collect()
+    }
+}
+
+/// A WebSocket client of the real-time feed.
+pub struct Feed {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Feed {
+    pub async fn connect(address: std::net::SocketAddr, token: &str) -> Feed {
+        let url = format!("ws://{address}/api/v1/ws?token={token}");
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("the feed accepts the connection");
+        Feed { socket }
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        use futures_util::SinkExt;
+        self.socket.send(tokio_tungstenite::tungstenite::Message::text(message.to_string())).await.expect("send");
+    }
+
+    pub async fn subscribe(&mut self, channel: &str, since: Option<i64>) -> Value {
+        let mut message = json!({"type": "subscribe", "channel": channel});
+        if let Some(since) = since {
+            message["since"] = json!(since);
+        }
+        self.send(message).await;
+        self.next().await
+    }
+
+    /// The next JSON message, waiting at most 5 s.
+    pub async fn next(&mut self) -> Value {
+        self.next_within(std::time::Duration::from_secs(5)).await.expect("a message within 5 s")
+    }
+
+    pub async fn next_within(&mut self, wait: std::time::Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).ok();
+            }
+        }
     }
 }

@@ -1,0 +1,287 @@
+//! `GET /api/v1/ws`: the real-time feed (seed risk R2).
+//!
+//! One task per connection owns the socket; one small task per subscription
+//! replays missed events from the event log (for `since`) and then forwards
+//! live frames from the hub. Everything bound for the client goes through one
+//! bounded queue: a client that lets it fill, or that lags behind the hub's
+//! buffer, is disconnected and counted, so a slow reader never grows memory.
+//! Pings every 20 s; a client silent for 60 s is closed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{
+    CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use dkp_core::Action;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::AppState;
+use super::extract::token;
+use crate::error::ApiError;
+use crate::hub::Frame;
+use crate::service::Service;
+use crate::store::{User, guild_channel, lot_channel, user_channel};
+
+/// Frames queued for one client at most.
+const OUTBOX: usize = 256;
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+const MAX_SUBSCRIPTIONS: usize = 64;
+/// Events replayed per read of the log.
+const REPLAY_PAGE: u32 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/ws", get(upgrade))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let token = token(&headers).or_else(|| query.get("token").cloned()).ok_or(ApiError::Unauthenticated)?;
+    let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
+    let ws = ws.map_err(|e| ApiError::BadRequest { code: "websocket_required", message: e.body_text() })?;
+    let service = state.service.clone();
+    Ok(ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| Connection::new(service, user).run(socket))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Subscribe { channel: String, since: Option<i64> },
+    Unsubscribe { channel: String },
+}
+
+struct Connection {
+    service: Arc<Service>,
+    user: User,
+    outbox: mpsc::Sender<Utf8Bytes>,
+    outbox_rx: Option<mpsc::Receiver<Utf8Bytes>>,
+    /// Raised by a forwarder whose client fell behind.
+    slow: Arc<Notify>,
+    subscriptions: HashMap<String, JoinHandle<()>>,
+}
+
+fn text(value: serde_json::Value) -> Utf8Bytes {
+    Utf8Bytes::from(value.to_string())
+}
+
+impl Connection {
+    fn new(service: Arc<Service>, user: User) -> Connection {
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+        Connection {
+            service,
+            user,
+            outbox,
+            outbox_rx: Some(outbox_rx),
+            slow: Arc::new(Notify::new()),
+            subscriptions: HashMap::new(),
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        metrics::gauge!("dkp_ws_connections").increment(1.0);
+        let Some(mut outbox) = self.outbox_rx.take() else { return };
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        let slow = self.slow.clone();
+        loop {
+            tokio::select! {
+                incoming = socket.recv() => {
+                    let Some(Ok(message)) = incoming else { break };
+                    last_heard = Instant::now();
+                    match message {
+                        Message::Text(body) => {
+                            if let Some(reply) = self.handle(body.as_str()).await {
+                                if socket.send(Message::Text(reply)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        Message::Close(_) => break,
+                        _ => {}
+                    }
+                }
+                Some(frame) = outbox.recv() => {
+                    if socket.send(Message::Text(frame)).await.is_err() {
+                        break;
+                    }
+                    metrics::counter!("dkp_ws_messages_sent_total").increment(1);
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "idle".into() }))).await;
+                        break;
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+                _ = slow.notified() => {
+                    metrics::counter!("dkp_ws_slow_consumers_dropped_total").increment(1);
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code: 1008, reason: "too slow".into() }))).await;
+                    break;
+                }
+            }
+        }
+        for (_, task) in self.subscriptions.drain() {
+            task.abort();
+        }
+        metrics::gauge!("dkp_ws_connections").decrement(1.0);
+    }
+
+    /// Handles one client message; what to answer it with, if anything.
+    async fn handle(&mut self, body: &str) -> Option<Utf8Bytes> {
+        let message: ClientMessage = match serde_json::from_str(body) {
+            Ok(message) => message,
+            Err(e) => return Some(text(json!({"type": "error", "code": "invalid_json", "message": e.to_string()}))),
+        };
+        match message {
+            ClientMessage::Unsubscribe { channel } => {
+                if let Some(task) = self.subscriptions.remove(&channel) {
+                    task.abort();
+                }
+                Some(text(json!({"type": "unsubscribed", "channel": channel})))
+            }
+            ClientMessage::Subscribe { channel, since } => {
+                if self.subscriptions.len() >= MAX_SUBSCRIPTIONS && !self.subscriptions.contains_key(&channel) {
+                    return Some(text(json!({"type": "error", "code": "too_many_subscriptions", "channel": channel})));
+                }
+                match self.resolve(&channel).await {
+                    Ok(internal) => {
+                        let forwarder = Forwarder {
+                            service: self.service.clone(),
+                            channel: internal.clone(),
+                            public: channel.clone(),
+                            live: self.service.hub.subscribe(&internal),
+                            outbox: self.outbox.clone(),
+                            slow: self.slow.clone(),
+                        };
+                        // The subscription is acknowledged before anything it replays.
+                        let _ = self.outbox.send(text(json!({"type": "subscribed", "channel": channel}))).await;
+                        if let Some(old) = self.subscriptions.insert(channel, tokio::spawn(forwarder.run(since))) {
+                            old.abort();
+                        }
+                        None
+                    }
+                    Err(error) => {
+                        let code = match error {
+                            ApiError::NotFound | ApiError::Forbidden => "not_found",
+                            _ => "unavailable",
+                        };
+                        Some(text(json!({"type": "error", "code": code, "channel": channel})))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The internal channel behind a name the client may subscribe to, if the
+    /// caller may: `me`, a guild they belong to, or a lot of such a guild.
+    async fn resolve(&self, channel: &str) -> Result<String, ApiError> {
+        let caller =
+            crate::service::Caller { user: self.user.clone(), token_hash: Vec::new(), request_id: String::new() };
+        if channel == "me" {
+            return Ok(user_channel(self.user.id));
+        }
+        if let Some(slug) = channel.strip_prefix("guild:") {
+            let access = self.service.guild_access(&caller, slug, Action::Read).await?;
+            return Ok(guild_channel(&access.guild.slug));
+        }
+        if let Some(id) = channel.strip_prefix("lot:") {
+            let lot_id = crate::service::id(id)?;
+            let slug = self.service.store.lot_guild(lot_id).await?.ok_or(ApiError::NotFound)?;
+            self.service.guild_access(&caller, &slug, Action::Read).await?;
+            return Ok(lot_channel(lot_id));
+        }
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Replays and then forwards one channel to one client.
+struct Forwarder {
+    service: Arc<Service>,
+    channel: String,
+    public: String,
+    live: broadcast::Receiver<Arc<Frame>>,
+    outbox: mpsc::Sender<Utf8Bytes>,
+    slow: Arc<Notify>,
+}
+
+impl Forwarder {
+    async fn run(mut self, since: Option<i64>) {
+        let mut last = None;
+        if let Some(since) = since {
+            match self.replay(since).await {
+                Ok(sent_up_to) => last = Some(sent_up_to),
+                Err(()) => return,
+            }
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(frame) => {
+                    if last.is_some_and(|last| frame.offset <= last) {
+                        continue;
+                    }
+                    last = Some(frame.offset);
+                    if self.outbox.try_send(frame.text.clone()).is_err() {
+                        self.slow.notify_one();
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.slow.notify_one();
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Sends every logged event after `since`, or a reset when the log no
+    /// longer holds them all; the offset it brought the client up to.
+    async fn replay(&mut self, since: i64) -> Result<i64, ()> {
+        let store = &self.service.store;
+        let bounds = store.event_bounds(&self.channel).await.map_err(|_| ())?;
+        let complete = match bounds {
+            None => since == 0,
+            Some((first, last)) => since >= first - 1 && since <= last,
+        };
+        if !complete {
+            let reset = text(json!({"type": "reset", "channel": self.public}));
+            self.outbox.send(reset).await.map_err(|_| ())?;
+            return Ok(bounds.map_or(0, |(_, last)| last));
+        }
+        let mut sent = since;
+        loop {
+            let events = store.events_since(&self.channel, sent, REPLAY_PAGE).await.map_err(|_| ())?;
+            let Some(newest) = events.last().map(|e| e.offset) else { break };
+            for event in &events {
+                self.outbox.send(Frame::encode(event).text).await.map_err(|_| ())?;
+            }
+            sent = newest;
+            if events.len() < REPLAY_PAGE as usize {
+                break;
+            }
+        }
+        Ok(sent)
+    }
+}

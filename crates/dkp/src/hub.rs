@@ -1,0 +1,112 @@
+//! The real-time fan-out port (seed risk R2). Committed events are published
+//! here, each encoded once into the exact text frame subscribers receive and
+//! shared by reference among them. `LocalHub` fans out inside one process; a
+//! Redis hub carries the same frames between instances.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::store::Event;
+
+/// One event, encoded once for every subscriber of its channel.
+#[derive(Debug)]
+pub struct Frame {
+    pub channel: String,
+    pub offset: i64,
+    /// The WebSocket text frame; clones share one buffer.
+    pub text: Utf8Bytes,
+}
+
+impl Frame {
+    pub fn encode(event: &Event) -> Frame {
+        let message = json!({
+            "type": "event",
+            "channel": public_channel(&event.channel),
+            "offset": event.offset,
+            "event": event.name,
+            "data": event.data,
+        });
+        Frame { channel: event.channel.clone(), offset: event.offset, text: Utf8Bytes::from(message.to_string()) }
+    }
+}
+
+/// The name a client uses for a channel: its own `user:` channel is `me`.
+pub fn public_channel(channel: &str) -> &str {
+    if channel.starts_with("user:") { "me" } else { channel }
+}
+
+pub trait Hub: Send + Sync + 'static {
+    /// Sends committed events to the subscribers of their channels.
+    fn publish(&self, events: &[Event]);
+    /// Frames published on `channel` from now on.
+    fn subscribe(&self, channel: &str) -> broadcast::Receiver<Arc<Frame>>;
+}
+
+/// How many frames a channel buffers for a subscriber that is behind; one
+/// further behind than this has lagged and is dropped as a slow consumer.
+const CHANNEL_BUFFER: usize = 1024;
+
+/// Fan-out inside one process.
+#[derive(Default)]
+pub struct LocalHub {
+    channels: Mutex<HashMap<String, broadcast::Sender<Arc<Frame>>>>,
+}
+
+impl LocalHub {
+    /// Delivers an already encoded frame (as a bridge from another instance does).
+    pub fn deliver(&self, frame: Arc<Frame>) {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = channels.get(&frame.channel) {
+            let channel = frame.channel.clone();
+            if sender.send(frame).is_err() {
+                // Nobody listens any more: forget the channel.
+                channels.remove(&channel);
+            }
+        }
+    }
+}
+
+impl Hub for LocalHub {
+    fn publish(&self, events: &[Event]) {
+        for event in events {
+            self.deliver(Arc::new(Frame::encode(event)));
+        }
+    }
+
+    fn subscribe(&self, channel: &str) -> broadcast::Receiver<Arc<Frame>> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        channels.entry(channel.to_owned()).or_insert_with(|| broadcast::channel(CHANNEL_BUFFER).0).subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(channel: &str, offset: i64) -> Event {
+        Event { channel: channel.into(), offset, name: "bid_placed", data: json!({"seq": offset}) }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_the_same_encoded_frame_in_order() {
+        let hub = LocalHub::default();
+        let mut a = hub.subscribe("lot:1");
+        let mut b = hub.subscribe("lot:1");
+        hub.publish(&[event("lot:1", 1), event("lot:2", 1), event("lot:1", 2)]);
+        let (first_a, first_b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+        assert!(Arc::ptr_eq(&first_a, &first_b), "encoded once, shared");
+        assert_eq!(a.recv().await.unwrap().offset, 2);
+        assert!(first_a.text.as_str().contains(r#""channel":"lot:1""#));
+    }
+
+    #[test]
+    fn a_users_own_channel_is_called_me() {
+        let frame = Frame::encode(&event("user:42", 3));
+        assert!(frame.text.as_str().contains(r#""channel":"me""#));
+        assert_eq!(frame.channel, "user:42");
+    }
+}
