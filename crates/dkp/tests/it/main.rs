@@ -11,3 +11,4 @@ mod guilds;
 mod idempotency;
 mod ledger;
 mod operations;
+mod realtime;

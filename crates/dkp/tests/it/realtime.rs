@@ -1,0 +1,170 @@
+//! The WebSocket feed: live events in order, replay by `since`, reset beyond
+//! the log, tenancy on every subscribe, sealed amounts kept secret.
+
+use serde_json::{Value, json};
+
+use crate::both_stores;
+use crate::support::{Feed, Guild, TestApp, User};
+
+both_stores!(
+    a_subscriber_sees_a_lot_from_opening_to_close_in_order,
+    a_client_that_reconnects_with_since_gets_exactly_what_it_missed,
+    a_subscription_beyond_the_log_is_told_to_reset,
+    outsiders_are_refused_and_strangers_cannot_connect,
+    sealed_bid_events_carry_no_amount,
+);
+
+async fn setup(app: &TestApp) -> (Guild, User, String) {
+    let guild = app.guild("owls").await;
+    let (ana, a) = app.member(&guild, "ana", "member").await;
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": [a], "amount": 1000, "reason": "raid"}))
+        .send()
+        .await
+        .expect(201);
+    (guild, ana, a)
+}
+
+async fn a_subscriber_sees_a_lot_from_opening_to_close_in_order(app: TestApp) {
+    let (guild, ana, a) = setup(&app).await;
+    let address = app.serve().await;
+    let mut guild_feed = Feed::connect(address, &ana.token).await;
+    assert_eq!(guild_feed.subscribe("guild:owls", None).await["type"], "subscribed");
+    let lot = app.open_lot(&guild, json!({"duration_s": 30, "anti_snipe_s": 60, "extend_s": 90})).await;
+    let opened = guild_feed.next().await;
+    assert_eq!((opened["event"].as_str(), opened["channel"].as_str()), (Some("lot_opened"), Some("guild:owls")));
+    let id = lot["id"].as_str().unwrap();
+
+    let mut feed = Feed::connect(address, &ana.token).await;
+    assert_eq!(feed.subscribe(&format!("lot:{id}"), Some(0)).await["type"], "subscribed");
+    assert_eq!(feed.subscribe("me", None).await["type"], "subscribed");
+    let replayed = feed.next().await;
+    assert_eq!((replayed["event"].as_str(), replayed["offset"].as_i64()), (Some("lot_opened"), Some(1)));
+
+    app.bid(&guild, id, &ana.token, json!(25)).await.expect(201);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let message = feed.next().await;
+        seen.push((
+            message["channel"].as_str().unwrap().to_owned(),
+            message["event"].as_str().unwrap().to_owned(),
+            message.clone(),
+        ));
+    }
+    let lot_events: Vec<&(String, String, Value)> = seen.iter().filter(|(c, _, _)| c.starts_with("lot:")).collect();
+    assert_eq!(lot_events[0].1, "bid_placed");
+    assert_eq!(lot_events[0].2["offset"], 2);
+    assert_eq!(lot_events[0].2["data"]["amount"], "25.00");
+    assert_eq!(lot_events[1].1, "lot_extended");
+    assert_eq!(lot_events[1].2["offset"], 3);
+    let mine = seen.iter().find(|(c, _, _)| c == "me").expect("balance_changed on me");
+    assert_eq!(mine.1, "balance_changed");
+    assert_eq!(mine.2["data"]["member_id"], a.as_str());
+    assert_eq!(mine.2["data"]["held"], "25.00");
+
+    app.post(&format!("/api/v1/guilds/{}/lots/{id}/close", guild.slug))
+        .token(&guild.owner.token)
+        .send()
+        .await
+        .expect(200);
+    let mut closing = Vec::new();
+    while closing.len() < 2 {
+        closing.push(feed.next().await);
+    }
+    let closed = closing.iter().find(|m| m["event"] == "lot_closed").expect("lot_closed");
+    assert_eq!(closed["offset"], 4);
+    assert_eq!(closed["data"]["lot"]["price"], "25.00");
+    let balance = closing.iter().find(|m| m["event"] == "balance_changed").expect("balance_changed");
+    assert_eq!((balance["data"]["balance"].as_str(), balance["data"]["held"].as_str()), (Some("975.00"), Some("0.00")));
+    let guild_closed = guild_feed.next().await;
+    assert_eq!(guild_closed["event"], "lot_closed");
+    assert!(guild_closed["offset"].as_i64().unwrap() > opened["offset"].as_i64().unwrap());
+}
+
+async fn a_client_that_reconnects_with_since_gets_exactly_what_it_missed(app: TestApp) {
+    let (guild, ana, _) = setup(&app).await;
+    let (bob, b) = app.member(&guild, "bob", "member").await;
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": [b], "amount": 1000, "reason": "raid"}))
+        .send()
+        .await
+        .expect(201);
+    let address = app.serve().await;
+    let lot = app.open_lot(&guild, json!({})).await;
+    let id = lot["id"].as_str().unwrap();
+    let channel = format!("lot:{id}");
+    let mut feed = Feed::connect(address, &ana.token).await;
+    feed.subscribe(&channel, None).await;
+    app.bid(&guild, id, &ana.token, json!(10)).await.expect(201);
+    let last = feed.next().await["offset"].as_i64().unwrap();
+    drop(feed);
+
+    for (n, user) in [&bob, &ana, &bob].into_iter().enumerate() {
+        app.bid(&guild, id, &user.token, json!(20 + n)).await.expect(201);
+    }
+    let mut feed = Feed::connect(address, &ana.token).await;
+    feed.subscribe(&channel, Some(last)).await;
+    app.bid(&guild, id, &ana.token, json!(40)).await.expect(201);
+    let mut offsets = Vec::new();
+    let mut amounts = Vec::new();
+    while let Some(message) = feed.next_within(std::time::Duration::from_millis(1500)).await {
+        offsets.push(message["offset"].as_i64().unwrap());
+        amounts.push(message["data"]["amount"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(offsets, vec![last + 1, last + 2, last + 3, last + 4], "each missed event once, in order, then live");
+    assert_eq!(amounts, ["20.00", "21.00", "22.00", "40.00"]);
+}
+
+async fn a_subscription_beyond_the_log_is_told_to_reset(app: TestApp) {
+    let (guild, ana, _) = setup(&app).await;
+    let address = app.serve().await;
+    let lot = app.open_lot(&guild, json!({})).await;
+    let mut feed = Feed::connect(address, &ana.token).await;
+    feed.subscribe(&format!("lot:{}", lot["id"].as_str().unwrap()), Some(999)).await;
+    let reset = feed.next().await;
+    assert_eq!(reset["type"], "reset");
+    // And the live feed carries on after the reset.
+    app.bid(&guild, lot["id"].as_str().unwrap(), &ana.token, json!(10)).await.expect(201);
+    assert_eq!(feed.next().await["event"], "bid_placed");
+}
+
+async fn outsiders_are_refused_and_strangers_cannot_connect(app: TestApp) {
+    let (guild, _, _) = setup(&app).await;
+    let lot = app.open_lot(&guild, json!({})).await;
+    let stranger = app.register("stranger").await;
+    let address = app.serve().await;
+    let mut feed = Feed::connect(address, &stranger.token).await;
+    for channel in [
+        format!("lot:{}", lot["id"].as_str().unwrap()),
+        "guild:owls".to_owned(),
+        "lot:nonsense".into(),
+        "user:x".into(),
+    ] {
+        let answer = feed.subscribe(&channel, None).await;
+        assert_eq!((answer["type"].as_str(), answer["code"].as_str()), (Some("error"), Some("not_found")), "{channel}");
+    }
+    feed.send(json!({"type": "dance"})).await;
+    assert_eq!(feed.next().await["code"], "invalid_json");
+    let refused = tokio_tungstenite::connect_async(format!("ws://{address}/api/v1/ws?token=wrong")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    app.get("/api/v1/ws").token(&stranger.token).send().await.expect_error(400, "websocket_required");
+}
+
+async fn sealed_bid_events_carry_no_amount(app: TestApp) {
+    let (guild, ana, _) = setup(&app).await;
+    let address = app.serve().await;
+    let lot = app.open_lot(&guild, json!({"mode": "sealed_second"})).await;
+    let id = lot["id"].as_str().unwrap();
+    let mut feed = Feed::connect(address, &guild.owner.token).await;
+    feed.subscribe(&format!("lot:{id}"), None).await;
+    app.bid(&guild, id, &ana.token, json!(77)).await.expect(201);
+    let event = feed.next().await;
+    assert_eq!(event["event"], "bid_placed");
+    assert!(!event.to_string().contains("77"), "{event}");
+    assert!(event["data"].get("member_id").is_none());
+}
