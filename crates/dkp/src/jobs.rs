@@ -33,6 +33,9 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
 
 /// Closes every lot that is due now; returns how many this call closed.
 pub async fn close_due(service: &Service) -> usize {
+    if let Ok(open) = service.store.open_lot_count().await {
+        metrics::gauge!("dkp_lots_open").set(open as f64);
+    }
     let now = service.clock.now();
     let due = match service.store.due_lots(now, 100).await {
         Ok(due) => due,

@@ -147,6 +147,8 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         ctx: &Ctx,
     ) -> Result<(LotView, Vec<Event>), StoreError>;
+    /// How many lots are open, in every guild.
+    async fn open_lot_count(&self) -> Result<i64, StoreError>;
     /// Open lots past their end, as (guild id, lot id).
     async fn due_lots(&self, now: Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
     /// Events of `channel` after `offset`, in order, at most `limit`.

@@ -5,7 +5,8 @@
 //! live frames from the hub. Everything bound for the client goes through one
 //! bounded queue: a client that lets it fill, or that lags behind the hub's
 //! buffer, is disconnected and counted, so a slow reader never grows memory.
-//! Pings every 20 s; a client silent for 60 s is closed.
+//! A socket that takes 5 s to accept one frame counts as slow too. Pings
+//! every 20 s; a client silent for 60 s is closed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ use crate::store::{User, guild_channel, lot_channel, user_channel};
 /// Frames queued for one client at most.
 const OUTBOX: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// A client whose socket takes longer than this to accept one frame is too slow.
+const SEND_LIMIT: Duration = Duration::from_secs(5);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 const MAX_SUBSCRIPTIONS: usize = 64;
 /// Events replayed per read of the log.
@@ -121,10 +124,15 @@ impl Connection {
                     }
                 }
                 Some(frame) = outbox.recv() => {
-                    if socket.send(Message::Text(frame)).await.is_err() {
-                        break;
+                    match tokio::time::timeout(SEND_LIMIT, socket.send(Message::Text(frame))).await {
+                        Ok(Ok(())) => metrics::counter!("dkp_ws_messages_sent_total").increment(1),
+                        Ok(Err(_)) => break,
+                        Err(_) => {
+                            // The socket accepts nothing more: a consumer too slow to keep up.
+                            metrics::counter!("dkp_ws_slow_consumers_dropped_total").increment(1);
+                            break;
+                        }
                     }
-                    metrics::counter!("dkp_ws_messages_sent_total").increment(1);
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENCE_LIMIT {

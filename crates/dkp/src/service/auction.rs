@@ -190,7 +190,6 @@ impl Service {
         let (lot, events) = self.store.create_lot(&lot, &self.ctx(Some(caller.user.id), &caller.request_id)).await?;
         self.hub.publish(&events);
         self.auctions.remember(&lot);
-        metrics::gauge!("dkp_lots_open").increment(1.0);
         Ok(lot)
     }
 
@@ -331,7 +330,6 @@ impl Service {
         let (lot, events) = self.store.end_lot(guild_id, lot_id, ending, reason, ctx).await?;
         self.hub.publish(&events);
         self.auctions.remember(&lot);
-        metrics::gauge!("dkp_lots_open").decrement(1.0);
         Ok(lot)
     }
 }

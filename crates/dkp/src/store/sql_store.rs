@@ -213,6 +213,10 @@ impl Store for SqlStore {
         auction::end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
     }
 
+    async fn open_lot_count(&self) -> Result<i64, StoreError> {
+        Ok(self.db.sql("SELECT COUNT(*) AS open FROM lots WHERE status = 'open'").fetch_one().await?.get("open")?)
+    }
+
     async fn due_lots(&self, now: super::Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
         auction::due_lots(&self.db, now, limit).await
     }

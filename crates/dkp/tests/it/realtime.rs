@@ -80,6 +80,21 @@ async fn a_subscriber_sees_a_lot_from_opening_to_close_in_order(app: TestApp) {
     let guild_closed = guild_feed.next().await;
     assert_eq!(guild_closed["event"], "lot_closed");
     assert!(guild_closed["offset"].as_i64().unwrap() > opened["offset"].as_i64().unwrap());
+
+    app.bid(&guild, id, &ana.token, json!(99)).await.expect_error(409, "lot_closed");
+    dkp::jobs::close_due(&app.service).await;
+    let metrics = app.get("/metrics").send().await.expect(200).text;
+    for name in [
+        "dkp_bids_accepted_total",
+        "dkp_bids_rejected_total{reason=\"lot_closed\"}",
+        "dkp_sequencer_batch_size_bucket",
+        "dkp_bid_latency_seconds_bucket",
+        "dkp_ws_connections",
+        "dkp_ws_messages_sent_total",
+        "dkp_lots_open",
+    ] {
+        assert!(metrics.contains(name), "{name} is missing from /metrics");
+    }
 }
 
 async fn a_client_that_reconnects_with_since_gets_exactly_what_it_missed(app: TestApp) {
@@ -167,4 +182,46 @@ async fn sealed_bid_events_carry_no_amount(app: TestApp) {
     assert_eq!(event["event"], "bid_placed");
     assert!(!event.to_string().contains("77"), "{event}");
     assert!(event["data"].get("member_id").is_none());
+}
+
+/// A client that stops reading is cut off once its queue fills, and counted;
+/// the server's memory for it stays bounded by that queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_stops_reading_is_disconnected_and_counted() {
+    let app = crate::support::spawn_app(crate::support::Kind::Sqlite).await;
+    let (guild, ana, _) = setup(&app).await;
+    let lot = app.open_lot(&guild, json!({})).await;
+    let id: uuid::Uuid = lot["id"].as_str().unwrap().parse().unwrap();
+    let address = app.serve().await;
+    let dropped_before = slow_consumers(&app).await;
+    let mut feed = Feed::connect(address, &ana.token).await;
+    feed.subscribe(&format!("lot:{id}"), None).await;
+    // Publish far more than socket buffers and the queue hold, and read none of it.
+    let padding = "x".repeat(16 * 1024);
+    for offset in 0..4000 {
+        let event = dkp::store::Event {
+            channel: dkp::store::lot_channel(id),
+            offset: 1000 + offset,
+            name: "bid_placed",
+            data: json!({"padding": padding}),
+        };
+        app.service.hub.publish(&[event]);
+        if offset % 200 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while slow_consumers(&app).await <= dropped_before {
+        assert!(std::time::Instant::now() < deadline, "the slow consumer was not dropped");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        feed.next_within(std::time::Duration::from_secs(2)).await.is_some(),
+        "what was sent before the cut arrives"
+    );
+}
+
+async fn slow_consumers(app: &TestApp) -> f64 {
+    let metrics = app.get("/metrics").send().await.expect(200).text;
+    dkp::bench::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total")
 }
