@@ -1,7 +1,9 @@
 //! `dkp bench`: programs that load the service on this machine and print
 //! figures (recorded with their commands in BENCHMARKS.md).
 
+mod harness;
 mod ledger;
+mod lot;
 
 use clap::{Args, Subcommand};
 
@@ -15,11 +17,20 @@ pub struct BenchArgs {
 pub enum Bench {
     /// Seed risk R1: concurrent, conflicting ledger writes on a few wallets.
     Ledger(ledger::LedgerBench),
+    /// Seed risk R3: bidders racing on one lot over HTTP.
+    HotLot(lot::HotLot),
+    /// Seed risk R2: WebSocket subscribers of one lot while bids flow.
+    FanOut(lot::FanOut),
+    /// Seed risk R2: idle WebSocket connections and the memory each costs.
+    Connections(lot::Connections),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         Bench::Ledger(bench) => ledger::run(bench).await,
+        Bench::HotLot(bench) => lot::hot_lot(bench).await,
+        Bench::FanOut(bench) => lot::fan_out(bench).await,
+        Bench::Connections(bench) => lot::connections(bench).await,
     }
 }
 

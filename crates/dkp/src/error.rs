@@ -105,6 +105,10 @@ impl From<StoreError> for ApiError {
                 "this Idempotency-Key was already used with a different request",
             ),
             other if crate::store::is_contention(&other) => ApiError::Contended,
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("no database connection came free in time");
+                ApiError::Unavailable("database")
+            }
             other => ApiError::Internal(other.into()),
         }
     }

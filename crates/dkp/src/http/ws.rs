@@ -21,6 +21,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dkp_core::Action;
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -60,7 +61,7 @@ async fn upgrade(
     let service = state.service.clone();
     Ok(ws
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| Connection::new(service, user).run(socket))
         .into_response())
@@ -124,8 +125,8 @@ impl Connection {
                     }
                 }
                 Some(frame) = outbox.recv() => {
-                    match tokio::time::timeout(SEND_LIMIT, socket.send(Message::Text(frame))).await {
-                        Ok(Ok(())) => metrics::counter!("dkp_ws_messages_sent_total").increment(1),
+                    match tokio::time::timeout(SEND_LIMIT, send_queued(&mut socket, frame, &mut outbox)).await {
+                        Ok(Ok(sent)) => metrics::counter!("dkp_ws_messages_sent_total").increment(sent),
                         Ok(Err(_)) => break,
                         Err(_) => {
                             // The socket accepts nothing more: a consumer too slow to keep up.
@@ -222,6 +223,24 @@ impl Connection {
         }
         Err(ApiError::NotFound)
     }
+}
+
+/// Writes `first` and whatever else is already queued (up to a batch), then
+/// flushes once: one write to the socket for a burst of frames.
+async fn send_queued(
+    socket: &mut WebSocket,
+    first: Utf8Bytes,
+    outbox: &mut mpsc::Receiver<Utf8Bytes>,
+) -> Result<u64, axum::Error> {
+    socket.feed(Message::Text(first)).await?;
+    let mut sent = 1;
+    while sent < 64 {
+        let Ok(next) = outbox.try_recv() else { break };
+        socket.feed(Message::Text(next)).await?;
+        sent += 1;
+    }
+    socket.flush().await?;
+    Ok(sent)
 }
 
 /// Replays and then forwards one channel to one client.

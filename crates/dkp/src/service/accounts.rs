@@ -53,8 +53,15 @@ fn password_matches(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
-/// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU.
+/// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU
+/// and 19 MiB of memory, so only a few run at once (a burst of logins waits
+/// its turn instead of starving everything else of CPU and memory).
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    static HASHERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    });
+    let _permit = HASHERS.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(e.into()))
 }
 

@@ -69,6 +69,13 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("post", "/api/v1/guilds/{slug}/pools/{pool_id}/adjustments"),
         ("post", "/api/v1/guilds/{slug}/pools/{pool_id}/transfers"),
         ("post", "/api/v1/guilds/{slug}/entries/{entry_id}/reverse"),
+        ("post", "/api/v1/guilds/{slug}/lots"),
+        ("get", "/api/v1/guilds/{slug}/lots"),
+        ("get", "/api/v1/guilds/{slug}/lots/{lot_id}"),
+        ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/bids"),
+        ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/close"),
+        ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/cancel"),
+        ("get", "/api/v1/ws"),
         ("get", "/health/live"),
         ("get", "/health/ready"),
         ("get", "/metrics"),
@@ -85,7 +92,8 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
                 .replace("{slug}", "nowhere")
                 .replace("{pool_id}", "p")
                 .replace("{member_id}", "m")
-                .replace("{entry_id}", "e");
+                .replace("{entry_id}", "e")
+                .replace("{lot_id}", "l");
             let reply = app.call(method.to_uppercase().parse().unwrap(), &concrete).send().await;
             assert_ne!(reply.status.as_u16(), 405, "{method} {path}");
             assert!(

@@ -1,0 +1,266 @@
+//! The auction benchmarks (seed risks R2 and R3), each against a `dkp serve`
+//! child process over real HTTP and WebSocket connections on loopback.
+//!
+//! - `hot-lot`: N bidders race on one open lot, their amounts taken from one
+//!   shared, increasing counter so most bids can win.
+//! - `fan-out`: S WebSocket subscribers on one sealed lot while 64 bidders
+//!   bid at a set rate (each bid above the bidder's last); delivered messages/s and the time from a bid's acceptance (its 201
+//!   reaching the bidder) to each delivery.
+//! - `connections`: K idle authenticated WebSocket connections; the server's
+//!   resident memory per connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::harness::{Http, Server, stage};
+use super::quantile;
+use crate::config::DatabaseArgs;
+
+#[derive(Debug, Clone, Args)]
+pub struct HotLot {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Bidders racing at once (each with its own connection).
+    #[arg(long, default_value_t = 64)]
+    pub bidders: usize,
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FanOut {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Bids per second to place while the subscribers listen.
+    #[arg(long, default_value_t = 500)]
+    pub rate: u64,
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Connections {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
+}
+
+fn backend(database: &DatabaseArgs) -> &'static str {
+    if database.database_url.is_some() { "postgres" } else { "sqlite" }
+}
+
+fn amount(hundredths: i64) -> String {
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
+pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
+    let server = Server::start(&bench.database).await?;
+    let http = Http::new(server.address, bench.bidders + 8);
+    let stage = Arc::new(stage(&http, bench.bidders, json!({})).await?);
+    let counter = Arc::new(AtomicI64::new(1));
+    let deadline = Instant::now() + Duration::from_secs(bench.seconds);
+    let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let mut tasks = Vec::new();
+    for bidder in 0..bench.bidders {
+        let (http, stage, counter, path) = (http.clone(), stage.clone(), counter.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut accepted, mut rejected, mut other) = (Vec::new(), 0u64, 0u64);
+            while Instant::now() < deadline {
+                let body = json!({"amount": amount(counter.fetch_add(1, Ordering::Relaxed))});
+                let started = Instant::now();
+                match http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await {
+                    Ok((201, _)) => accepted.push(started.elapsed().as_secs_f64() * 1000.0),
+                    Ok((422 | 409, _)) => rejected += 1,
+                    _ => other += 1,
+                }
+            }
+            (accepted, rejected, other)
+        }));
+    }
+    let began = Instant::now();
+    let (mut latencies, mut rejected, mut other) = (Vec::new(), 0, 0);
+    for task in tasks {
+        let (mut a, r, o) = task.await?;
+        latencies.append(&mut a);
+        rejected += r;
+        other += o;
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let lot = http
+        .send("GET", &format!("/api/v1/guilds/{}/lots/{}", stage.slug, stage.lot_id), Some(&stage.owner), None)
+        .await?
+        .1;
+    println!("hot-lot bench: backend={} bidders={} seconds={}", backend(&bench.database), bench.bidders, bench.seconds);
+    println!(
+        "  accepted={} ({:.0}/s) rejected={} ({:.0}/s) errors={other}",
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        rejected,
+        rejected as f64 / elapsed
+    );
+    println!(
+        "  accepted ack latency ms: p50={:.2} p99={:.2} max={:.2}",
+        quantile(&latencies, 0.5),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 1.0)
+    );
+    println!(
+        "  lot bid_count={} (matches accepted: {})",
+        lot["lot"]["bid_count"],
+        lot["lot"]["bid_count"] == latencies.len()
+    );
+    Ok(())
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens an authenticated feed connection from a source address of 127.0.0.0/8.
+async fn connect(server: std::net::SocketAddr, token: &str, n: usize) -> anyhow::Result<Socket> {
+    // Spread sources over 127.0.0.x so one source never runs out of ports.
+    let source = std::net::Ipv4Addr::new(127, 0, ((n / 20_000) % 250) as u8, (1 + (n / 20_000) / 250) as u8);
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((source, 0).into())?;
+    let stream = socket.connect(server).await?;
+    let url = format!("ws://{server}/api/v1/ws?token={token}");
+    let (ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await?;
+    Ok(ws)
+}
+
+pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
+    let server = Server::start(&bench.database).await?;
+    let http = Http::new(server.address, 16);
+    // Sealed bids: every bidder's rising bid is accepted whatever the others
+    // bid, so the accepted rate follows the offered rate.
+    let stage = Arc::new(stage(&http, 64, json!({"mode": "sealed_first"})).await?);
+    let channel = format!("lot:{}", stage.lot_id);
+    let accepted_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let samples: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let mut listeners = Vec::new();
+    for n in 0..bench.subscribers {
+        let mut ws = connect(server.address, &stage.owner, n).await.with_context(|| format!("subscriber {n}"))?;
+        ws.send(Message::text(json!({"type": "subscribe", "channel": channel}).to_string())).await?;
+        let (accepted_at, delivered, samples) = (accepted_at.clone(), delivered.clone(), samples.clone());
+        listeners.push(tokio::spawn(async move {
+            let mut local = Vec::new();
+            while let Some(Ok(message)) = ws.next().await {
+                let Message::Text(text) = message else { continue };
+                let received = Instant::now();
+                // A cheap look at the frame: the load generator must not be the bottleneck.
+                if !text.as_str().contains("\"bid_placed\"") {
+                    continue;
+                }
+                delivered.fetch_add(1, Ordering::Relaxed);
+                // Sample one subscriber in ten to keep the bookkeeping light.
+                if n % 10 == 0 {
+                    let Ok(value) = serde_json::from_str::<serde_json::Value>(text.as_str()) else { continue };
+                    let seq = value["offset"].as_i64().unwrap_or(0);
+                    let accepted = accepted_at.lock().map(|m| m.get(&seq).copied()).ok().flatten();
+                    let latency =
+                        accepted.map_or(0.0, |at| received.saturating_duration_since(at).as_secs_f64() * 1000.0);
+                    local.push(latency);
+                    if local.len() >= 256 {
+                        if let Ok(mut all) = samples.lock() {
+                            all.append(&mut local);
+                        }
+                    }
+                }
+            }
+            if let Ok(mut all) = samples.lock() {
+                all.append(&mut local);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / bench.rate as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let began = Instant::now();
+    let mut placed = 0u64;
+    let mut next = 1i64;
+    let mut inflight = Vec::new();
+    while began.elapsed() < Duration::from_secs(bench.seconds) {
+        ticker.tick().await;
+        let (http, stage, path, accepted_at) = (http.clone(), stage.clone(), path.clone(), accepted_at.clone());
+        let body = json!({"amount": amount(next)});
+        next += 1;
+        let bidder = placed as usize % stage.bidders.len();
+        placed += 1;
+        inflight.push(tokio::spawn(async move {
+            if let Ok((201, reply)) = http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await {
+                if let (Some(seq), Ok(mut map)) = (reply["bid"]["seq"].as_i64(), accepted_at.lock()) {
+                    map.insert(seq, Instant::now());
+                }
+                return 1u64;
+            }
+            0
+        }));
+    }
+    let mut accepted = 0;
+    for task in inflight {
+        accepted += task.await.unwrap_or(0);
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let total = delivered.load(Ordering::Relaxed);
+    for listener in &listeners {
+        listener.abort();
+    }
+    let mut latencies = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "fan-out bench: backend={} subscribers={} rate={}/s seconds={}",
+        backend(&bench.database),
+        bench.subscribers,
+        bench.rate,
+        bench.seconds
+    );
+    println!("  bids placed={placed} accepted={accepted} ({:.0}/s)", accepted as f64 / elapsed);
+    println!(
+        "  delivered={total} ({:.0} messages/s), expected {} (every subscriber every accepted bid)",
+        total as f64 / elapsed,
+        accepted * bench.subscribers as u64
+    );
+    println!(
+        "  acceptance-to-delivery ms (1 subscriber in 10): p50={:.2} p99={:.2} max={:.2}",
+        quantile(&latencies, 0.5),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 1.0)
+    );
+    Ok(())
+}
+
+pub async fn connections(bench: Connections) -> anyhow::Result<()> {
+    let server = Server::start(&bench.database).await?;
+    let http = Http::new(server.address, 4);
+    let stage = stage(&http, 1, json!({})).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib()?;
+    let mut sockets = Vec::with_capacity(bench.connections);
+    let began = Instant::now();
+    for n in 0..bench.connections {
+        let mut ws = connect(server.address, &stage.owner, n).await.with_context(|| format!("connection {n}"))?;
+        ws.send(Message::text(json!({"type": "subscribe", "channel": "me"}).to_string())).await?;
+        sockets.push(ws);
+    }
+    let opened = began.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.rss_kib()?;
+    println!("connections bench: backend={} connections={}", backend(&bench.database), bench.connections);
+    println!("  opened in {opened:.1}s; server RSS {before} KiB before, {after} KiB after");
+    println!("  per connection: {:.2} KiB", (after.saturating_sub(before)) as f64 / bench.connections as f64);
+    drop(sockets);
+    Ok(())
+}
