@@ -13,10 +13,10 @@ use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
-use super::events::{append, append_at, balance_changes};
-use super::ledger::{Draft, lock_wallet, post};
+use super::events::{Pending, append, balance_changes};
+use super::ledger::{Draft, post};
 use super::model::*;
-use super::sql::{Backend, Db, Row, Ts, Tx};
+use super::sql::{Backend, Db, Row, Ts, Tx, placeholders, value_rows};
 use super::sql_store::audit;
 use super::{Ctx, StoreError};
 
@@ -133,10 +133,11 @@ pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Ve
         .execute()
         .await?;
         let data = json!({"lot": lot.to_json()});
-        let events = vec![
-            append_at(&mut tx, lot_channel(lot.id), 1, "lot_opened", data.clone(), ctx).await?,
-            append(&mut tx, guild_channel(&new.guild_slug), "lot_opened", data, ctx).await?,
+        let pending = vec![
+            Pending::at(lot_channel(lot.id), 1, "lot_opened", data.clone()),
+            Pending::next(guild_channel(&new.guild_slug), "lot_opened", data),
         ];
+        let events = append(&mut tx, pending, ctx).await?;
         audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json()))
             .await?;
         tx.commit().await?;
@@ -244,7 +245,10 @@ async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// One try at applying a batch of bids; `retry` runs it again on a serialization failure.
+/// One try at applying a batch of bids; `retry` runs it again on a
+/// serialization failure. Each bid is decided in memory, in order, by
+/// `dkp-core`; the batch is then written with a fixed number of set-based
+/// statements, whatever its size.
 pub async fn place_bids(
     db: &Db,
     guild_id: Uuid,
@@ -257,10 +261,12 @@ pub async fn place_bids(
     enter_lane(&mut tx, pool_id).await?;
     let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
     let now = micros(ctx.now);
-    let mut wallets: HashMap<Uuid, Wallet> = HashMap::new();
+    let mut wallets = lock_wallets(&mut tx, pool_id, bids, &mut accounts).await?;
     let mut outcomes = Vec::with_capacity(bids.len());
-    let mut events = Vec::new();
-    let mut touched = BTreeSet::new();
+    let mut placed: Vec<(Uuid, BidView)> = Vec::new();
+    let mut pending = Vec::new();
+    // Each member's hold on the lot after the batch: `None` for ended.
+    let mut holds: HashMap<Uuid, Option<(Points, i64)>> = HashMap::new();
     let mut answers = Vec::new();
     for bid in bids {
         if let Some(claim) = &bid.idempotency {
@@ -277,15 +283,7 @@ pub async fn place_bids(
                 Err(other) => return Err(other),
             }
         }
-        let wallet = match wallets.get(&bid.member_id) {
-            Some(wallet) => *wallet,
-            None => {
-                let (account, wallet) = lock_wallet(&mut tx, pool_id, bid.member_id).await?;
-                accounts.insert(bid.member_id, account);
-                wallets.insert(bid.member_id, wallet);
-                wallet
-            }
-        };
+        let wallet = wallets.get(&bid.member_id).copied().ok_or(StoreError::UnknownReference("member_id"))?;
         let available = wallet.available().map_err(|_| corrupt("available overflows"))?;
         let own_before = lot.standing.iter().find(|s| s.member == bid.member_id).map_or(Points::ZERO, |s| s.amount);
         let previous_leader = lot.leader().map(|s| (s.member, s.amount));
@@ -296,46 +294,39 @@ pub async fn place_bids(
                 continue;
             }
         };
-        let view_bid = BidView { id: Uuid::now_v7(), seq: accepted.seq, amount: bid.amount, created_at: ctx.now };
-        tx.sql("INSERT INTO bids (id, lot_id, member_id, amount, seq, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(view_bid.id)
-            .bind(lot_id)
-            .bind(bid.member_id)
-            .bind(bid.amount.hundredths())
-            .bind(accepted.seq)
-            .bind(ctx.now)
-            .execute()
-            .await?;
         if let Some(released) = accepted.released {
             let amount = previous_leader.filter(|(m, _)| *m == released).map_or(Points::ZERO, |(_, a)| a);
-            set_hold(&mut tx, lot_id, accounts[&released], None).await?;
             if let Some(w) = wallets.get_mut(&released) {
                 w.held = w.held.checked_sub(amount).map_err(|_| corrupt("held"))?;
             }
-            touched.insert(released);
+            holds.insert(released, None);
         }
-        set_hold(&mut tx, lot_id, accounts[&bid.member_id], Some((bid.amount, accepted.seq))).await?;
         if let Some(w) = wallets.get_mut(&bid.member_id) {
             w.held =
                 w.held.checked_sub(own_before).and_then(|h| h.checked_add(bid.amount)).map_err(|_| corrupt("held"))?;
         }
-        touched.insert(bid.member_id);
+        holds.insert(bid.member_id, Some((bid.amount, accepted.seq)));
+        let bid_view = BidView { id: Uuid::now_v7(), seq: accepted.seq, amount: bid.amount, created_at: ctx.now };
         let ends_at = from_micros(lot.ends_at)?;
         let data = if view.mode.is_sealed() {
             json!({"lot_id": lot_id, "seq": accepted.seq, "bid_count": lot.bid_count, "ends_at": ends_at})
         } else {
             json!({"lot_id": lot_id, "seq": accepted.seq, "bid_count": lot.bid_count, "ends_at": ends_at,
-                   "amount": bid.amount.to_string(), "member_id": bid.member_id, "bid_id": view_bid.id})
+                   "amount": bid.amount.to_string(), "member_id": bid.member_id, "bid_id": bid_view.id})
         };
-        events.push(append_at(&mut tx, lot_channel(lot_id), accepted.seq, "bid_placed", data, ctx).await?);
+        pending.push(Pending::at(lot_channel(lot_id), accepted.seq, "bid_placed", data));
         if accepted.extended_to.is_some() {
             let data = json!({"lot_id": lot_id, "seq": accepted.seq + 1, "ends_at": ends_at});
-            events.push(append_at(&mut tx, lot_channel(lot_id), accepted.seq + 1, "lot_extended", data, ctx).await?);
+            pending.push(Pending::at(lot_channel(lot_id), accepted.seq + 1, "lot_extended", data));
         }
+        placed.push((bid.member_id, bid_view.clone()));
         answers.push((outcomes.len(), bid.idempotency.clone()));
-        outcomes.push(BidOutcome::Accepted(view_bid));
+        outcomes.push(BidOutcome::Accepted(bid_view));
     }
-    if !answers.is_empty() {
+    let mut events = Vec::new();
+    if !placed.is_empty() {
+        insert_bids(&mut tx, lot_id, &placed).await?;
+        write_holds(&mut tx, lot_id, &holds, &accounts).await?;
         let leader = lot.leader().map(|s| (s.member, s.amount));
         view.seq = lot.seq;
         view.bid_count = lot.bid_count;
@@ -351,8 +342,10 @@ pub async fn place_bids(
             .bind(lot_id)
             .execute()
             .await?;
-        let touched: Vec<Uuid> = touched.into_iter().collect();
-        events.extend(balance_changes(&mut tx, guild_id, pool_id, &touched, ctx).await?);
+        let mut touched: Vec<Uuid> = holds.keys().copied().collect();
+        touched.sort_unstable();
+        pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
+        events = append(&mut tx, pending, ctx).await?;
         for (index, claim) in answers {
             if let (Some(claim), BidOutcome::Accepted(bid)) = (claim, &outcomes[index]) {
                 super::ledger::remember(&mut tx, &claim, 201, &bid_response(bid, &view), ctx).await?;
@@ -363,18 +356,85 @@ pub async fn place_bids(
     Ok(BidBatch { outcomes, lot: view, events })
 }
 
-/// Sets (or with `None` ends) an account's hold on a lot.
-async fn set_hold(tx: &mut Tx, lot_id: Uuid, account_id: Uuid, hold: Option<(Points, i64)>) -> Result<(), StoreError> {
-    tx.sql("DELETE FROM holds WHERE lot_id = $1 AND account_id = $2").bind(lot_id).bind(account_id).execute().await?;
-    if let Some((amount, seq)) = hold {
-        tx.sql("INSERT INTO holds (lot_id, account_id, amount, seq) VALUES ($1, $2, $3, $4)")
-            .bind(lot_id)
-            .bind(account_id)
-            .bind(amount.hundredths())
-            .bind(seq)
-            .execute()
-            .await?;
+/// Locks and reads, in one statement, the wallets of every bidder of a batch
+/// (in account-id order), and notes their accounts.
+async fn lock_wallets(
+    tx: &mut Tx,
+    pool_id: Uuid,
+    bids: &[BidCommand],
+    accounts: &mut HashMap<Uuid, Uuid>,
+) -> Result<HashMap<Uuid, Wallet>, StoreError> {
+    let members: BTreeSet<Uuid> = bids.iter().map(|b| b.member_id).collect();
+    // SQLite has no row locks: its writer holds the whole database already.
+    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
+    let sql = format!(
+        "SELECT a.id, a.member_id, a.balance, \
+         CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held \
+         FROM accounts a WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.id{lock}",
+        placeholders(2, members.len())
+    );
+    let mut statement = tx.sql_built(sql).bind(pool_id);
+    for member in &members {
+        statement = statement.bind(*member);
     }
+    let mut wallets = HashMap::with_capacity(members.len());
+    for row in statement.fetch_all().await? {
+        let member: Uuid = row.get("member_id")?;
+        accounts.insert(member, row.get("id")?);
+        let wallet =
+            Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
+        wallets.insert(member, wallet);
+    }
+    Ok(wallets)
+}
+
+/// Inserts the accepted bids of a batch in one statement.
+async fn insert_bids(tx: &mut Tx, lot_id: Uuid, placed: &[(Uuid, BidView)]) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO bids (id, lot_id, member_id, amount, seq, created_at) VALUES {}",
+        value_rows(1, placed.len(), 6)
+    );
+    let mut statement = tx.sql_built(sql);
+    for (member, bid) in placed {
+        statement = statement
+            .bind(bid.id)
+            .bind(lot_id)
+            .bind(*member)
+            .bind(bid.amount.hundredths())
+            .bind(bid.seq)
+            .bind(bid.created_at);
+    }
+    statement.execute().await?;
+    Ok(())
+}
+
+/// Replaces the lot's holds of every member whose hold the batch changed:
+/// one delete and one multi-row insert.
+async fn write_holds(
+    tx: &mut Tx,
+    lot_id: Uuid,
+    holds: &HashMap<Uuid, Option<(Points, i64)>>,
+    accounts: &HashMap<Uuid, Uuid>,
+) -> Result<(), StoreError> {
+    let account = |member: &Uuid| accounts.get(member).copied().ok_or_else(|| corrupt("a bidder without an account"));
+    let changed: Vec<Uuid> = holds.keys().map(account).collect::<Result<_, _>>()?;
+    let sql = format!("DELETE FROM holds WHERE lot_id = $1 AND account_id IN ({})", placeholders(2, changed.len()));
+    let mut statement = tx.sql_built(sql).bind(lot_id);
+    for account in &changed {
+        statement = statement.bind(*account);
+    }
+    statement.execute().await?;
+    let kept: Vec<(Uuid, Points, i64)> =
+        holds.iter().filter_map(|(member, hold)| hold.map(|(amount, seq)| (*member, amount, seq))).collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("INSERT INTO holds (lot_id, account_id, amount, seq) VALUES {}", value_rows(1, kept.len(), 4));
+    let mut statement = tx.sql_built(sql);
+    for (member, amount, seq) in &kept {
+        statement = statement.bind(lot_id).bind(account(member)?).bind(amount.hundredths()).bind(*seq);
+    }
+    statement.execute().await?;
     Ok(())
 }
 
@@ -452,12 +512,13 @@ pub async fn end_lot(
         .execute()
         .await?;
         let data = json!({"lot": view.to_json()});
-        let mut events = vec![
-            append_at(&mut tx, lot_channel(lot_id), view.seq, name, data.clone(), ctx).await?,
-            append(&mut tx, guild_channel(&slug), name, data, ctx).await?,
-        ];
         let touched: Vec<Uuid> = touched.into_iter().collect();
-        events.extend(balance_changes(&mut tx, guild_id, pool_id, &touched, ctx).await?);
+        let mut pending = vec![
+            Pending::at(lot_channel(lot_id), view.seq, name, data.clone()),
+            Pending::next(guild_channel(&slug), name, data),
+        ];
+        pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
+        let events = append(&mut tx, pending, ctx).await?;
         audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.to_json())).await?;
         tx.commit().await?;
         Ok((view, events))

@@ -2,85 +2,127 @@
 //! change it reports, with an offset that strictly increases per channel, so
 //! a client that reconnects can be given exactly what it missed.
 
+use std::collections::{BTreeMap, HashMap};
+
 use dkp_core::Points;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::model::{Event, user_channel};
-use super::sql::{Db, Row, Tx};
+use super::sql::{Db, Row, Tx, placeholders, value_rows};
 use super::{Ctx, StoreError};
 
-/// Appends an event at an offset the caller owns (a lot's seq).
-pub async fn append_at(
-    tx: &mut Tx,
-    channel: String,
-    offset: i64,
-    name: &'static str,
-    data: Value,
-    ctx: &Ctx,
-) -> Result<Event, StoreError> {
-    tx.sql("INSERT INTO events (channel, \"offset\", name, data, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(channel.as_str())
-        .bind(offset)
-        .bind(name)
-        .bind(data.to_string())
-        .bind(ctx.now)
-        .execute()
-        .await?;
-    Ok(Event { channel, offset, name, data })
+/// An event to write: on a lot's channel with the lot's own offset, or on
+/// another channel at that channel's next offset.
+pub struct Pending {
+    pub channel: String,
+    pub offset: Option<i64>,
+    pub name: &'static str,
+    pub data: Value,
 }
 
-/// Appends an event at the channel's next offset. The counter row stays
-/// locked until commit, so offsets commit in the order they were taken.
-pub async fn append(
-    tx: &mut Tx,
-    channel: String,
-    name: &'static str,
-    data: Value,
-    ctx: &Ctx,
-) -> Result<Event, StoreError> {
-    let offset: i64 = tx
-        .sql(
-            "INSERT INTO channel_offsets (channel, last) VALUES ($1, 1) \
-             ON CONFLICT (channel) DO UPDATE SET last = channel_offsets.last + 1 RETURNING last",
-        )
-        .bind(channel.as_str())
-        .fetch_one()
-        .await?
-        .get("last")?;
-    append_at(tx, channel, offset, name, data, ctx).await
+impl Pending {
+    pub fn at(channel: String, offset: i64, name: &'static str, data: Value) -> Pending {
+        Pending { channel, offset: Some(offset), name, data }
+    }
+
+    pub fn next(channel: String, name: &'static str, data: Value) -> Pending {
+        Pending { channel, offset: None, name, data }
+    }
 }
 
-/// A `balance_changed` event on the own channel of each member named, with
-/// their wallet as it stands inside `tx`.
+/// Writes events in two statements whatever their number: one bump of the
+/// channel counters that need one (each row stays locked until commit, so
+/// offsets commit in the order they were taken) and one multi-row insert.
+pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec<Event>, StoreError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for event in pending.iter().filter(|e| e.offset.is_none()) {
+        *counts.entry(event.channel.as_str()).or_default() += 1;
+    }
+    let mut next: HashMap<String, i64> = HashMap::new();
+    if !counts.is_empty() {
+        let sql = format!(
+            "INSERT INTO channel_offsets (channel, last) VALUES {} \
+             ON CONFLICT (channel) DO UPDATE SET last = channel_offsets.last + excluded.last RETURNING channel, last",
+            value_rows(1, counts.len(), 2)
+        );
+        let mut statement = tx.sql_built(sql);
+        for (channel, count) in &counts {
+            statement = statement.bind(channel.to_string()).bind(*count);
+        }
+        for row in statement.fetch_all().await? {
+            let channel: String = row.get("channel")?;
+            let last: i64 = row.get("last")?;
+            let first = last - counts.get(channel.as_str()).copied().unwrap_or(1) + 1;
+            next.insert(channel, first);
+        }
+    }
+    let mut events = Vec::with_capacity(pending.len());
+    for event in pending {
+        let offset = match event.offset {
+            Some(offset) => offset,
+            None => {
+                let slot = next
+                    .get_mut(&event.channel)
+                    .ok_or_else(|| StoreError::Corrupt("no offset for a channel".into()))?;
+                *slot += 1;
+                *slot - 1
+            }
+        };
+        events.push(Event { channel: event.channel, offset, name: event.name, data: event.data });
+    }
+    let sql = format!(
+        "INSERT INTO events (channel, \"offset\", name, data, created_at) VALUES {}",
+        value_rows(1, events.len(), 5)
+    );
+    let mut statement = tx.sql_built(sql);
+    for event in &events {
+        statement = statement
+            .bind(event.channel.clone())
+            .bind(event.offset)
+            .bind(event.name)
+            .bind(event.data.to_string())
+            .bind(ctx.now);
+    }
+    statement.execute().await?;
+    Ok(events)
+}
+
+/// A `balance_changed` event for the own channel of each member named, with
+/// their wallet as it stands inside `tx`; read in one statement.
 pub async fn balance_changes(
     tx: &mut Tx,
     guild_id: Uuid,
     pool_id: Uuid,
     members: &[Uuid],
-    ctx: &Ctx,
-) -> Result<Vec<Event>, StoreError> {
-    let mut events = Vec::with_capacity(members.len());
+) -> Result<Vec<Pending>, StoreError> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT m.user_id, a.member_id, a.balance, \
+         CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held \
+         FROM accounts a JOIN members m ON m.id = a.member_id WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.member_id",
+        placeholders(2, members.len())
+    );
+    let mut statement = tx.sql_built(sql).bind(pool_id);
     for member in members {
-        let row = tx
-            .sql(
-                "SELECT m.user_id, a.balance, \
-                 CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held \
-                 FROM accounts a JOIN members m ON m.id = a.member_id WHERE a.pool_id = $1 AND a.member_id = $2",
-            )
-            .bind(pool_id)
-            .bind(*member)
-            .fetch_one()
-            .await?;
+        statement = statement.bind(*member);
+    }
+    let mut pending = Vec::with_capacity(members.len());
+    for row in statement.fetch_all().await? {
         let (balance, held) = (Points::from_stored(row.get("balance")?), Points::from_stored(row.get("held")?));
         let available = balance.checked_sub(held).map_err(|_| StoreError::Corrupt("available overflows".into()))?;
         let data = json!({
-            "guild_id": guild_id, "pool_id": pool_id, "member_id": member,
+            "guild_id": guild_id, "pool_id": pool_id, "member_id": row.get::<Uuid>("member_id")?,
             "balance": balance.to_string(), "held": held.to_string(), "available": available.to_string(),
         });
-        events.push(append(tx, user_channel(row.get("user_id")?), "balance_changed", data, ctx).await?);
+        pending.push(Pending::next(user_channel(row.get("user_id")?), "balance_changed", data));
     }
-    Ok(events)
+    Ok(pending)
 }
 
 fn event_of(row: &Row) -> Result<Event, StoreError> {

@@ -281,8 +281,8 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
         let (status, body) = (command.respond)(&entry);
         remember(&mut tx, claim, status, &body, ctx).await?;
     }
-    let events =
-        super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members(), ctx).await?;
+    let pending = super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members()).await?;
+    let events = super::events::append(&mut tx, pending, ctx).await?;
     tx.commit().await?;
     Ok(Recorded::Fresh(entry, events))
 }

@@ -119,6 +119,19 @@ impl Tx {
         }
     }
 
+    /// A statement whose text is built at run time (a number of rows or
+    /// placeholders, never a value: values are always bound).
+    pub fn sql_built(&mut self, text: String) -> Sql<'_> {
+        match self {
+            Tx::Pg(tx) => {
+                Sql { target: Target::PgConn(tx), statement: Statement::Pg(sqlx::query(sqlx::AssertSqlSafe(text))) }
+            }
+            Tx::Lite(tx) => {
+                Sql { target: Target::LiteConn(tx), statement: Statement::Lite(sqlx::query(sqlx::AssertSqlSafe(text))) }
+            }
+        }
+    }
+
     /// A statement run inside this transaction.
     pub fn sql(&mut self, text: &'static str) -> Sql<'_> {
         match self {
@@ -287,4 +300,15 @@ impl Tx {
             Tx::Lite(tx) => sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()),
         }
     }
+}
+
+/// `count` placeholders `$first, $first+1, …`, comma-separated: for `IN (…)`.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `rows` tuples of `width` placeholders numbered from `first`: for a
+/// multi-row `VALUES` list.
+pub fn value_rows(first: usize, rows: usize, width: usize) -> String {
+    (0..rows).map(|row| format!("({})", placeholders(first + row * width, width))).collect::<Vec<_>>().join(", ")
 }
