@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auction;
 pub mod guilds;
 pub mod ledger;
+mod recent;
 
 use std::sync::Arc;
 
@@ -26,7 +27,14 @@ pub struct Service {
     pub hub: Arc<dyn Hub>,
     pub auctions: Arc<auction::Auctions>,
     pub session_ttl_hours: u32,
+    /// Sessions seen in the last moments, by token hash.
+    sessions: recent::Recent<Vec<u8>, User>,
+    /// Memberships seen in the last moments, by guild slug and user.
+    memberships: recent::Recent<(String, Uuid), Membership>,
 }
+
+/// How long a session or membership read is reused.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An authenticated request: who, under which session, and its request id.
 #[derive(Clone, Debug)]
@@ -38,7 +46,15 @@ pub struct Caller {
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, hub: Arc<dyn Hub>, session_ttl_hours: u32) -> Service {
-        Service { store, clock: Arc::new(SystemClock), hub, auctions: Arc::default(), session_ttl_hours }
+        Service {
+            store,
+            clock: Arc::new(SystemClock),
+            hub,
+            auctions: Arc::default(),
+            session_ttl_hours,
+            sessions: recent::Recent::new(RECENT),
+            memberships: recent::Recent::new(RECENT),
+        }
     }
 
     /// The audit context of a change made by `actor`.
@@ -50,7 +66,15 @@ impl Service {
     /// `action`: 404 for a non-member (existence never leaks), 403 for a
     /// member without the role.
     pub async fn guild_access(&self, caller: &Caller, slug: &str, action: Action) -> Result<Membership, ApiError> {
-        let membership = self.store.membership(slug, caller.user.id).await?.ok_or(ApiError::NotFound)?;
+        let key = (slug.to_owned(), caller.user.id);
+        let membership = match self.memberships.get(&key) {
+            Some(membership) => membership,
+            None => {
+                let membership = self.store.membership(slug, caller.user.id).await?.ok_or(ApiError::NotFound)?;
+                self.memberships.put(key, membership.clone());
+                membership
+            }
+        };
         if !membership.role.may(action) {
             return Err(ApiError::Forbidden);
         }

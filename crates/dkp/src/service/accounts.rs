@@ -118,12 +118,21 @@ impl Service {
 
     pub async fn logout(&self, caller: &Caller) -> Result<(), ApiError> {
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
+        self.sessions.remove(&caller.token_hash);
         Ok(self.store.end_session(&caller.token_hash, &ctx).await?)
     }
 
     /// The user behind a token, if its session is open.
     pub async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
-        Ok(self.store.session_user(&token_hash(token), self.clock.now()).await?)
+        let hash = token_hash(token);
+        if let Some(user) = self.sessions.get(&hash) {
+            return Ok(Some(user));
+        }
+        let user = self.store.session_user(&hash, self.clock.now()).await?;
+        if let Some(user) = &user {
+            self.sessions.put(hash, user.clone());
+        }
+        Ok(user)
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<Vec<Membership>, ApiError> {

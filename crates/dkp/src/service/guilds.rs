@@ -67,7 +67,9 @@ impl Service {
         let member_id = super::id(member_id)?;
         let role = role(&input.role)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self.store.set_role(access.guild.id, member_id, role, &ctx).await?)
+        let member = self.store.set_role(access.guild.id, member_id, role, &ctx).await?;
+        self.memberships.clear();
+        Ok(member)
     }
 
     pub async fn audit(&self, caller: &Caller, slug: &str, page: PageRequest) -> Result<Page<AuditRecord>, ApiError> {
