@@ -50,6 +50,9 @@ pub trait Hub: Send + Sync + 'static {
 /// further behind than this has lagged and is dropped as a slow consumer.
 const CHANNEL_BUFFER: usize = 1024;
 
+/// From this many channels on, subscribing sweeps the abandoned ones.
+const SWEEP_AT: usize = 1024;
+
 /// Fan-out inside one process.
 #[derive(Default)]
 pub struct LocalHub {
@@ -79,6 +82,10 @@ impl Hub for LocalHub {
 
     fn subscribe(&self, channel: &str) -> broadcast::Receiver<Arc<Frame>> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if channels.len() >= SWEEP_AT && channels.len().is_power_of_two() {
+            // Channels whose subscribers all left and that saw no event since.
+            channels.retain(|_, sender| sender.receiver_count() > 0);
+        }
         channels.entry(channel.to_owned()).or_insert_with(|| broadcast::channel(CHANNEL_BUFFER).0).subscribe()
     }
 }

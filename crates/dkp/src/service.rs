@@ -66,6 +66,8 @@ impl Service {
     /// `action`: 404 for a non-member (existence never leaks), 403 for a
     /// member without the role.
     pub async fn guild_access(&self, caller: &Caller, slug: &str, action: Action) -> Result<Membership, ApiError> {
+        // What cannot be a slug names no guild.
+        dkp_core::names::Slug::parse(slug).map_err(|_| ApiError::NotFound)?;
         let key = (slug.to_owned(), caller.user.id);
         let membership = match self.memberships.get(&key) {
             Some(membership) => membership,

@@ -115,9 +115,7 @@ impl Connection {
                     match message {
                         Message::Text(body) => {
                             if let Some(reply) = self.handle(body.as_str()).await {
-                                if socket.send(Message::Text(reply)).await.is_err() {
-                                    break;
-                                }
+                                self.queue(reply);
                             }
                         }
                         Message::Close(_) => break,
@@ -137,16 +135,18 @@ impl Connection {
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENCE_LIMIT {
-                        let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "idle".into() }))).await;
+                            let close = Message::Close(Some(CloseFrame { code: 1001, reason: "idle".into() }));
+                        let _ = tokio::time::timeout(SEND_LIMIT, socket.send(close)).await;
                         break;
                     }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, socket.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
                         break;
                     }
                 }
                 _ = slow.notified() => {
                     metrics::counter!("dkp_ws_slow_consumers_dropped_total").increment(1);
-                    let _ = socket.send(Message::Close(Some(CloseFrame { code: 1008, reason: "too slow".into() }))).await;
+                    let close = Message::Close(Some(CloseFrame { code: 1008, reason: "too slow".into() }));
+                    let _ = tokio::time::timeout(SEND_LIMIT, socket.send(close)).await;
                     break;
                 }
             }
@@ -155,6 +155,14 @@ impl Connection {
             task.abort();
         }
         metrics::gauge!("dkp_ws_connections").decrement(1.0);
+    }
+
+    /// Queues a reply behind what is already queued; a client whose queue is
+    /// full is too slow, and is cut off like any other slow consumer.
+    fn queue(&self, reply: Utf8Bytes) {
+        if self.outbox.try_send(reply).is_err() {
+            self.slow.notify_one();
+        }
     }
 
     /// Handles one client message; what to answer it with, if anything.
@@ -184,11 +192,12 @@ impl Connection {
                             outbox: self.outbox.clone(),
                             slow: self.slow.clone(),
                         };
-                        // The subscription is acknowledged before anything it replays.
-                        let _ = self.outbox.send(text(json!({"type": "subscribed", "channel": channel}))).await;
-                        if let Some(old) = self.subscriptions.insert(channel, tokio::spawn(forwarder.run(since))) {
+                        if let Some(old) = self.subscriptions.remove(&channel) {
                             old.abort();
                         }
+                        // The subscription is acknowledged before anything it replays.
+                        self.queue(text(json!({"type": "subscribed", "channel": channel})));
+                        self.subscriptions.insert(channel, tokio::spawn(forwarder.run(since)));
                         None
                     }
                     Err(error) => {
@@ -268,6 +277,18 @@ impl Forwarder {
                     if last.is_some_and(|last| frame.offset <= last) {
                         continue;
                     }
+                    // Events are published after their commits, from several
+                    // tasks, so they may come out of order: what this frame
+                    // skips over is read from the log first.
+                    if let Some(seen) = last.filter(|seen| frame.offset > seen + 1) {
+                        match self.catch_up(seen, frame.offset).await {
+                            Ok(caught_up) => last = Some(caught_up),
+                            Err(()) => return,
+                        }
+                        if last.is_some_and(|last| frame.offset <= last) {
+                            continue;
+                        }
+                    }
                     last = Some(frame.offset);
                     if self.outbox.try_send(frame.text.clone()).is_err() {
                         self.slow.notify_one();
@@ -281,6 +302,21 @@ impl Forwarder {
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+
+    /// Sends the logged events after `seen` and before `next`; the offset it
+    /// brought the client up to.
+    async fn catch_up(&mut self, seen: i64, next: i64) -> Result<i64, ()> {
+        let events = self.service.store.events_since(&self.channel, seen, REPLAY_PAGE).await.map_err(|_| ())?;
+        let mut sent = seen;
+        for event in events.iter().take_while(|e| e.offset < next) {
+            if self.outbox.try_send(Frame::encode(event).text).is_err() {
+                self.slow.notify_one();
+                return Err(());
+            }
+            sent = event.offset;
+        }
+        Ok(sent)
     }
 
     /// Sends every logged event after `since`, or a reset when the log no

@@ -89,7 +89,10 @@ impl Auctions {
     pub fn remember(&self, lot: &LotView) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let newer = cache.get(&lot.id).is_none_or(|known| known.seq <= lot.seq);
-        if newer {
+        if lot.status != Status::Open {
+            // An ended lot is refused from the database; no need to keep it.
+            cache.remove(&lot.id);
+        } else if newer {
             cache.insert(lot.id, lot.clone());
         }
     }
@@ -296,7 +299,7 @@ impl Service {
             pool_id: lot.pool_id,
             lot_id: lot.id,
         };
-        tokio::spawn(sequencer.run(receiver));
+        tokio::spawn(sequencer.run(receiver, sender.downgrade()));
         sender
     }
 
@@ -346,7 +349,7 @@ struct Sequencer {
 }
 
 impl Sequencer {
-    async fn run(self, mut queue: mpsc::Receiver<Queued>) {
+    async fn run(self, mut queue: mpsc::Receiver<Queued>, own: mpsc::WeakSender<Queued>) {
         loop {
             let first = match tokio::time::timeout(SEQUENCER_IDLE, queue.recv()).await {
                 Ok(Some(first)) => first,
@@ -361,10 +364,21 @@ impl Sequencer {
             }
             self.apply(batch).await;
         }
-        queue.close();
-        // Bids that raced the close are answered by a fresh sequencer.
+        // Idle: leave the map first, so no new bid is handed this queue, then
+        // close it and apply what was sent before the close.
+        {
+            let mut queues = self.auctions.queues.lock().unwrap_or_else(|e| e.into_inner());
+            let ours = match (queues.get(&self.lot_id), own.upgrade()) {
+                (Some(current), Some(own)) => current.same_channel(&own),
+                _ => false,
+            };
+            if ours {
+                queues.remove(&self.lot_id);
+            }
+            queue.close();
+        }
         let mut leftovers = Vec::new();
-        while let Ok(queued) = queue.try_recv() {
+        while let Some(queued) = queue.recv().await {
             leftovers.push(queued);
         }
         if !leftovers.is_empty() {

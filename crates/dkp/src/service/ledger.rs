@@ -58,6 +58,10 @@ pub struct Idempotency {
     pub request: String,
 }
 
+/// The most members one award may name (a raid is far smaller; the bound keeps
+/// each statement within the databases' limits on bound values).
+const MAX_AWARDED: usize = 1000;
+
 /// What identifies a request under its idempotency key.
 pub fn fingerprint(request: &str) -> Vec<u8> {
     Sha256::digest(request.as_bytes()).to_vec()
@@ -87,7 +91,11 @@ impl Service {
 
     pub async fn standings(&self, caller: &Caller, slug: &str, pool_id: &str) -> Result<Vec<Standing>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        Ok(self.store.standings(access.guild.id, super::id(pool_id)?).await?)
+        let standings = self.store.standings(access.guild.id, super::id(pool_id)?).await?;
+        Ok(standings
+            .into_iter()
+            .map(|s| if s.member_id == access.member_id { s } else { s.seen_by_others() })
+            .collect())
     }
 
     pub async fn entries(
@@ -111,6 +119,12 @@ impl Service {
         input: AwardInput,
         idem: Option<Idempotency>,
     ) -> Result<Recorded, ApiError> {
+        if input.member_ids.len() > MAX_AWARDED {
+            return Err(ApiError::unprocessable(
+                "invalid_field",
+                format!("member_ids: at most {MAX_AWARDED} in one award"),
+            ));
+        }
         let member_ids =
             input.member_ids.iter().map(|m| field_id("member_ids", m)).collect::<Result<Vec<Uuid>, _>>()?;
         let request = EntryRequest::Award { member_ids, amount: amount(&input.amount)? };

@@ -268,8 +268,22 @@ pub async fn place_bids(
     // Each member's hold on the lot after the batch: `None` for ended.
     let mut holds: HashMap<Uuid, Option<(Points, i64)>> = HashMap::new();
     let mut answers = Vec::new();
+    // Keys met earlier in this batch: a repeat of the same request gets the
+    // same answer, another request under the same key is refused.
+    let mut keys: HashMap<(Uuid, &str), (&[u8], usize)> = HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
     for bid in bids {
         if let Some(claim) = &bid.idempotency {
+            if let Some((fingerprint, first)) = keys.get(&(claim.user_id, claim.key.as_str())) {
+                if *fingerprint == claim.fingerprint.as_slice() {
+                    repeats.push((outcomes.len(), *first));
+                    outcomes.push(BidOutcome::KeyReused);
+                } else {
+                    outcomes.push(BidOutcome::KeyReused);
+                }
+                continue;
+            }
+            keys.insert((claim.user_id, claim.key.as_str()), (claim.fingerprint.as_slice(), outcomes.len()));
             match super::ledger::replay(&mut tx, claim).await {
                 Ok(Some(Recorded::Replay { status, body })) => {
                     outcomes.push(BidOutcome::Replay { status, body });
@@ -351,6 +365,14 @@ pub async fn place_bids(
                 super::ledger::remember(&mut tx, &claim, 201, &bid_response(bid, &view), ctx).await?;
             }
         }
+    }
+    for (repeat, first) in repeats {
+        outcomes[repeat] = match &outcomes[first] {
+            BidOutcome::Accepted(bid) => BidOutcome::Replay { status: 201, body: bid_response(bid, &view) },
+            BidOutcome::Rejected(error) => BidOutcome::Rejected(error.clone()),
+            BidOutcome::Replay { status, body } => BidOutcome::Replay { status: *status, body: body.clone() },
+            BidOutcome::KeyReused => BidOutcome::KeyReused,
+        };
     }
     tx.commit().await?;
     Ok(BidBatch { outcomes, lot: view, events })

@@ -114,6 +114,8 @@ pub async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Sta
         .sql(concat!(
             "SELECT a.member_id, u.username, a.balance, ",
             held_sql!(),
+            ", CAST(COALESCE((SELECT SUM(h.amount) FROM holds h JOIN lots l ON l.id = h.lot_id \
+               WHERE h.account_id = a.id AND l.mode <> 'open'), 0) AS BIGINT) AS sealed_held",
             " FROM accounts a JOIN members m ON m.id = a.member_id JOIN users u ON u.id = m.user_id \
              WHERE a.guild_id = $1 AND a.pool_id = $2 ORDER BY a.balance DESC, u.username_folded"
         ))
@@ -126,7 +128,15 @@ pub async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Sta
             let balance = Points::from_stored(row.get("balance")?);
             let held = Points::from_stored(row.get("held")?);
             let available = balance.checked_sub(held).map_err(|_| StoreError::Corrupt("available overflows".into()))?;
-            Ok(Standing { member_id: row.get("member_id")?, username: row.get("username")?, balance, held, available })
+            let sealed_held = Points::from_stored(row.get("sealed_held")?);
+            Ok(Standing {
+                member_id: row.get("member_id")?,
+                username: row.get("username")?,
+                balance,
+                held,
+                available,
+                sealed_held,
+            })
         })
         .collect()
 }
@@ -437,16 +447,17 @@ pub(super) async fn lock_wallet(tx: &mut Tx, pool_id: Uuid, member_id: Uuid) -> 
     Ok((row.get("id")?, wallet))
 }
 
-/// Adds `amount` to a system account of the pool and returns the account's id.
+/// Adds `amount` to a system account of the pool (checked: an overflow is
+/// refused like any other) and returns the account's id.
 async fn credit_system(tx: &mut Tx, pool_id: Uuid, system: SystemAccount, amount: Points) -> Result<Uuid, StoreError> {
-    let row = tx
-        .sql("UPDATE accounts SET balance = balance + $1 WHERE pool_id = $2 AND system = $3 RETURNING id")
-        .bind(amount.hundredths())
-        .bind(pool_id)
-        .bind(system.as_str())
-        .fetch_one()
-        .await?;
-    Ok(row.get("id")?)
+    const SELECT: &str = "SELECT id, balance FROM accounts WHERE pool_id = $1 AND system = $2";
+    const LOCK: &str = "SELECT id, balance FROM accounts WHERE pool_id = $1 AND system = $2 FOR UPDATE";
+    let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
+    let row = tx.sql(sql).bind(pool_id).bind(system.as_str()).fetch_one().await?;
+    let id: Uuid = row.get("id")?;
+    let balance = Points::from_stored(row.get("balance")?).checked_add(amount).map_err(dkp_core::LedgerError::from)?;
+    tx.sql("UPDATE accounts SET balance = $1 WHERE id = $2").bind(balance.hundredths()).bind(id).execute().await?;
+    Ok(id)
 }
 
 /// The stored answer for a key seen before, or an error if the key came with

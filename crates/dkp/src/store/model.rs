@@ -92,6 +92,20 @@ pub struct Standing {
     pub held: Points,
     #[serde(serialize_with = "points_text")]
     pub available: Points,
+    /// The part of `held` that backs sealed bids: secret to everyone else.
+    #[serde(skip)]
+    pub sealed_held: Points,
+}
+
+impl Standing {
+    /// The row as another member may see it: without the holds of sealed
+    /// bids, which would tell the amounts bid.
+    pub fn seen_by_others(mut self) -> Standing {
+        self.held = self.held.checked_sub(self.sealed_held).unwrap_or(self.held);
+        self.available = self.balance.checked_sub(self.held).unwrap_or(self.available);
+        self.sealed_held = Points::ZERO;
+        self
+    }
 }
 
 /// One immutable movement of points, with postings that sum to zero.
@@ -320,9 +334,10 @@ pub struct LotView {
 }
 
 impl LotView {
-    /// Whether amounts and the leader are still secret: a sealed lot not yet closed.
+    /// Whether amounts and the leader are secret: a sealed lot not closed (a
+    /// cancelled one never reveals them).
     pub fn is_secret(&self) -> bool {
-        self.mode.is_sealed() && self.status == dkp_core::auction::Status::Open
+        self.mode.is_sealed() && self.status != dkp_core::auction::Status::Closed
     }
 
     /// The lot as everyone in the guild may see it: in sealed modes the high

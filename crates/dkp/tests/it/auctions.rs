@@ -116,7 +116,12 @@ async fn sealed_lots_hide_bids_until_the_close_and_charge_by_their_mode(app: Tes
         let seen = app.get(&lot_path(&guild, id, "")).token(&members[2].0.token).send().await.expect(200);
         assert!(seen.json["lot"].get("high_bid").is_none() && seen.json["lot"].get("leader_member_id").is_none());
         assert_eq!(seen.json["lot"]["bid_count"], 3);
-        assert_eq!(app.wallets(&guild).await[b].1, "25.00", "every sealed bidder holds their bid");
+        assert_eq!(
+            app.wallets_seen_by(&guild, &members[1].0.token).await[b].1,
+            "25.00",
+            "every sealed bidder holds their bid"
+        );
+        assert_eq!(app.wallets(&guild).await[b].1, "0.00", "and no one else sees it");
         let closed = app.post(&lot_path(&guild, id, "/close")).token(&guild.owner.token).send().await.expect(200);
         assert_eq!(closed.json["lot"]["winner_member_id"], a.as_str());
         assert_eq!(closed.json["lot"]["price"], price, "{mode}");
@@ -349,8 +354,22 @@ async fn bids_are_idempotent_and_lot_input_is_checked(app: TestApp) {
         .send()
         .await
         .expect_error(422, "idempotency_key_reused");
+    // Racing repeats of one keyed bid, likely sequenced in one batch: one bid, one answer.
+    let app = Arc::new(app);
+    let mut racers = Vec::new();
+    for _ in 0..10 {
+        let (app, path, token) = (app.clone(), path.clone(), token.clone());
+        racers.push(tokio::spawn(async move {
+            app.post(&path).token(&token).header("idempotency-key", "bid-2").json(json!({"amount": 30})).send().await
+        }));
+    }
+    let mut ids = Vec::new();
+    for racer in racers {
+        ids.push(racer.await.unwrap().expect(201).json["bid"]["id"].clone());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     let shown = app.get(&lot_path(&guild, id, "")).token(token).send().await.expect(200);
-    assert_eq!(shown.json["lot"]["bid_count"], 1);
+    assert_eq!(shown.json["lot"]["bid_count"], 2);
 
     let stranger = app.register("stranger").await;
     app.bid(&guild, id, &stranger.token, json!(50)).await.expect_error(404, "not_found");

@@ -139,6 +139,14 @@ async fn unknown_ids_and_routes_are_404(app: TestApp) {
         .await
         .expect_error(422, "invalid_field");
     app.get("/api/v1/nothing-here").send().await.expect_error(404, "not_found");
+    app.get("/api/v1/guilds/%00/pools").token(token).send().await.expect_error(404, "not_found");
+    let too_many: Vec<String> = (0..1001).map(|_| guild.owner_member.clone()).collect();
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(token)
+        .json(json!({"member_ids": too_many, "amount": 1, "reason": "r"}))
+        .send()
+        .await
+        .expect_error(422, "invalid_field");
     app.call(axum::http::Method::DELETE, "/api/v1/me")
         .token(token)
         .send()

@@ -418,11 +418,20 @@ impl TestApp {
             .await
     }
 
-    /// Member id to (balance, held), as standings show it.
+    /// Member id to (balance, held), as standings show them to the owner.
     pub async fn wallets(&self, guild: &Guild) -> std::collections::BTreeMap<String, (String, String)> {
+        self.wallets_seen_by(guild, &guild.owner.token).await
+    }
+
+    /// Member id to (balance, held), as standings show them to `token`'s user.
+    pub async fn wallets_seen_by(
+        &self,
+        guild: &Guild,
+        token: &str,
+    ) -> std::collections::BTreeMap<String, (String, String)> {
         let reply = self
             .get(&format!("/api/v1/guilds/{}/pools/{}/standings", guild.slug, guild.pool))
-            .token(&guild.owner.token)
+            .token(token)
             .send()
             .await
             .expect(200);
