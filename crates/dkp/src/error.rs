@@ -57,6 +57,12 @@ impl ApiError {
         ApiError::Conflict { code, message: message.into() }
     }
 
+    /// The status and JSON body the client receives for this error.
+    pub fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
+        let (status, code) = self.status_and_code();
+        (status, json!({"error": {"code": code, "message": self.to_string()}}))
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
@@ -78,14 +84,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
-        let body = json!({"error": {"code": code, "message": self.to_string()}});
+        let (status, body) = self.status_and_body();
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after_s } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+        let retry_after_s = match self {
+            ApiError::RateLimited { retry_after_s } => Some(retry_after_s),
+            ApiError::Contended => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after_s {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -99,16 +99,31 @@ impl Auctions {
 }
 
 fn bid_error(error: BidError) -> ApiError {
-    let reason = match &error {
+    metrics::counter!("dkp_bids_rejected_total", "reason" => reason(&error)).increment(1);
+    bid_refusal(error)
+}
+
+/// The answer to a refused bid.
+fn bid_refusal(error: BidError) -> ApiError {
+    match error {
+        BidError::LotClosed => ApiError::conflict("lot_closed", "the lot is not open for bids"),
+        other => ApiError::unprocessable(reason(&other), other.to_string()),
+    }
+}
+
+/// The status and body of a refused bid, as stored under its idempotency key.
+fn stored_refusal(error: &BidError) -> (u16, String) {
+    let (status, body) = bid_refusal(error.clone()).status_and_body();
+    (status.as_u16(), body.to_string())
+}
+
+/// The code of a refused bid.
+fn reason(error: &BidError) -> &'static str {
+    match error {
         BidError::LotClosed => "lot_closed",
         BidError::TooLow { .. } => "bid_too_low",
         BidError::InsufficientPoints { .. } => "insufficient_points",
         BidError::Amount(_) => "invalid_amount",
-    };
-    metrics::counter!("dkp_bids_rejected_total", "reason" => reason).increment(1);
-    match error {
-        BidError::LotClosed => ApiError::conflict("lot_closed", "the lot is not open for bids"),
-        other => ApiError::unprocessable(reason, other.to_string()),
     }
 }
 
@@ -254,6 +269,7 @@ impl Service {
                 key: idem.key,
                 fingerprint: super::ledger::fingerprint(&idem.request),
             }),
+            refusal: stored_refusal,
         };
         let answer = self.enqueue(&lot, bid).await;
         metrics::histogram!("dkp_bid_latency_seconds").record(started.elapsed().as_secs_f64());

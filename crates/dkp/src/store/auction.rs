@@ -304,6 +304,11 @@ pub async fn place_bids(
         let accepted = match lot.bid(bid.member_id, bid.amount, now, available) {
             Ok(accepted) => accepted,
             Err(error) => {
+                if let Some(claim) = &bid.idempotency {
+                    // A refusal is an answer too: a repeat gets the same one.
+                    let (status, body) = (bid.refusal)(&error);
+                    super::ledger::remember(&mut tx, claim, status, &body, ctx).await?;
+                }
                 outcomes.push(BidOutcome::Rejected(error));
                 continue;
             }

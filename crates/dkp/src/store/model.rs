@@ -395,6 +395,8 @@ pub struct BidCommand {
     pub member_id: Uuid,
     pub amount: Points,
     pub idempotency: Option<IdempotencyClaim>,
+    /// The status and body of a refusal, stored under the idempotency key.
+    pub refusal: fn(&dkp_core::auction::BidError) -> (u16, String),
 }
 
 /// An accepted bid.

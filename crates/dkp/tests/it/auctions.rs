@@ -354,6 +354,12 @@ async fn bids_are_idempotent_and_lot_input_is_checked(app: TestApp) {
         .send()
         .await
         .expect_error(422, "idempotency_key_reused");
+    // A refusal is the first answer too: its repeat gets the same refusal.
+    let low = app.post(&path).token(token).header("idempotency-key", "low-1").json(json!({"amount": 11})).send().await;
+    let low = low.expect_error(422, "bid_too_low");
+    let again =
+        app.post(&path).token(token).header("idempotency-key", "low-1").json(json!({"amount": 11})).send().await;
+    assert_eq!((again.status, again.json.clone()), (low.status, low.json.clone()));
     // Racing repeats of one keyed bid, likely sequenced in one batch: one bid, one answer.
     let app = Arc::new(app);
     let mut racers = Vec::new();
