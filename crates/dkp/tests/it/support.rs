@@ -331,18 +331,7 @@ impl TestApp {
 
     /// Member id to balance, as standings show it.
     pub async fn balances(&self, guild: &Guild) -> std::collections::BTreeMap<String, String> {
-        let reply = self
-            .get(&format!("/api/v1/guilds/{}/pools/{}/standings", guild.slug, guild.pool))
-            .token(&guild.owner.token)
-            .send()
-            .await
-            .expect(200);
-        reply.json["standings"]
-            .as_array()
-            .expect("standings")
-            .iter()
-            .map(|s| (s["member_id"].as_str().unwrap_or("").to_owned(), s["balance"].as_str().unwrap_or("").to_owned()))
-            .collect()
+        self.wallets(guild).await.into_iter().map(|(member, (balance, _))| (member, balance)).collect()
     }
 
     /// Checks the ledger's invariants straight in the database: the postings
