@@ -20,12 +20,13 @@ use super::sql::{Backend, Db, Row, Ts, Tx, placeholders, value_rows};
 use super::sql_store::audit;
 use super::{Ctx, StoreError};
 
+/// A lot query: every column of `lots l`, then `$tail` (more columns, joins, conditions).
 macro_rules! lot_sql {
     ($tail:literal) => {
         concat!(
-            "SELECT id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
-             anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count, high_bid, leader_member_id, \
-             winner_member_id, price, settlement_entry_id, cancel_reason FROM lots ",
+            "SELECT l.id, l.guild_id, l.pool_id, l.item_name, l.game_item_id, l.mode, l.status, l.min_bid, \
+             l.increment, l.anti_snipe_s, l.extend_s, l.ends_at, l.created_at, l.created_by, l.seq, l.bid_count, \
+             l.high_bid, l.leader_member_id, l.winner_member_id, l.price, l.settlement_entry_id, l.cancel_reason",
             $tail
         )
     };
@@ -147,7 +148,7 @@ pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Ve
 }
 
 pub async fn lot(db: &Db, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
-    db.sql(lot_sql!("WHERE guild_id = $1 AND id = $2"))
+    db.sql(lot_sql!(" FROM lots l WHERE l.guild_id = $1 AND l.id = $2"))
         .bind(guild_id)
         .bind(lot_id)
         .fetch_optional()
@@ -165,7 +166,8 @@ pub async fn lots(
 ) -> Result<Page<LotView>, StoreError> {
     let rows = db
         .sql(lot_sql!(
-            "WHERE guild_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+            " FROM lots l WHERE l.guild_id = $1 AND ($2 IS NULL OR l.status = $2) AND ($3 IS NULL OR l.id < $3) \
+             ORDER BY l.id DESC LIMIT $4"
         ))
         .bind(guild_id)
         .bind(status.map(Status::as_str))
@@ -198,10 +200,18 @@ struct Locked {
 }
 
 async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, StoreError> {
-    const SELECT: &str = lot_sql!("WHERE guild_id = $1 AND id = $2");
-    const LOCK: &str = lot_sql!("WHERE guild_id = $1 AND id = $2 FOR UPDATE");
+    // The lot with its pool's rule and its guild's slug, in one read.
+    const SELECT: &str = lot_sql!(
+        ", p.allow_negative, g.slug FROM lots l JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
+         WHERE l.guild_id = $1 AND l.id = $2"
+    );
+    const LOCK: &str = lot_sql!(
+        ", p.allow_negative, g.slug FROM lots l JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
+         WHERE l.guild_id = $1 AND l.id = $2 FOR UPDATE OF l"
+    );
     let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
-    let view = lot_of(&tx.sql(sql).bind(guild_id).bind(lot_id).fetch_optional().await?.ok_or(StoreError::NotFound)?)?;
+    let row = tx.sql(sql).bind(guild_id).bind(lot_id).fetch_optional().await?.ok_or(StoreError::NotFound)?;
+    let view = lot_of(&row)?;
     let rows = tx
         .sql("SELECT a.member_id, h.account_id, h.amount, h.seq FROM holds h JOIN accounts a ON a.id = h.account_id WHERE h.lot_id = $1")
         .bind(lot_id)
@@ -214,11 +224,6 @@ async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, S
         accounts.insert(member, row.get("account_id")?);
         standing.push(Standing { member, amount: Points::from_stored(row.get("amount")?), seq: row.get("seq")? });
     }
-    let pool = tx
-        .sql("SELECT p.allow_negative, g.slug FROM pools p JOIN guilds g ON g.id = p.guild_id WHERE p.id = $1")
-        .bind(view.pool_id)
-        .fetch_one()
-        .await?;
     let terms = Terms {
         mode: view.mode,
         min_bid: view.min_bid,
@@ -234,7 +239,7 @@ async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, S
         bid_count: view.bid_count,
         standing,
     };
-    Ok(Locked { view, lot, accounts, allow_negative: pool.get("allow_negative")?, slug: pool.get("slug")? })
+    Ok(Locked { view, lot, accounts, allow_negative: row.get("allow_negative")?, slug: row.get("slug")? })
 }
 
 /// The lane of the lot's pool, taken first (PostgreSQL), as every ledger writer does.
