@@ -101,15 +101,29 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> ApiError {
-        match error {
+impl ApiError {
+    /// The refusal a store error stands for when it is the request's own
+    /// fault and would be the same if the request came again; `None` for
+    /// faults of the moment (contention, the database).
+    pub fn refusal(error: &StoreError) -> Option<ApiError> {
+        Some(match error {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(code) => ApiError::conflict(code, conflict_message(code)),
             StoreError::UnknownReference(field) => {
                 ApiError::unprocessable("unknown_reference", format!("{field}: no such member or user in this guild"))
             }
-            StoreError::Ledger(error) => error.into(),
+            StoreError::Ledger(error) => error.clone().into(),
+            _ => return None,
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        if let Some(refusal) = ApiError::refusal(&error) {
+            return refusal;
+        }
+        match error {
             StoreError::IdempotencyKeyReused => ApiError::unprocessable(
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request",

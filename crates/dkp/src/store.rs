@@ -107,6 +107,15 @@ pub trait Store: Send + Sync + 'static {
     async fn pools(&self, guild_id: Uuid) -> Result<Vec<Pool>, StoreError>;
     async fn standings(&self, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError>;
     async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError>;
+    /// Stores the answer to a refused request under its idempotency key
+    /// (unless an answer is stored already), so that a repeat gets it again.
+    async fn remember_refusal(
+        &self,
+        claim: &IdempotencyClaim,
+        status: u16,
+        body: &str,
+        ctx: &Ctx,
+    ) -> Result<(), StoreError>;
     /// Writes one ledger entry, or replays the answer stored under its idempotency key.
     async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError>;
     async fn entries(

@@ -201,7 +201,17 @@ impl Service {
             respond: entry_response,
         };
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        let recorded = self.store.record_entry(&command, &ctx).await?;
+        let recorded = match self.store.record_entry(&command, &ctx).await {
+            Ok(recorded) => recorded,
+            Err(error) => {
+                // A refusal is the first answer under the key too: a repeat gets it again.
+                if let (Some(claim), Some(refusal)) = (&command.idempotency, ApiError::refusal(&error)) {
+                    let (status, body) = refusal.status_and_body();
+                    self.store.remember_refusal(claim, status.as_u16(), &body.to_string(), &ctx).await?;
+                }
+                return Err(error.into());
+            }
+        };
         if let Recorded::Fresh(_, events) = &recorded {
             self.hub.publish(events);
         }

@@ -161,6 +161,30 @@ impl Store for SqlStore {
         super::retry::retry(command.request.kind(), || ledger::record_entry(&self.db, command, ctx)).await
     }
 
+    async fn remember_refusal(
+        &self,
+        claim: &IdempotencyClaim,
+        status: u16,
+        body: &str,
+        ctx: &Ctx,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_locking().await?;
+        tx.sql(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(claim.user_id)
+        .bind(claim.key.as_str())
+        .bind(claim.fingerprint.as_slice())
+        .bind(i32::from(status))
+        .bind(body)
+        .bind(ctx.now)
+        .execute()
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
         auction::create_lot(&self.db, lot, ctx).await
     }

@@ -7,6 +7,7 @@ use crate::both_stores;
 use crate::support::TestApp;
 
 both_stores!(
+    a_refused_request_repeats_its_refusal_under_its_key,
     the_same_key_and_body_replays_the_first_answer,
     the_same_key_with_another_body_is_refused,
     keys_are_scoped_to_their_caller,
@@ -113,4 +114,36 @@ async fn racing_duplicates_have_one_effect(app: TestApp) {
     assert!(answers.iter().all(|id| *id == answers[0]), "every success names the same entry: {answers:?}");
     assert_eq!(app.balances(&guild).await[&guild.owner_member], "10.00");
     app.assert_ledger_consistent().await;
+}
+
+async fn a_refused_request_repeats_its_refusal_under_its_key(app: TestApp) {
+    let guild = app.guild("owls").await;
+    let (_, b) = app.member(&guild, "bob", "member").await;
+    let pool = |what: &str| format!("/api/v1/guilds/{}/pools/{}/{what}", guild.slug, guild.pool);
+    let transfer = json!({"from_member_id": guild.owner_member, "to_member_id": b, "amount": 5, "reason": "r"});
+    let first = app
+        .post(&pool("transfers"))
+        .token(&guild.owner.token)
+        .header("idempotency-key", "t-1")
+        .json(transfer.clone())
+        .send()
+        .await;
+    let first = first.expect_error(422, "insufficient_points");
+    // Even once the points are there, the key answers as it first did, and moves nothing.
+    app.post(&pool("awards"))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": [guild.owner_member], "amount": 50, "reason": "r"}))
+        .send()
+        .await
+        .expect(201);
+    let again = app
+        .post(&pool("transfers"))
+        .token(&guild.owner.token)
+        .header("idempotency-key", "t-1")
+        .json(transfer)
+        .send()
+        .await;
+    assert_eq!((again.status, again.json.clone()), (first.status, first.json.clone()));
+    assert_eq!(app.balances(&guild).await[&b], "0.00");
+    assert_eq!(app.balances(&guild).await[&guild.owner_member], "50.00");
 }
