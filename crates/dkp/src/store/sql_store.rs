@@ -169,20 +169,12 @@ impl Store for SqlStore {
         ctx: &Ctx,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_locking().await?;
-        tx.sql(
-            "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING",
-        )
-        .bind(claim.user_id)
-        .bind(claim.key.as_str())
-        .bind(claim.fingerprint.as_slice())
-        .bind(i32::from(status))
-        .bind(body)
-        .bind(ctx.now)
-        .execute()
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        match ledger::remember(&mut tx, claim, status, body, ctx).await {
+            Ok(()) => Ok(tx.commit().await?),
+            // An answer is stored under the key already: it stays the answer.
+            Err(StoreError::Raced) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
