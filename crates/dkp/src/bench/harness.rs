@@ -102,6 +102,14 @@ impl Http {
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
+    /// The body of a GET, as text.
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let request = hyper::Request::builder().uri(format!("{}{path}", self.base)).body(Full::new(Bytes::new()))?;
+        let response = self.client.request(request).await?;
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn expect(
         &self,
         method: &str,

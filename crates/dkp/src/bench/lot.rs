@@ -121,6 +121,20 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         lot["lot"]["bid_count"],
         lot["lot"]["bid_count"] == latencies.len()
     );
+    // Where the time went, from the server's own metrics.
+    let metrics = http.text("/metrics").await?;
+    let mean = |name: &str| {
+        let sum = super::counter_total(&metrics, &format!("{name}_sum"));
+        let count = super::counter_total(&metrics, &format!("{name}_count"));
+        if count > 0.0 { sum / count } else { 0.0 }
+    };
+    println!(
+        "  server: batches={} mean batch={:.1} bids, mean queued+applied={:.2} ms, mean bid request={:.2} ms",
+        super::counter_total(&metrics, "dkp_sequencer_batch_size_count"),
+        mean("dkp_sequencer_batch_size"),
+        mean("dkp_bid_queue_seconds") * 1000.0,
+        mean("dkp_bid_latency_seconds") * 1000.0,
+    );
     Ok(())
 }
 
