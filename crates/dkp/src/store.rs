@@ -7,6 +7,13 @@
 //! - entries and postings are only ever inserted, and the postings of an entry
 //!   sum to zero, so the postings of a pool always sum to zero.
 
+/// `held`: the sum of an account `a`'s holds on open lots, as a column.
+macro_rules! held_sql {
+    () => {
+        "CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held"
+    };
+}
+
 mod accounts;
 mod auction;
 mod events;

@@ -8,13 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use dkp_core::Points;
 use dkp_core::auction::{Lot, Mode, Standing, Status, Terms};
-use dkp_core::ledger::{self, Wallet};
+use dkp_core::ledger;
 use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
 use super::events::{Pending, append, balance_changes};
-use super::ledger::{Draft, post};
+use super::ledger::{Draft, lock_wallets, post};
 use super::model::*;
 use super::sql::{Backend, Db, Row, Ts, Tx, placeholders, value_rows};
 use super::sql_store::audit;
@@ -266,7 +266,12 @@ pub async fn place_bids(
     enter_lane(&mut tx, pool_id).await?;
     let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
     let now = micros(ctx.now);
-    let mut wallets = lock_wallets(&mut tx, pool_id, bids, &mut accounts).await?;
+    let bidders: BTreeSet<Uuid> = bids.iter().map(|b| b.member_id).collect();
+    let mut wallets = HashMap::with_capacity(bidders.len());
+    for (member, (account, wallet)) in lock_wallets(&mut tx, pool_id, &bidders).await? {
+        accounts.insert(member, account);
+        wallets.insert(member, wallet);
+    }
     let mut outcomes = Vec::with_capacity(bids.len());
     let mut placed: Vec<(Uuid, BidView)> = Vec::new();
     let mut pending = Vec::new();
@@ -386,38 +391,6 @@ pub async fn place_bids(
     }
     tx.commit().await?;
     Ok(BidBatch { outcomes, lot: view, events })
-}
-
-/// Locks and reads, in one statement, the wallets of every bidder of a batch
-/// (in account-id order), and notes their accounts.
-async fn lock_wallets(
-    tx: &mut Tx,
-    pool_id: Uuid,
-    bids: &[BidCommand],
-    accounts: &mut HashMap<Uuid, Uuid>,
-) -> Result<HashMap<Uuid, Wallet>, StoreError> {
-    let members: BTreeSet<Uuid> = bids.iter().map(|b| b.member_id).collect();
-    // SQLite has no row locks: its writer holds the whole database already.
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
-    let sql = format!(
-        "SELECT a.id, a.member_id, a.balance, \
-         CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held \
-         FROM accounts a WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.id{lock}",
-        placeholders(2, members.len())
-    );
-    let mut statement = tx.sql_built(sql).bind(pool_id);
-    for member in &members {
-        statement = statement.bind(*member);
-    }
-    let mut wallets = HashMap::with_capacity(members.len());
-    for row in statement.fetch_all().await? {
-        let member: Uuid = row.get("member_id")?;
-        accounts.insert(member, row.get("id")?);
-        let wallet =
-            Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
-        wallets.insert(member, wallet);
-    }
-    Ok(wallets)
 }
 
 /// Inserts the accepted bids of a batch in one statement.

@@ -103,9 +103,12 @@ pub async fn balance_changes(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT m.user_id, a.member_id, a.balance, \
-         CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held \
-         FROM accounts a JOIN members m ON m.id = a.member_id WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.member_id",
+        concat!(
+            "SELECT m.user_id, a.member_id, a.balance, ",
+            held_sql!(),
+            " FROM accounts a JOIN members m ON m.id = a.member_id \
+             WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.member_id"
+        ),
         placeholders(2, members.len())
     );
     let mut statement = tx.sql_built(sql).bind(pool_id);

@@ -1,19 +1,19 @@
 //! Pools, accounts, standings and the ledger write (seed risk R1).
 //!
 //! A ledger write locks what it touches in one fixed order, member accounts
-//! by member id and then the pool's system accounts, so two writers never
+//! by account id and then the pool's system accounts, so two writers never
 //! wait on each other in a cycle; it checks the new balances with `dkp-core`
 //! and writes the entry, its postings, the balances, the audit row and the
 //! idempotency record in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dkp_core::ledger::{self, Wallet};
 use dkp_core::{AccountRef, Points, Posting, SystemAccount};
 use uuid::Uuid;
 
 use super::model::*;
-use super::sql::{Backend, Db, Row, Tx};
+use super::sql::{Backend, Db, Row, Tx, placeholders};
 use super::sql_store::{OnUnique, audit};
 use super::{Ctx, StoreError};
 use crate::store::retry::retry;
@@ -99,13 +99,6 @@ async fn pool(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Pool, StoreError
         .await?
         .ok_or(StoreError::NotFound)?;
     Ok(pool_of(&row)?)
-}
-
-/// `held`: the sum of the account's holds on open lots.
-macro_rules! held_sql {
-    () => {
-        "CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id), 0) AS BIGINT) AS held"
-    };
 }
 
 pub async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
@@ -310,10 +303,10 @@ pub(super) struct Draft {
 }
 
 /// Writes an entry inside `tx`: locks the member accounts it touches in
-/// member-id order, checks the new balances with `dkp-core`, and writes the
+/// account-id order, checks the new balances with `dkp-core`, and writes the
 /// entry, its postings and the balances.
 pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, StoreError> {
-    let mut members: Vec<Uuid> = draft
+    let members: BTreeSet<Uuid> = draft
         .postings
         .iter()
         .filter_map(|p| match &p.account {
@@ -321,15 +314,12 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
             AccountRef::System(_) => None,
         })
         .collect();
-    members.sort_unstable();
-    members.dedup();
-    let mut wallets = BTreeMap::new();
-    let mut accounts = BTreeMap::new();
-    for member in &members {
-        let (account, wallet) = lock_wallet(tx, draft.pool_id, *member).await?;
-        accounts.insert(*member, account);
-        wallets.insert(*member, wallet);
+    let locked = lock_wallets(tx, draft.pool_id, &members).await?;
+    if locked.len() < members.len() {
+        return Err(StoreError::UnknownReference("member_id"));
     }
+    let accounts: BTreeMap<Uuid, Uuid> = locked.iter().map(|(member, (account, _))| (*member, *account)).collect();
+    let wallets: BTreeMap<Uuid, Wallet> = locked.iter().map(|(member, (_, wallet))| (*member, *wallet)).collect();
     let balances = ledger::apply(&draft.postings, &wallets, draft.allow_negative)?;
 
     let entry = Entry {
@@ -424,27 +414,39 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
     })
 }
 
-/// Locks a member's account in the pool and reads their wallet.
-pub(super) async fn lock_wallet(tx: &mut Tx, pool_id: Uuid, member_id: Uuid) -> Result<(Uuid, Wallet), StoreError> {
-    const SELECT: &str =
-        concat!("SELECT a.id, a.balance, ", held_sql!(), " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2");
-    const LOCK: &str = concat!(
-        "SELECT a.id, a.balance, ",
-        held_sql!(),
-        " FROM accounts a WHERE a.pool_id = $1 AND a.member_id = $2 FOR UPDATE OF a"
-    );
+/// Locks, in one statement and in account-id order, the accounts of
+/// `members` in the pool and reads their wallets: member id to (account id,
+/// wallet). A member with no account in the pool is missing from the map.
+pub(super) async fn lock_wallets(
+    tx: &mut Tx,
+    pool_id: Uuid,
+    members: &BTreeSet<Uuid>,
+) -> Result<BTreeMap<Uuid, (Uuid, Wallet)>, StoreError> {
+    if members.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     // SQLite has no row locks: its writer holds the whole database already.
-    let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
-    let row = tx
-        .sql(sql)
-        .bind(pool_id)
-        .bind(member_id)
-        .fetch_optional()
-        .await?
-        .ok_or(StoreError::UnknownReference("member_id"))?;
-    let wallet =
-        Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
-    Ok((row.get("id")?, wallet))
+    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
+    let sql = format!(
+        concat!(
+            "SELECT a.id, a.member_id, a.balance, ",
+            held_sql!(),
+            " FROM accounts a WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.id{}"
+        ),
+        placeholders(2, members.len()),
+        lock
+    );
+    let mut statement = tx.sql_built(sql).bind(pool_id);
+    for member in members {
+        statement = statement.bind(*member);
+    }
+    let mut wallets = BTreeMap::new();
+    for row in statement.fetch_all().await? {
+        let wallet =
+            Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
+        wallets.insert(row.get("member_id")?, (row.get("id")?, wallet));
+    }
+    Ok(wallets)
 }
 
 /// Adds `amount` to a system account of the pool (checked: an overflow is
