@@ -14,8 +14,10 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::hub::LocalHub;
+use crate::hub::{Hub, LocalHub, RedisHub};
+use crate::limits::Limits;
 use crate::service::Service;
+use crate::shared::Shared;
 use crate::store::{self, Location, Store};
 
 pub struct Application {
@@ -35,11 +37,22 @@ impl Application {
             Location::Postgres { .. } => None,
         };
         let store = store::open(&config.location).await?;
-        let service = Arc::new(Service::new(store.clone(), Arc::new(LocalHub::default()), config.session_ttl_hours));
+        let scale = &config.scale;
+        let shared = match &scale.redis_url {
+            Some(url) => Some(Shared::connect(url).await?),
+            None => None,
+        };
+        let hub: Arc<dyn Hub> = match &shared {
+            Some(shared) => Arc::new(RedisHub::start(shared.clone())),
+            None => Arc::new(LocalHub::default()),
+        };
+        let limits = Limits::new(shared.clone(), scale.bid_rate, scale.ws_connect_rate);
+        let service = Arc::new(Service::with_parts(store.clone(), hub, shared, limits, config.session_ttl_hours));
         let state = AppState {
             service: service.clone(),
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
+            trust_forwarded_for: scale.trust_forwarded_for,
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -68,7 +81,8 @@ impl Application {
         tracing::info!(address = %self.local_addr(), backend = ?self.service.store.backend(), "serving");
         let (stop_jobs, jobs_stopped) = watch::channel(false);
         let jobs = self.jobs.then(|| tokio::spawn(crate::jobs::run(self.service.clone(), jobs_stopped)));
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await;
+        let router = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(stop).await;
         let _ = stop_jobs.send(true);
         if let Some(jobs) = jobs {
             let _ = jobs.await;

@@ -69,6 +69,31 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (serve behind HTTPS).
     #[arg(long, env = "DKP_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+}
+
+/// What several instances share, and the limits they keep together.
+#[derive(Debug, Clone, Args)]
+pub struct ScaleArgs {
+    /// `redis://…`: fan events out between instances and share lot states and rate limits.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// Bids one member may place per second (0: no limit).
+    #[arg(long, env = "DKP_BID_RATE", default_value_t = 20)]
+    pub bid_rate: u32,
+    /// WebSocket connections one address may open per second (0: no limit).
+    #[arg(long, env = "DKP_WS_CONNECT_RATE", default_value_t = 20)]
+    pub ws_connect_rate: u32,
+    /// Take the client's address from the last `X-Forwarded-For` entry (behind a balancer).
+    #[arg(long, env = "DKP_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ScaleArgs {
+    fn default() -> ScaleArgs {
+        ScaleArgs { redis_url: None, bid_rate: 20, ws_connect_rate: 20, trust_forwarded_for: false }
+    }
 }
 
 /// A value that must not reach logs: it prints as `[redacted]`.
@@ -107,6 +132,7 @@ pub struct Config {
     pub session_ttl_hours: u32,
     pub secure_cookies: bool,
     pub jobs: bool,
+    pub scale: ScaleArgs,
 }
 
 impl DatabaseArgs {
@@ -138,6 +164,7 @@ impl ServeArgs {
             session_ttl_hours: self.session_ttl_hours,
             secure_cookies: self.secure_cookies,
             jobs: !self.no_jobs,
+            scale: self.scale.clone(),
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: PrometheusHandle,
     pub secure_cookies: bool,
+    /// Whether `X-Forwarded-For` names the client (a balancer in front).
+    pub trust_forwarded_for: bool,
 }
 
 /// The largest request body accepted.

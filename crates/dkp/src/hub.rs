@@ -12,6 +12,9 @@ use tokio::sync::broadcast;
 
 use crate::store::Event;
 
+mod bridge;
+pub use bridge::RedisHub;
+
 /// One event, encoded once for every subscriber of its channel.
 #[derive(Debug)]
 pub struct Frame {
@@ -44,6 +47,10 @@ pub trait Hub: Send + Sync + 'static {
     fn publish(&self, events: &[Event]);
     /// Frames published on `channel` from now on.
     fn subscribe(&self, channel: &str) -> broadcast::Receiver<Arc<Frame>>;
+    /// Whether events from other instances reach this one now.
+    fn healthy(&self) -> bool {
+        true
+    }
 }
 
 /// How many frames a channel buffers for a subscriber that is behind; one

@@ -16,6 +16,8 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod jobs;
+pub mod limits;
 pub mod service;
+pub mod shared;
 pub mod store;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auction;
 pub mod guilds;
 pub mod ledger;
+mod lot_states;
 mod recent;
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use uuid::Uuid;
 use crate::clock::{Clock, SystemClock};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::shared::Shared;
 use crate::store::{Ctx, Membership, PageRequest, Store, User};
 
 /// What every use case needs.
@@ -26,6 +29,9 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     pub hub: Arc<dyn Hub>,
     pub auctions: Arc<auction::Auctions>,
+    pub limits: Limits,
+    /// Redis, when instances share it.
+    pub shared: Option<Shared>,
     pub session_ttl_hours: u32,
     /// Sessions seen in the last moments, by token hash.
     sessions: recent::Recent<Vec<u8>, User>,
@@ -46,11 +52,24 @@ pub struct Caller {
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, hub: Arc<dyn Hub>, session_ttl_hours: u32) -> Service {
+        Service::with_parts(store, hub, None, Limits::new(None, 0, 0), session_ttl_hours)
+    }
+
+    /// A service whose instances share `shared` (Redis), with these limits.
+    pub fn with_parts(
+        store: Arc<dyn Store>,
+        hub: Arc<dyn Hub>,
+        shared: Option<Shared>,
+        limits: Limits,
+        session_ttl_hours: u32,
+    ) -> Service {
         Service {
             store,
             clock: Arc::new(SystemClock),
             hub,
-            auctions: Arc::default(),
+            auctions: Arc::new(auction::Auctions::new(shared.clone())),
+            limits,
+            shared,
             session_ttl_hours,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),

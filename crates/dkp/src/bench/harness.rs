@@ -30,6 +30,8 @@ impl Server {
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["serve", "--listen", &address.to_string(), "--data-dir"]).arg(&database.data_dir);
+        // The load comes from a few members and one address, far past what a person sends.
+        command.args(["--bid-rate", "0", "--ws-connect-rate", "0"]);
         if let Some(url) = &database.database_url {
             command.env("DATABASE_URL", url.expose());
         }

@@ -2,9 +2,10 @@
 //! parameters. Each failure is an `ApiError` with the contract's code.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
@@ -29,6 +30,33 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+    }
+}
+
+/// The address of the client: the peer, or behind a trusted balancer the
+/// last `X-Forwarded-For` entry (the one the balancer itself added).
+#[derive(Clone, Debug)]
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .rfind(|entry| entry.parse::<std::net::IpAddr>().is_ok());
+            if let Some(address) = forwarded {
+                return Ok(ClientAddress(address.to_owned()));
+            }
+        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+        Ok(ClientAddress(peer.unwrap_or_else(|| "unknown".to_owned())))
     }
 }
 

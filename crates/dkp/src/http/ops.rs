@@ -24,15 +24,28 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    let database = tokio::time::timeout(Duration::from_secs(2), state.service.store.ping()).await;
-    match database {
-        Ok(Ok(())) => Json(json!({"status": "ready", "checks": {"database": "ok"}})).into_response(),
+    let service = &state.service;
+    match tokio::time::timeout(Duration::from_secs(2), service.store.ping()).await {
+        Ok(Ok(())) => {}
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness: the database does not answer");
-            not_ready("database")
+            return not_ready("database");
         }
-        Err(_) => not_ready("database"),
+        Err(_) => return not_ready("database"),
     }
+    let mut checks = json!({"database": "ok"});
+    if let Some(shared) = &service.shared {
+        // Without Redis this instance would miss the others' events.
+        if let Err(error) = shared.ping().await {
+            tracing::warn!(error = %error, "readiness: Redis does not answer");
+            return not_ready("redis");
+        }
+        if !service.hub.healthy() {
+            return not_ready("redis");
+        }
+        checks["redis"] = json!("ok");
+    }
+    Json(json!({"status": "ready", "checks": checks})).into_response()
 }
 
 fn not_ready(part: &str) -> Response {

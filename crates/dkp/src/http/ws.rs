@@ -29,9 +29,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::AppState;
-use super::extract::token;
+use super::extract::{ClientAddress, token};
 use crate::error::ApiError;
 use crate::hub::Frame;
+use crate::limits::Limited;
 use crate::service::Service;
 use crate::store::{User, guild_channel, lot_channel, user_channel};
 
@@ -51,10 +52,12 @@ pub fn router() -> Router<AppState> {
 
 async fn upgrade(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    state.service.limits.admit(Limited::Connect, &address).await?;
     let token = token(&headers).or_else(|| query.get("token").cloned()).ok_or(ApiError::Unauthenticated)?;
     let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
     let ws = ws.map_err(|e| ApiError::BadRequest { code: "websocket_required", message: e.body_text() })?;

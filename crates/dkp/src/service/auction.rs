@@ -16,10 +16,13 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::ledger::Idempotency;
+use super::lot_states::LotStates;
 use super::{Caller, Service, amount};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::limits::Limited;
+use crate::shared::Shared;
 use crate::store::{
     BidCommand, BidOutcome, BidView, Ctx, Ending, IdempotencyClaim, LotView, NewLot, Page, PageRequest, Store,
 };
@@ -74,27 +77,18 @@ struct Queued {
 }
 
 /// The per-lot sequencers of this instance and the lot states they keep fresh.
-#[derive(Default)]
 pub struct Auctions {
     queues: Mutex<HashMap<Uuid, mpsc::Sender<Queued>>>,
-    cache: Mutex<HashMap<Uuid, LotView>>,
+    pub states: LotStates,
 }
 
 impl Auctions {
-    fn cached(&self, lot_id: Uuid) -> Option<LotView> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&lot_id).cloned()
+    pub fn new(shared: Option<Shared>) -> Auctions {
+        Auctions { queues: Mutex::default(), states: LotStates::new(shared) }
     }
 
-    /// Keeps the newest known state of a lot (a lot's `seq` only grows).
     pub fn remember(&self, lot: &LotView) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let newer = cache.get(&lot.id).is_none_or(|known| known.seq <= lot.seq);
-        if lot.status != Status::Open {
-            // An ended lot is refused from the database; no need to keep it.
-            cache.remove(&lot.id);
-        } else if newer {
-            cache.insert(lot.id, lot.clone());
-        }
+        self.states.remember(lot);
     }
 }
 
@@ -244,9 +238,10 @@ impl Service {
     ) -> Result<BidAnswer, ApiError> {
         let started = Instant::now();
         let access = self.guild_access(caller, slug, Action::Bid).await?;
+        self.limits.admit(Limited::Bid, &access.member_id.simple().to_string()).await?;
         let lot_id = super::id(lot_id)?;
         let amount = positive("amount", &input.amount)?;
-        let lot = match self.auctions.cached(lot_id).filter(|lot| lot.guild_id == access.guild.id) {
+        let lot = match self.auctions.states.cached(lot_id).filter(|lot| lot.guild_id == access.guild.id) {
             Some(lot) => lot,
             None => {
                 let lot = self.store.lot(access.guild.id, lot_id).await?.ok_or(ApiError::NotFound)?;
@@ -260,6 +255,12 @@ impl Service {
         // may be the repeat of one accepted before, whose answer is replayed.
         if idem.is_none() {
             prereject(&lot, amount)?;
+            // Another instance may have moved the lot on since this one last saw it.
+            if let Some(standing) = self.auctions.states.newer_than(lot.id, lot.seq).await {
+                let newer =
+                    LotView { seq: standing.seq, status: standing.status, high_bid: standing.high_bid, ..lot.clone() };
+                prereject(&newer, amount)?;
+            }
         }
         let bid = BidCommand {
             member_id: access.member_id,

@@ -1,6 +1,7 @@
 //! The one integration test binary: the API-level suite, each scenario run
 //! against embedded SQLite and against PostgreSQL over a real connection.
 
+mod services;
 mod support;
 
 mod accounts;
@@ -12,3 +13,4 @@ mod idempotency;
 mod ledger;
 mod operations;
 mod realtime;
+mod scale_out;

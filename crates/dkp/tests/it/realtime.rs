@@ -16,13 +16,7 @@ both_stores!(
 
 async fn setup(app: &TestApp) -> (Guild, User, String) {
     let guild = app.guild("owls").await;
-    let (ana, a) = app.member(&guild, "ana", "member").await;
-    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
-        .token(&guild.owner.token)
-        .json(json!({"member_ids": [a], "amount": 1000, "reason": "raid"}))
-        .send()
-        .await
-        .expect(201);
+    let (ana, a) = app.funded_member(&guild, "ana", 1000).await;
     (guild, ana, a)
 }
 

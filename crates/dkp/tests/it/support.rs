@@ -127,6 +127,8 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         session_ttl_hours: 24,
         secure_cookies: false,
         jobs: true,
+        // Tests race many bids per member; the limits have tests of their own.
+        scale: dkp::config::ScaleArgs { bid_rate: 0, ws_connect_rate: 0, ..Default::default() },
     }
 }
 
@@ -148,9 +150,16 @@ impl TestApp {
     /// Another instance of the service on the same PostgreSQL database, with
     /// its own pools and in-process state, as a second host would run it.
     pub async fn second_instance(&self) -> TestApp {
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// Like `second_instance`, with its configuration adjusted first.
+    pub async fn second_instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         assert_eq!(self.kind, Kind::Postgres, "only PostgreSQL serves several instances");
         let dir = temp_dir();
-        let app = Application::build(config(self.location.clone(), &dir)).await.expect("the second instance builds");
+        let mut config = config(self.location.clone(), &dir);
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("the second instance builds");
         TestApp {
             kind: self.kind,
             router: app.router(),
@@ -329,6 +338,18 @@ impl TestApp {
         (user, reply.json["member"]["id"].as_str().expect("member id").to_owned())
     }
 
+    /// A new member of the guild awarded `amount` points: the user and the member id.
+    pub async fn funded_member(&self, guild: &Guild, name: &str, amount: i64) -> (User, String) {
+        let (user, member) = self.member(guild, name, "member").await;
+        self.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+            .token(&guild.owner.token)
+            .json(json!({"member_ids": [member], "amount": amount, "reason": "raid"}))
+            .send()
+            .await
+            .expect(201);
+        (user, member)
+    }
+
     /// Member id to balance, as standings show it.
     pub async fn balances(&self, guild: &Guild) -> std::collections::BTreeMap<String, String> {
         self.wallets(guild).await.into_iter().map(|(member, (balance, _))| (member, balance)).collect()
@@ -378,7 +399,7 @@ impl TestApp {
     pub async fn serve(&self) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
-        let router = self.router.clone();
+        let router = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await });
         address
     }
