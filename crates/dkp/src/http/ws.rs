@@ -7,9 +7,14 @@
 //! buffer, is disconnected and counted, so a slow reader never grows memory.
 //! A socket that takes 5 s to accept one frame counts as slow too. Pings
 //! every 20 s; a client silent for 60 s is closed.
+//!
+//! On one connection a channel's offsets never repeat: subscribing again to a
+//! channel continues after what the earlier subscription already queued
+//! (unsubscribe first to be replayed from scratch).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -84,8 +89,19 @@ struct Connection {
     outbox_rx: Option<mpsc::Receiver<Utf8Bytes>>,
     /// Raised by a forwarder whose client fell behind.
     slow: Arc<Notify>,
-    subscriptions: HashMap<String, JoinHandle<()>>,
+    subscriptions: HashMap<String, Subscription>,
 }
+
+/// One channel a client follows: its forwarder, and the offset of the last
+/// frame it queued (so a new subscription to the same channel starts after
+/// it instead of queueing the same frames twice).
+struct Subscription {
+    task: JoinHandle<()>,
+    queued: Arc<AtomicI64>,
+}
+
+/// `queued` before anything was queued.
+const NOTHING_QUEUED: i64 = i64::MIN;
 
 fn text(value: serde_json::Value) -> Utf8Bytes {
     Utf8Bytes::from(value.to_string())
@@ -154,8 +170,8 @@ impl Connection {
                 }
             }
         }
-        for (_, task) in self.subscriptions.drain() {
-            task.abort();
+        for (_, subscription) in self.subscriptions.drain() {
+            subscription.task.abort();
         }
         metrics::gauge!("dkp_ws_connections").decrement(1.0);
     }
@@ -176,8 +192,8 @@ impl Connection {
         };
         match message {
             ClientMessage::Unsubscribe { channel } => {
-                if let Some(task) = self.subscriptions.remove(&channel) {
-                    task.abort();
+                if let Some(subscription) = self.subscriptions.remove(&channel) {
+                    subscription.task.abort();
                 }
                 Some(text(json!({"type": "unsubscribed", "channel": channel})))
             }
@@ -187,20 +203,32 @@ impl Connection {
                 }
                 match self.resolve(&channel).await {
                     Ok(internal) => {
+                        let live = self.service.hub.subscribe(&internal);
+                        // What an earlier subscription to this channel queued is
+                        // still on its way to the client: start after it.
+                        let mut since = since;
+                        if let Some(old) = self.subscriptions.remove(&channel) {
+                            old.task.abort();
+                            let _ = old.task.await;
+                            let queued = old.queued.load(Ordering::Acquire);
+                            if queued != NOTHING_QUEUED {
+                                since = Some(since.map_or(queued, |since| since.max(queued)));
+                            }
+                        }
+                        let queued = Arc::new(AtomicI64::new(NOTHING_QUEUED));
                         let forwarder = Forwarder {
                             service: self.service.clone(),
-                            channel: internal.clone(),
+                            channel: internal,
                             public: channel.clone(),
-                            live: self.service.hub.subscribe(&internal),
+                            live,
                             outbox: self.outbox.clone(),
                             slow: self.slow.clone(),
+                            queued: queued.clone(),
                         };
-                        if let Some(old) = self.subscriptions.remove(&channel) {
-                            old.abort();
-                        }
                         // The subscription is acknowledged before anything it replays.
                         self.queue(text(json!({"type": "subscribed", "channel": channel})));
-                        self.subscriptions.insert(channel, tokio::spawn(forwarder.run(since)));
+                        let task = tokio::spawn(forwarder.run(since));
+                        self.subscriptions.insert(channel, Subscription { task, queued });
                         None
                     }
                     Err(error) => {
@@ -263,6 +291,8 @@ struct Forwarder {
     live: broadcast::Receiver<Arc<Frame>>,
     outbox: mpsc::Sender<Utf8Bytes>,
     slow: Arc<Notify>,
+    /// The offset of the last frame queued for the client.
+    queued: Arc<AtomicI64>,
 }
 
 impl Forwarder {
@@ -297,6 +327,7 @@ impl Forwarder {
                         self.slow.notify_one();
                         return;
                     }
+                    self.queued.store(frame.offset, Ordering::Release);
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     self.slow.notify_one();
@@ -318,6 +349,7 @@ impl Forwarder {
                 return Err(());
             }
             sent = event.offset;
+            self.queued.store(sent, Ordering::Release);
         }
         Ok(sent)
     }
@@ -342,6 +374,7 @@ impl Forwarder {
             let Some(newest) = events.last().map(|e| e.offset) else { break };
             for event in &events {
                 self.outbox.send(Frame::encode(event).text).await.map_err(|_| ())?;
+                self.queued.store(event.offset, Ordering::Release);
             }
             sent = newest;
             if events.len() < REPLAY_PAGE as usize {

@@ -12,6 +12,7 @@ both_stores!(
     a_subscription_beyond_the_log_is_told_to_reset,
     outsiders_are_refused_and_strangers_cannot_connect,
     sealed_bid_events_carry_no_amount,
+    subscribing_again_on_one_connection_repeats_nothing,
 );
 
 async fn setup(app: &TestApp) -> (Guild, User, String) {
@@ -218,4 +219,36 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_counted() {
 async fn slow_consumers(app: &TestApp) -> f64 {
     let metrics = app.get("/metrics").send().await.expect(200).text;
     dkp::bench::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total")
+}
+
+async fn subscribing_again_on_one_connection_repeats_nothing(app: TestApp) {
+    let (guild, ana, _) = setup(&app).await;
+    let address = app.serve().await;
+    let lot = app.open_lot(&guild, json!({})).await;
+    let id = lot["id"].as_str().unwrap();
+    for n in 0..40 {
+        app.bid(&guild, id, &ana.token, json!(10 + n)).await.expect(201);
+    }
+    let channel = format!("lot:{id}");
+    let mut feed = Feed::connect(address, &ana.token).await;
+    assert_eq!(feed.subscribe(&channel, Some(0)).await["type"], "subscribed");
+    let mut offsets = vec![feed.next().await["offset"].as_i64().unwrap()];
+    // Subscribing again, saying what it has: what the first subscription
+    // already sent on is not sent twice.
+    feed.send(json!({"type": "subscribe", "channel": channel, "since": offsets[0]})).await;
+    while let Some(message) = feed.next_within(std::time::Duration::from_millis(1500)).await {
+        if message["type"] == "event" {
+            offsets.push(message["offset"].as_i64().unwrap());
+        }
+    }
+    let expected: Vec<i64> = (offsets[0]..=offsets.last().copied().unwrap_or(0)).collect();
+    assert_eq!(offsets, expected, "every event once, in order");
+    assert!(offsets.len() >= 40, "the replay covers every bid");
+
+    // After an unsubscribe, a new subscription starts afresh.
+    feed.send(json!({"type": "unsubscribe", "channel": channel})).await;
+    assert_eq!(feed.next().await["type"], "unsubscribed");
+    assert_eq!(feed.subscribe(&channel, Some(38)).await["type"], "subscribed");
+    let replayed = feed.next().await;
+    assert_eq!(replayed["offset"], 39);
 }
