@@ -135,6 +135,40 @@ pub fn reversal<K: Clone + Ord>(original: &[Posting<K>]) -> Result<Vec<Posting<K
     original.iter().map(|p| Ok(Posting { account: p.account.clone(), amount: p.amount.checked_neg()? })).collect()
 }
 
+/// Decay: every member gives up `percent` of a positive balance (rounded down
+/// to the hundredth) into the pool's decayed account. Held points are never
+/// decayed away: a member keeps at least what their leading bids hold. The
+/// percent is itself in hundredths (`1000` is 10 %), from 0.01 % to 100 %.
+/// Members with nothing to give are left out; no member at all is an entry
+/// with no member postings, which the caller may skip.
+pub fn decay<K: Clone + Ord>(
+    wallets: &BTreeMap<K, Wallet>,
+    percent: Points,
+) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    if !percent.is_positive() || percent > Points::from_stored(100_00) {
+        return Err(LedgerError::Amount(AmountError::OutOfRange));
+    }
+    let mut postings = Vec::new();
+    let mut total = Points::ZERO;
+    for (member, wallet) in wallets {
+        if !wallet.balance.is_positive() {
+            continue;
+        }
+        // hundredths x hundredths of a percent: divide by 100 x 100.
+        let share = i128::from(wallet.balance.hundredths()) * i128::from(percent.hundredths()) / 100_00;
+        let share = Points::from_hundredths(i64::try_from(share).map_err(|_| AmountError::OutOfRange)?)?;
+        let taken = share.min(wallet.available()?.max(Points::ZERO));
+        if taken.is_positive() {
+            postings.push(Posting { account: AccountRef::Member(member.clone()), amount: taken.checked_neg()? });
+            total = total.checked_add(taken)?;
+        }
+    }
+    if total.is_positive() {
+        postings.push(Posting { account: AccountRef::System(SystemAccount::Decayed), amount: total });
+    }
+    Ok(postings)
+}
+
 /// Checks that postings sum to zero.
 pub fn check_balanced<K>(postings: &[Posting<K>]) -> Result<(), LedgerError<K>> {
     let mut sum = Points::ZERO;
@@ -248,6 +282,33 @@ mod tests {
         all.extend(undo.iter().cloned());
         assert_eq!(check_balanced(&all), Ok(()));
         assert_eq!(undo[0].amount, pts(-300));
+    }
+
+    #[test]
+    fn decay_takes_the_percent_rounded_down_and_spares_held_points() {
+        let wallets = wallets(&[(1, 1000, 0), (2, 1005, 0), (3, 1000, 950), (4, -500, 0), (5, 0, 0)]);
+        let postings = decay(&wallets, pts(10_00)).unwrap();
+        let taken: Vec<(AccountRef<u32>, i64)> =
+            postings.iter().map(|p| (p.account.clone(), p.amount.hundredths())).collect();
+        assert_eq!(
+            taken,
+            vec![
+                (AccountRef::Member(1), -100),
+                (AccountRef::Member(2), -100),
+                (AccountRef::Member(3), -50),
+                (AccountRef::System(SystemAccount::Decayed), 250),
+            ]
+        );
+        assert_eq!(apply(&postings, &wallets, false).map(|b| b[&3]), Ok(pts(950)));
+    }
+
+    #[test]
+    fn decay_percent_must_be_above_zero_and_at_most_a_hundred() {
+        let wallets = wallets(&[(1, 1000, 0)]);
+        assert!(decay(&wallets, pts(0)).is_err());
+        assert!(decay(&wallets, pts(100_01)).is_err());
+        assert_eq!(decay(&wallets, pts(100_00)).unwrap()[0].amount, pts(-1000));
+        assert_eq!(decay(&BTreeMap::<u32, Wallet>::new(), pts(5_00)).unwrap(), vec![]);
     }
 
     #[test]

@@ -12,9 +12,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, Secret, WorkerArgs};
 use crate::http::{self, AppState};
 use crate::hub::{Hub, LocalHub, RedisHub};
+use crate::jobs::Runner;
 use crate::limits::Limits;
 use crate::service::Service;
 use crate::shared::Shared;
@@ -24,8 +25,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     service: Arc<Service>,
-    /// Whether this process runs the job runner too.
-    jobs: bool,
+    /// The job runner of this process, unless jobs run elsewhere.
+    jobs: Option<Runner>,
     /// Held while serving from SQLite, so a second instance cannot open it.
     _data_lock: Option<File>,
 }
@@ -36,18 +37,10 @@ impl Application {
             Location::Sqlite { path } => Some(lock_data(path)?),
             Location::Postgres { .. } => None,
         };
-        let store = store::open(&config.location).await?;
         let scale = &config.scale;
-        let shared = match &scale.redis_url {
-            Some(url) => Some(Shared::connect(url).await?),
-            None => None,
-        };
-        let hub: Arc<dyn Hub> = match &shared {
-            Some(shared) => Arc::new(RedisHub::start(shared.clone())),
-            None => Arc::new(LocalHub::default()),
-        };
+        let (store, shared) = connect(&config.location, scale.redis_url.as_ref()).await?;
         let limits = Limits::new(shared.clone(), scale.bid_rate, scale.ws_connect_rate);
-        let service = Arc::new(Service::with_parts(store.clone(), hub, shared, limits, config.session_ttl_hours));
+        let service = Arc::new(Service::with_parts(store, hub(&shared), shared, limits, config.session_ttl_hours));
         let state = AppState {
             service: service.clone(),
             metrics: crate::telemetry::metrics(),
@@ -56,7 +49,8 @@ impl Application {
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Application { listener, router: http::router(state), service, jobs: config.jobs, _data_lock: data_lock })
+        let jobs = config.jobs.then(|| Runner::new("serve", config.job_lease));
+        Ok(Application { listener, router: http::router(state), service, jobs, _data_lock: data_lock })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -80,7 +74,7 @@ impl Application {
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = ?self.service.store.backend(), "serving");
         let (stop_jobs, jobs_stopped) = watch::channel(false);
-        let jobs = self.jobs.then(|| tokio::spawn(crate::jobs::run(self.service.clone(), jobs_stopped)));
+        let jobs = self.jobs.map(|runner| tokio::spawn(crate::jobs::run(self.service.clone(), runner, jobs_stopped)));
         let router = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, router).with_graceful_shutdown(stop).await;
         let _ = stop_jobs.send(true);
@@ -92,6 +86,45 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Opens the store (migrating it) and, when configured, Redis.
+async fn connect(location: &Location, redis_url: Option<&Secret>) -> anyhow::Result<(Arc<dyn Store>, Option<Shared>)> {
+    let store = store::open(location).await?;
+    let shared = match redis_url {
+        Some(url) => Some(Shared::connect(url).await?),
+        None => None,
+    };
+    Ok((store, shared))
+}
+
+/// The fan-out: over Redis between instances, or inside this process.
+fn hub(shared: &Option<Shared>) -> Arc<dyn Hub> {
+    match shared {
+        Some(shared) => Arc::new(RedisHub::start(shared.clone())),
+        None => Arc::new(LocalHub::default()),
+    }
+}
+
+/// `dkp worker`: the job runner alone, until a stop signal. It finishes the
+/// job in hand before stopping; one killed outright leaves its claims to
+/// run out and be taken over.
+pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let location = args.database.location()?;
+    if matches!(location, Location::Sqlite { .. }) {
+        anyhow::bail!("dkp worker needs PostgreSQL (DATABASE_URL); on SQLite, dkp serve runs the jobs itself");
+    }
+    let (store, shared) = connect(&location, args.redis_url.as_ref()).await?;
+    let service = Arc::new(Service::with_parts(store, hub(&shared), shared, Limits::new(None, 0, 0), 1));
+    let runner = Runner::new("worker", std::time::Duration::from_secs(args.job_lease_s));
+    let (stop_jobs, jobs_stopped) = watch::channel(false);
+    let jobs = tokio::spawn(crate::jobs::run(service.clone(), runner, jobs_stopped));
+    stop.await;
+    let _ = stop_jobs.send(true);
+    let _ = jobs.await;
+    service.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Takes the lock file beside the SQLite database; a second `dkp serve` on

@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API, the WebSocket feed and the job runner.
     Serve(ServeArgs),
+    /// Run the job runner alone (lot closing, decay), beside `serve --no-jobs`.
+    Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Measure the service on this machine and print the figures.
@@ -61,8 +63,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DKP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Run no jobs in this process (run `dkp worker` beside it).
-    #[arg(long)]
+    #[arg(long, env = "DKP_NO_JOBS")]
     pub no_jobs: bool,
+    /// How long a claimed job is this process's before another may take it over, in seconds.
+    #[arg(long, env = "DKP_JOB_LEASE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_s: u64,
     /// How long a login lasts, in hours.
     #[arg(long, env = "DKP_SESSION_TTL_HOURS", default_value_t = 720)]
     pub session_ttl_hours: u32,
@@ -71,6 +76,18 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
     #[command(flatten)]
     pub scale: ScaleArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// `redis://…`: send the events of the jobs (lot closed, balances) to every instance.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// How long a claimed job is this worker's before another may take it over, in seconds.
+    #[arg(long, env = "DKP_JOB_LEASE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_s: u64,
 }
 
 /// What several instances share, and the limits they keep together.
@@ -132,6 +149,7 @@ pub struct Config {
     pub session_ttl_hours: u32,
     pub secure_cookies: bool,
     pub jobs: bool,
+    pub job_lease: std::time::Duration,
     pub scale: ScaleArgs,
 }
 
@@ -164,6 +182,7 @@ impl ServeArgs {
             session_ttl_hours: self.session_ttl_hours,
             secure_cookies: self.secure_cookies,
             jobs: !self.no_jobs,
+            job_lease: std::time::Duration::from_secs(self.job_lease_s),
             scale: self.scale.clone(),
         })
     }

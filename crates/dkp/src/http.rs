@@ -6,6 +6,7 @@ mod accounts;
 mod auction;
 mod extract;
 mod guilds;
+mod jobs;
 mod ledger;
 mod ops;
 mod ws;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guilds::router())
         .merge(ledger::router())
         .merge(auction::router())
+        .merge(jobs::router())
         .merge(ws::router())
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound })

@@ -1,27 +1,56 @@
-//! The job runner of `dkp serve`: closes lots whose end has passed, at most
-//! a poll interval late. The lot row is the job: closing is a guarded
-//! transition, so any number of runners (instances, workers) may race on the
-//! same lot and it is settled once.
+//! The job runner, inside `dkp serve` or alone as `dkp worker`. It claims due
+//! jobs from the job table for a lease (each job goes to one runner), runs
+//! them and records the outcome. A runner that dies mid-job, even by
+//! SIGKILL, leaves its lease to run out; another runner then claims the job
+//! and runs it again. Each job's effect is written so that a second run
+//! changes nothing: closing a lot is a guarded transition, a decay is a
+//! ledger entry under an idempotency key named after the job.
+//!
+//! Failures are retried with exponential backoff; a job that fails
+//! `MAX_ATTEMPTS` times, or for a reason that will not change, is marked
+//! failed and kept for inspection.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::sync::watch;
 
+use crate::error::ApiError;
 use crate::service::Service;
-use crate::store::{Ctx, Ending};
+use crate::store::{CLOSE_LOT, Ctx, Ending, Job, JobEnd, Ts};
 
-/// How often due lots are looked for.
+/// How often due jobs are looked for: a lot closes at most this late (plus its run).
 pub const POLL: Duration = Duration::from_millis(250);
+/// Jobs claimed at once.
+const CLAIM: u32 = 16;
+/// Runs before a failing job is given up.
+const MAX_ATTEMPTS: i32 = 10;
+
+/// Who runs jobs, and for how long a claim holds.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    /// Unique per process, so a runner can only finish its own claims.
+    pub name: String,
+    pub lease: Duration,
+}
+
+impl Runner {
+    pub fn new(role: &str, lease: Duration) -> Runner {
+        let name = format!("{role}-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        Runner { name, lease }
+    }
+}
 
 /// Runs until `stop` turns true.
-pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
+pub async fn run(service: Arc<Service>, runner: Runner, mut stop: watch::Receiver<bool>) {
+    tracing::info!(runner = %runner.name, "running jobs");
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                close_due(&service).await;
+                run_due(&service, &runner).await;
             }
             _ = stop.changed() => break,
         }
@@ -31,28 +60,85 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Closes every lot that is due now; returns how many this call closed.
-pub async fn close_due(service: &Service) -> usize {
-    if let Ok(open) = service.store.open_lot_count().await {
-        metrics::gauge!("dkp_lots_open").set(open as f64);
-    }
+/// Claims and runs the jobs due now; how many it ran.
+pub async fn run_due(service: &Service, runner: &Runner) -> usize {
     let now = service.clock.now();
-    let due = match service.store.due_lots(now, 100).await {
-        Ok(due) => due,
+    observe(service, now).await;
+    let lease_until = Ts(now.0 + runner.lease);
+    let claimed = match service.store.claim_jobs(&runner.name, now, lease_until, CLAIM).await {
+        Ok(claimed) => claimed,
         Err(error) => {
-            tracing::warn!(error = %error, "cannot list due lots");
+            tracing::warn!(error = %error, "cannot claim jobs");
             return 0;
         }
     };
-    let mut closed = 0;
-    for (guild_id, lot_id) in due {
-        let ctx = Ctx { actor: None, request_id: format!("job:close:{lot_id}"), now: service.clock.now() };
-        match service.finish_lot(guild_id, lot_id, Ending::Due, "", &ctx).await {
-            Ok(_) => closed += 1,
-            // Another closer won, or a late bid moved the end: nothing to do.
-            Err(crate::error::ApiError::Conflict { .. }) => {}
-            Err(error) => tracing::warn!(lot_id = %lot_id, error = %error, "closing a lot failed; it is retried"),
+    for job in &claimed {
+        let end = run_one(service, job).await;
+        let outcome = match &end {
+            JobEnd::Done(_) => "done",
+            JobEnd::Later(_) => "later",
+            JobEnd::Retry { .. } => "retry",
+            JobEnd::Failed(_) => "failed",
+        };
+        metrics::counter!("dkp_jobs_total", "kind" => job.kind.clone(), "outcome" => outcome).increment(1);
+        if let JobEnd::Retry { error, .. } | JobEnd::Failed(error) = &end {
+            tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %error, "a job failed");
+        }
+        match service.store.finish_job(job.id, &runner.name, &end, service.clock.now()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(job_id = %job.id, "a job's lease ran out before it finished; it runs again"),
+            Err(error) => tracing::warn!(job_id = %job.id, error = %error, "cannot record a job's end; it runs again"),
         }
     }
-    closed
+    claimed.len()
+}
+
+/// Sets the gauges of open lots and of the job backlog.
+async fn observe(service: &Service, now: Ts) {
+    if let Ok(open) = service.store.open_lot_count().await {
+        metrics::gauge!("dkp_lots_open").set(open as f64);
+    }
+    if let Ok((due, lag_s)) = service.store.job_backlog(now).await {
+        metrics::gauge!("dkp_jobs_due").set(due as f64);
+        metrics::gauge!("dkp_jobs_lag_seconds").set(lag_s);
+    }
+}
+
+async fn run_one(service: &Service, job: &Job) -> JobEnd {
+    match job.kind.as_str() {
+        CLOSE_LOT => close_lot(service, job).await,
+        crate::service::decay::DECAY => service.run_decay(job).await,
+        other => JobEnd::Failed(format!("no runner knows jobs of kind {other}")),
+    }
+}
+
+async fn close_lot(service: &Service, job: &Job) -> JobEnd {
+    let lot_id = job.payload["lot_id"].as_str().and_then(|id| uuid::Uuid::try_parse(id).ok());
+    let (Some(guild_id), Some(lot_id)) = (job.guild_id, lot_id) else {
+        return JobEnd::Failed("the job names no lot".into());
+    };
+    let ctx = Ctx { actor: None, request_id: format!("job:{}", job.id), now: service.clock.now() };
+    match service.finish_lot(guild_id, lot_id, Ending::Due, "", &ctx).await {
+        Ok(lot) => JobEnd::Done(json!({"status": lot.status.as_str()})),
+        // A late bid moved the end: come back then.
+        Err(ApiError::Conflict { code: "lot_not_due", .. }) => match service.store.lot(guild_id, lot_id).await {
+            Ok(Some(lot)) => JobEnd::Later(lot.ends_at),
+            Ok(None) => JobEnd::Failed("the lot is gone".into()),
+            Err(error) => retry(service, job, error.to_string()),
+        },
+        // Closed by an officer or cancelled: nothing left to do.
+        Err(ApiError::Conflict { code: "lot_closed", .. }) => JobEnd::Done(json!({"status": "ended before"})),
+        Err(ApiError::NotFound) => JobEnd::Failed("the lot is gone".into()),
+        Err(error) => retry(service, job, error.to_string()),
+    }
+}
+
+/// Runs a failed job again after a backoff that doubles (1 s to 5 min), or
+/// gives up after `MAX_ATTEMPTS`.
+pub fn retry(service: &Service, job: &Job, error: String) -> JobEnd {
+    if job.attempts >= MAX_ATTEMPTS {
+        return JobEnd::Failed(error);
+    }
+    let backoff = Duration::from_secs(1u64 << job.attempts.clamp(0, 8)).min(Duration::from_secs(300));
+    JobEnd::Retry { at: Ts(service.clock.now().0 + backoff), error }
 }

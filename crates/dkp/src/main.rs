@@ -1,4 +1,4 @@
-//! The `dkp` binary: `serve`, `migrate`, `bench`. Start-up failures print one
+//! The `dkp` binary: `serve`, `worker`, `migrate`, `bench`. Start-up failures print one
 //! clear line and exit non-zero, never a panic.
 
 use std::process::ExitCode;
@@ -31,6 +31,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let app = dkp::app::Application::build(args.config()?).await?;
             app.run_until_stopped(dkp::app::stop_signal()).await
         }
+        Command::Worker(args) => dkp::app::run_worker(args, dkp::app::stop_signal()).await,
         Command::Migrate(args) => {
             dkp::store::migrate_only(&args.location()?).await?;
             eprintln!("dkp: migrations applied");

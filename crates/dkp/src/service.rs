@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auction;
+pub mod decay;
 pub mod guilds;
 pub mod ledger;
 mod lot_states;

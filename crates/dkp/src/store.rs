@@ -19,6 +19,7 @@ mod auction;
 mod events;
 mod gate;
 mod guilds;
+mod jobs;
 mod ledger;
 mod migrate;
 pub mod model;
@@ -34,7 +35,8 @@ use async_trait::async_trait;
 use dkp_core::Role;
 use uuid::Uuid;
 
-pub use auction::Ending;
+pub use auction::{CLOSE_LOT, Ending};
+pub use jobs::{Job, JobEnd, NewJob};
 pub use model::*;
 pub use retry::is_retryable as is_contention;
 pub use sql::{Backend, Ts};
@@ -165,8 +167,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(LotView, Vec<Event>), StoreError>;
     /// How many lots are open, in every guild.
     async fn open_lot_count(&self) -> Result<i64, StoreError>;
-    /// Open lots past their end, as (guild id, lot id).
-    async fn due_lots(&self, now: Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
+    /// Writes a job on its own (409 `duplicate_job` when its dedup key is taken).
+    async fn enqueue_job(&self, job: &NewJob, ctx: &Ctx) -> Result<Job, StoreError>;
+    async fn job_by_key(&self, key: &str) -> Result<Option<Job>, StoreError>;
+    /// A guild's job.
+    async fn job(&self, guild_id: Uuid, job_id: Uuid) -> Result<Option<Job>, StoreError>;
+    /// Claims due jobs for `runner` until `lease_until`.
+    async fn claim_jobs(&self, runner: &str, now: Ts, lease_until: Ts, limit: u32) -> Result<Vec<Job>, StoreError>;
+    /// Records how `runner`'s run of a job ended; false if its lease was lost.
+    async fn finish_job(&self, job_id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> Result<bool, StoreError>;
+    /// Jobs due and waiting, and the lateness of the oldest, in seconds.
+    async fn job_backlog(&self, now: Ts) -> Result<(i64, f64), StoreError>;
     /// Events of `channel` after `offset`, in order, at most `limit`.
     async fn events_since(&self, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
     /// The oldest and newest offsets kept for `channel`.

@@ -68,11 +68,11 @@ pub fn fingerprint(request: &str) -> Vec<u8> {
 }
 
 /// The answer stored for a fresh entry and replayed for its key.
-fn entry_response(entry: &Entry) -> (u16, String) {
+pub(super) fn entry_response(entry: &Entry) -> (u16, String) {
     (201, serde_json::json!({ "entry": entry }).to_string())
 }
 
-fn reason(text: &str) -> Result<String, ApiError> {
+pub(super) fn reason(text: &str) -> Result<String, ApiError> {
     Ok(names::display_text("reason", text, 500)?)
 }
 

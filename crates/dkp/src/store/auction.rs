@@ -141,11 +141,26 @@ pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Ve
         let events = append(&mut tx, pending, ctx).await?;
         audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json()))
             .await?;
+        super::jobs::enqueue(&mut tx, &close_job(&lot), ctx).await?;
         tx.commit().await?;
         Ok((lot, events))
     })
     .await
 }
+
+/// The job that closes a lot when it is due (run again later if a bid extended it).
+pub fn close_job(lot: &LotView) -> super::NewJob {
+    super::NewJob {
+        kind: CLOSE_LOT,
+        dedup_key: Some(format!("{CLOSE_LOT}:{}", lot.id)),
+        guild_id: Some(lot.guild_id),
+        payload: json!({"lot_id": lot.id}),
+        run_at: lot.ends_at,
+    }
+}
+
+/// The kind of a lot's closing job.
+pub const CLOSE_LOT: &str = "close_lot";
 
 pub async fn lot(db: &Db, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
     db.sql(lot_sql!(" FROM lots l WHERE l.guild_id = $1 AND l.id = $2"))
@@ -179,17 +194,6 @@ pub async fn lots(
 }
 
 /// Open lots whose end has passed: the closing job's work list.
-pub async fn due_lots(db: &Db, now: Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
-    db.sql("SELECT guild_id, id FROM lots WHERE status = 'open' AND ends_at <= $1 ORDER BY ends_at LIMIT $2")
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all()
-        .await?
-        .iter()
-        .map(|row| Ok((row.get("guild_id")?, row.get("id")?)))
-        .collect()
-}
-
 /// The locked lot, its standing bids with their accounts, and its terms as `dkp-core` reads them.
 struct Locked {
     view: LotView,

@@ -277,6 +277,7 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
         "adjustment" => "entry.adjustment",
         "transfer" => "entry.transfer",
         "reversal" => "entry.reversal",
+        "decay" => "entry.decay",
         _ => "entry.settlement",
     };
     audit(&mut tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
@@ -380,6 +381,20 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
         EntryRequest::Award { member_ids, amount } => (ledger::award(member_ids, *amount)?, None),
         EntryRequest::Adjustment { member_id, amount } => (ledger::adjustment(*member_id, *amount)?, None),
         EntryRequest::Transfer { from, to, amount } => (ledger::transfer(*from, *to, *amount)?, None),
+        EntryRequest::Decay { percent } => {
+            let members: BTreeSet<Uuid> = tx
+                .sql("SELECT member_id FROM accounts WHERE guild_id = $1 AND pool_id = $2 AND member_id IS NOT NULL")
+                .bind(command.guild_id)
+                .bind(command.pool_id)
+                .fetch_all()
+                .await?
+                .iter()
+                .map(|row| row.get("member_id"))
+                .collect::<Result<_, _>>()?;
+            let wallets: BTreeMap<Uuid, Wallet> =
+                lock_wallets(tx, command.pool_id, &members).await?.into_iter().map(|(m, (_, w))| (m, w)).collect();
+            (ledger::decay(&wallets, *percent)?, None)
+        }
         EntryRequest::Reversal { entry_id } => {
             let original = tx
                 .sql(

@@ -34,6 +34,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0003_auctions.sql"),
         sqlite: include_str!("../../migrations/sqlite/0003_auctions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "jobs",
+        postgres: include_str!("../../migrations/postgres/0004_jobs.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0004_jobs.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.

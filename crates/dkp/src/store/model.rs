@@ -160,15 +160,31 @@ impl Serialize for EntryPosting {
 }
 
 /// The kinds of entry and their names in the API.
-pub const ENTRY_KINDS: [&str; 5] = ["award", "adjustment", "transfer", "reversal", "settlement"];
+pub const ENTRY_KINDS: [&str; 6] = ["award", "adjustment", "transfer", "reversal", "settlement", "decay"];
 
 /// A request to move points, checked against the wallets inside the transaction.
 #[derive(Clone, Debug)]
 pub enum EntryRequest {
-    Award { member_ids: Vec<Uuid>, amount: Points },
-    Adjustment { member_id: Uuid, amount: Points },
-    Transfer { from: Uuid, to: Uuid, amount: Points },
-    Reversal { entry_id: Uuid },
+    Award {
+        member_ids: Vec<Uuid>,
+        amount: Points,
+    },
+    Adjustment {
+        member_id: Uuid,
+        amount: Points,
+    },
+    Transfer {
+        from: Uuid,
+        to: Uuid,
+        amount: Points,
+    },
+    Reversal {
+        entry_id: Uuid,
+    },
+    /// `percent` (in hundredths of a percent) of every member's balance.
+    Decay {
+        percent: Points,
+    },
 }
 
 impl EntryRequest {
@@ -178,6 +194,7 @@ impl EntryRequest {
             EntryRequest::Adjustment { .. } => ENTRY_KINDS[1],
             EntryRequest::Transfer { .. } => ENTRY_KINDS[2],
             EntryRequest::Reversal { .. } => ENTRY_KINDS[3],
+            EntryRequest::Decay { .. } => ENTRY_KINDS[5],
         }
     }
 }

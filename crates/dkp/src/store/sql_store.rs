@@ -8,8 +8,10 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::gate::Gate;
-use super::sql::{Backend, Db, Tx};
-use super::{Ctx, Ending, Store, StoreError, accounts, auction, events, guilds, ledger, model::*};
+use super::sql::{Backend, Db, Ts, Tx};
+use super::{
+    Ctx, Ending, Job, JobEnd, NewJob, Store, StoreError, accounts, auction, events, guilds, jobs, ledger, model::*,
+};
 
 pub struct SqlStore {
     pub(super) db: Db,
@@ -233,8 +235,28 @@ impl Store for SqlStore {
         Ok(self.db.sql("SELECT COUNT(*) AS open FROM lots WHERE status = 'open'").fetch_one().await?.get("open")?)
     }
 
-    async fn due_lots(&self, now: super::Ts, limit: u32) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
-        auction::due_lots(&self.db, now, limit).await
+    async fn enqueue_job(&self, job: &NewJob, ctx: &Ctx) -> Result<Job, StoreError> {
+        jobs::enqueue_alone(&self.db, job, ctx).await
+    }
+
+    async fn job_by_key(&self, key: &str) -> Result<Option<Job>, StoreError> {
+        jobs::job_by_key(&self.db, key).await
+    }
+
+    async fn job(&self, guild_id: Uuid, job_id: Uuid) -> Result<Option<Job>, StoreError> {
+        jobs::job(&self.db, guild_id, job_id).await
+    }
+
+    async fn claim_jobs(&self, runner: &str, now: Ts, lease_until: Ts, limit: u32) -> Result<Vec<Job>, StoreError> {
+        jobs::claim(&self.db, runner, now, lease_until, limit).await
+    }
+
+    async fn finish_job(&self, job_id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> Result<bool, StoreError> {
+        jobs::finish(&self.db, job_id, runner, end, now).await
+    }
+
+    async fn job_backlog(&self, now: Ts) -> Result<(i64, f64), StoreError> {
+        jobs::backlog(&self.db, now).await
     }
 
     async fn events_since(&self, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError> {

@@ -215,14 +215,7 @@ async fn a_bid_near_the_end_extends_the_lot(app: TestApp) {
 
 async fn lots_close_by_themselves_at_their_end(app: TestApp) {
     let (guild, members) = funded(&app, &["ana"], 100).await;
-    let runner = {
-        let (_stop, stopped) = tokio::sync::watch::channel(false);
-        let service = app.service.clone();
-        tokio::spawn(async move {
-            let _keep = _stop;
-            dkp::jobs::run(service, stopped).await
-        })
-    };
+    let _runner = app.start_jobs();
     let lot = app.open_lot(&guild, json!({"duration_s": 1})).await;
     let id = lot["id"].as_str().unwrap();
     app.bid(&guild, id, &members[0].0.token, json!(12)).await.expect(201);
@@ -241,7 +234,6 @@ async fn lots_close_by_themselves_at_their_end(app: TestApp) {
     assert!(time::OffsetDateTime::now_utc() <= deadline + time::Duration::milliseconds(500));
     assert_eq!(closed.json["lot"]["price"], "12.00");
     assert_eq!(app.wallets(&guild).await[&members[0].1].0, "88.00");
-    runner.abort();
 }
 
 async fn racing_closers_settle_a_lot_exactly_once(app: TestApp) {
@@ -257,7 +249,9 @@ async fn racing_closers_settle_a_lot_exactly_once(app: TestApp) {
         let (guild, id) = (guild.clone(), id.clone());
         closers.push(tokio::spawn(async move {
             if n % 2 == 0 {
-                dkp::jobs::close_due(&app.service).await
+                // A job runner: whether it closed the lot shows in its job.
+                app.run_due_jobs().await;
+                0
             } else {
                 let reply = app.post(&lot_path(&guild, &id, "/close")).token(&guild.owner.token).send().await;
                 usize::from(reply.status.as_u16() == 200)
@@ -268,6 +262,9 @@ async fn racing_closers_settle_a_lot_exactly_once(app: TestApp) {
     for closer in closers {
         closed += closer.await.unwrap();
     }
+    let job = app.store.job_by_key(&format!("close_lot:{id}")).await.expect("read").expect("the lot's job");
+    assert_eq!(job.state, "done");
+    closed += usize::from(job.result.as_ref().is_some_and(|r| r["status"] == "closed"));
     assert_eq!(closed, 1, "one closer settles the lot");
     assert_eq!(app.wallets(&guild).await[&members[0].1], ("70.00".into(), "0.00".into()));
     app.assert_ledger_consistent().await;

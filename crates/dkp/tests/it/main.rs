@@ -10,6 +10,7 @@ mod bad_input;
 mod concurrency;
 mod guilds;
 mod idempotency;
+mod jobs;
 mod ledger;
 mod operations;
 mod realtime;

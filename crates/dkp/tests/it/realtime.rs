@@ -77,7 +77,7 @@ async fn a_subscriber_sees_a_lot_from_opening_to_close_in_order(app: TestApp) {
     assert!(guild_closed["offset"].as_i64().unwrap() > opened["offset"].as_i64().unwrap());
 
     app.bid(&guild, id, &ana.token, json!(99)).await.expect_error(409, "lot_closed");
-    dkp::jobs::close_due(&app.service).await;
+    app.run_due_jobs().await;
     let metrics = app.get("/metrics").send().await.expect(200).text;
     for name in [
         "dkp_bids_accepted_total",

@@ -127,6 +127,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         session_ttl_hours: 24,
         secure_cookies: false,
         jobs: true,
+        job_lease: std::time::Duration::from_secs(30),
         // Tests race many bids per member; the limits have tests of their own.
         scale: dkp::config::ScaleArgs { bid_rate: 0, ws_connect_rate: 0, ..Default::default() },
     }
@@ -395,6 +396,20 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Runs this instance's job runner until the returned guard is dropped.
+    pub fn start_jobs(&self) -> JobsRunning {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = dkp::jobs::Runner::new("test", std::time::Duration::from_secs(30));
+        let task = tokio::spawn(dkp::jobs::run(self.service.clone(), runner, stopped));
+        JobsRunning { _stop: stop, task }
+    }
+
+    /// One pass of a job runner: claims and runs what is due now.
+    pub async fn run_due_jobs(&self) -> usize {
+        let runner = dkp::jobs::Runner::new("test", std::time::Duration::from_secs(30));
+        dkp::jobs::run_due(&self.service, &runner).await
+    }
+
     /// Serves the router on a real port of 127.0.0.1, for WebSocket clients.
     pub async fn serve(&self) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -454,6 +469,18 @@ impl TestApp {
                 (text("member_id"), (text("balance"), text("held")))
             })
             .collect()
+    }
+}
+
+/// A job runner started by `start_jobs`, stopped when dropped.
+pub struct JobsRunning {
+    _stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for JobsRunning {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -1,0 +1,143 @@
+//! Decay: an officer asks for a pool's balances to shrink by a percent, and
+//! a job runner carries it out as one `decay` ledger entry (the rule is
+//! `dkp_core::ledger::decay`: rounded down, held points spared). Asking
+//! answers 202 with the job at once; the job's state tells when it is done.
+//!
+//! An `Idempotency-Key` on the request is the job's dedup key: a repeat gets
+//! the same job. The entry is written under an idempotency key named after
+//! the job, so a job run twice (its runner died after the commit) writes it
+//! once.
+
+use dkp_core::{Action, Points};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::ledger::{Idempotency, entry_response, fingerprint};
+use super::{Caller, Service, amount};
+use crate::error::ApiError;
+use crate::store::{EntryCommand, EntryRequest, IdempotencyClaim, Job, JobEnd, NewJob, Recorded, StoreError};
+
+/// The kind of a decay job.
+pub const DECAY: &str = "decay";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecayInput {
+    /// Percent of each balance, like `"10"` or `"2.5"`.
+    pub percent: Value,
+    pub reason: Option<String>,
+}
+
+/// A job as clients see it.
+pub fn job_json(job: &Job) -> Value {
+    json!({
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.state,
+        "attempts": job.attempts,
+        "run_at": job.run_at,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "result": job.result,
+        "error": job.last_error,
+    })
+}
+
+impl Service {
+    /// Queues a decay of the pool; the job, and whether it is new (not a repeat).
+    pub async fn request_decay(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        input: DecayInput,
+        idem: Option<Idempotency>,
+    ) -> Result<(Job, bool), ApiError> {
+        let access = self.guild_access(caller, slug, Action::MovePoints).await?;
+        let pool_id = super::id(pool_id)?;
+        if !self.store.pools(access.guild.id).await?.iter().any(|pool| pool.id == pool_id) {
+            return Err(ApiError::NotFound);
+        }
+        let percent = amount(&input.percent)?;
+        if !percent.is_positive() || percent > Points::from_stored(100_00) {
+            return Err(ApiError::unprocessable("invalid_amount", "percent: more than 0 and at most 100"));
+        }
+        let reason = super::ledger::reason(input.reason.as_deref().unwrap_or("decay"))?;
+        let request = idem.as_ref().map(|idem| hex(&fingerprint(&idem.request)));
+        let job = NewJob {
+            kind: DECAY,
+            dedup_key: idem.as_ref().map(|idem| format!("{DECAY}:{}:{}", caller.user.id, idem.key)),
+            guild_id: Some(access.guild.id),
+            payload: json!({
+                "pool_id": pool_id,
+                "percent": percent.to_string(),
+                "reason": reason,
+                "user_id": caller.user.id,
+                "member_id": access.member_id,
+                "request": request,
+            }),
+            run_at: self.clock.now(),
+        };
+        match self.store.enqueue_job(&job, &self.ctx(Some(caller.user.id), &caller.request_id)).await {
+            Ok(job) => Ok((job, true)),
+            Err(StoreError::Conflict("duplicate_job")) => {
+                let key = job.dedup_key.as_deref().unwrap_or_default();
+                let earlier = self.store.job_by_key(key).await?.ok_or(ApiError::NotFound)?;
+                if earlier.payload["request"] != json!(request) {
+                    return Err(StoreError::IdempotencyKeyReused.into());
+                }
+                Ok((earlier, false))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One of the guild's jobs.
+    pub async fn job(&self, caller: &Caller, slug: &str, job_id: &str) -> Result<Job, ApiError> {
+        let access = self.guild_access(caller, slug, Action::Read).await?;
+        self.store.job(access.guild.id, super::id(job_id)?).await?.ok_or(ApiError::NotFound)
+    }
+
+    /// Carries out a decay job.
+    pub async fn run_decay(&self, job: &Job) -> JobEnd {
+        let Some(command) = decay_command(job) else {
+            return JobEnd::Failed("the job's payload is not a decay".into());
+        };
+        let ctx = self.ctx(command.idempotency.as_ref().map(|claim| claim.user_id), &format!("job:{}", job.id));
+        match self.store.record_entry(&command, &ctx).await {
+            Ok(Recorded::Fresh(entry, events)) => {
+                self.hub.publish(&events);
+                JobEnd::Done(json!({"entry_id": entry.id}))
+            }
+            // An earlier run of this job wrote it already.
+            Ok(Recorded::Replay { body, .. }) => {
+                let earlier: Value = serde_json::from_str(&body).unwrap_or_default();
+                JobEnd::Done(json!({"entry_id": earlier["entry"]["id"]}))
+            }
+            Err(error) => match ApiError::refusal(&error) {
+                Some(refusal) => JobEnd::Failed(refusal.to_string()),
+                None => crate::jobs::retry(self, job, error.to_string()),
+            },
+        }
+    }
+}
+
+fn decay_command(job: &Job) -> Option<EntryCommand> {
+    let payload = &job.payload;
+    let id = |field: &str| payload[field].as_str().and_then(|text| Uuid::try_parse(text).ok());
+    let key = format!("job:{}", job.id);
+    Some(EntryCommand {
+        guild_id: job.guild_id?,
+        pool_id: id("pool_id")?,
+        actor_member: id("member_id")?,
+        request: EntryRequest::Decay { percent: Points::parse(payload["percent"].as_str()?).ok()? },
+        reason: payload["reason"].as_str()?.to_owned(),
+        idempotency: Some(IdempotencyClaim { user_id: id("user_id")?, fingerprint: fingerprint(&key), key }),
+        respond: entry_response,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
