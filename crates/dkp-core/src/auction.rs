@@ -217,6 +217,46 @@ impl<K: Clone + PartialEq> Lot<K> {
     }
 }
 
+/// The order in which to apply one batch of bids on an open lot. Bids in one
+/// batch were all waiting at once (none had been answered), so any order of
+/// them is one the bidders could have seen; this one accepts the most while
+/// the highest bid still ends up leading. It is the longest rising chain of
+/// amounts, each at least `increment` above the one before, that starts at
+/// or above `floor` and ends with the highest bid (the earliest of equal
+/// ones), applied from the lowest; the other bids follow in arrival order
+/// and are refused as outbid. Sealed lots keep arrival order.
+pub fn batch_order(mode: Mode, floor: Points, increment: Points, amounts: &[Points]) -> Vec<usize> {
+    let arrival: Vec<usize> = (0..amounts.len()).collect();
+    if mode != Mode::Open || amounts.len() < 2 || !increment.is_positive() {
+        return arrival;
+    }
+    let mut highest_first = arrival.clone();
+    highest_first.sort_by(|&a, &b| amounts[b].cmp(&amounts[a]).then(a.cmp(&b)));
+    let mut chain: Vec<usize> = Vec::new();
+    let mut ceiling: Option<Points> = None;
+    for i in highest_first {
+        let amount = amounts[i];
+        if amount < floor {
+            break;
+        }
+        if ceiling.is_some_and(|ceiling| amount > ceiling) {
+            continue;
+        }
+        chain.push(i);
+        match amount.checked_sub(increment) {
+            Ok(next) => ceiling = Some(next),
+            Err(_) => break,
+        }
+    }
+    chain.reverse();
+    let mut in_chain = vec![false; amounts.len()];
+    for &i in &chain {
+        in_chain[i] = true;
+    }
+    chain.extend(arrival.into_iter().filter(|&i| !in_chain[i]));
+    chain
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +371,32 @@ mod tests {
     #[test]
     fn a_lot_without_bids_has_no_winner() {
         assert_eq!(lot(Mode::Open).outcome(), None);
+    }
+
+    #[test]
+    fn a_batch_of_open_bids_is_applied_as_the_longest_rising_chain_ending_at_the_highest() {
+        let amounts: Vec<Points> =
+            [105, 101, 103, 102, 99, 104, 104].iter().map(|&a| Points::from_stored(a * 100)).collect();
+        let order = batch_order(Mode::Open, Points::from_stored(100_00), Points::from_stored(100), &amounts);
+        // 101, 102, 103, 104 (the earlier of the two), 105; then 99 and the later 104, refused.
+        assert_eq!(order, vec![1, 3, 2, 5, 0, 4, 6]);
+        let mut lot = lot(Mode::Open);
+        let mut accepted = Vec::new();
+        for i in order {
+            if lot.bid(i as u32, amounts[i], 0, RICH).is_ok() {
+                accepted.push(i);
+            }
+        }
+        assert_eq!(accepted, vec![1, 3, 2, 5, 0]);
+        assert_eq!(lot.leader().map(|s| s.member), Some(0), "the highest bid leads");
+    }
+
+    #[test]
+    fn a_close_higher_bid_is_never_pushed_out_by_a_lower_one() {
+        // 100.50 cannot follow 100 with an increment of 1: the chain keeps the higher.
+        let amounts = [Points::from_stored(100_00), Points::from_stored(100_50)];
+        let order = batch_order(Mode::Open, Points::from_stored(100_00), Points::from_stored(100), &amounts);
+        assert_eq!(order, vec![1, 0]);
+        assert_eq!(batch_order(Mode::SealedFirst, Points::ZERO, Points::from_stored(100), &amounts), vec![0, 1]);
     }
 }

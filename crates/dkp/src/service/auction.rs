@@ -403,8 +403,23 @@ impl Sequencer {
         }
     }
 
+    /// Puts a batch in the order that accepts the most bids (see
+    /// `dkp_core::auction::batch_order`), from the lot's last known state.
+    fn order(&self, batch: Vec<Queued>) -> Vec<Queued> {
+        let Some(lot) = self.auctions.states.cached(self.lot_id) else { return batch };
+        let floor = match lot.high_bid {
+            Some(high) => high.checked_add(lot.increment).unwrap_or(high),
+            None => lot.min_bid,
+        };
+        let amounts: Vec<Points> = batch.iter().map(|q| q.bid.amount).collect();
+        let order = dkp_core::auction::batch_order(lot.mode, floor, lot.increment, &amounts);
+        let mut slots: Vec<Option<Queued>> = batch.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
+    }
+
     async fn apply(&self, batch: Vec<Queued>) {
         metrics::histogram!("dkp_sequencer_batch_size").record(batch.len() as f64);
+        let batch = self.order(batch);
         let commands: Vec<BidCommand> = batch.iter().map(|q| q.bid.clone()).collect();
         let ctx = Ctx { actor: None, request_id: format!("sequencer:{}", self.lot_id), now: self.clock.now() };
         match self.store.place_bids(self.guild_id, self.pool_id, self.lot_id, &commands, &ctx).await {

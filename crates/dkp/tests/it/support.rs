@@ -1,5 +1,5 @@
 //! `spawn_app` gives each test its own service and database: a fresh SQLite
-//! file, or a fresh schema in the `dkp_it` PostgreSQL database (recreated once
+//! file, or a fresh schema in the `dkp_it_*` PostgreSQL database (recreated once
 //! per run, so nothing outlives the next run). Requests go to the router
 //! in-process; helpers register users, build guilds and check the ledger.
 
@@ -60,14 +60,22 @@ pub fn admin_url() -> String {
     std::env::var("DKP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// The URL of the `dkp_it` database on the same server.
+/// The name of this checkout's test database: `dkp_it_` and a hash of its
+/// path, so that runs in two checkouts on one server never drop each other's.
+fn it_database() -> String {
+    let path = env!("CARGO_MANIFEST_DIR");
+    let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("dkp_it_{:08x}", hash as u32)
+}
+
+/// The URL of this checkout's test database on the same server.
 fn it_database_url() -> String {
     let admin = admin_url();
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_owned();
-    format!("{base}/dkp_it")
+    format!("{base}/{}", it_database())
 }
 
-/// Recreates `dkp_it` once per test run, on a thread of its own.
+/// Recreates the test database once per test run, on a thread of its own.
 fn prepare_postgres() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
@@ -78,11 +86,15 @@ fn prepare_postgres() {
                 let mut admin = sqlx::PgConnection::connect(&admin_url())
                     .await
                     .expect("PostgreSQL must run for the tests (DKP_TEST_DATABASE_URL)");
-                sqlx::raw_sql("DROP DATABASE IF EXISTS dkp_it WITH (FORCE)")
+                let name = it_database();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                     .execute(&mut admin)
                     .await
-                    .expect("drop dkp_it");
-                sqlx::raw_sql("CREATE DATABASE dkp_it").execute(&mut admin).await.expect("create dkp_it");
+                    .expect("drop the test database");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the test database");
             });
         })
         .join()
@@ -108,7 +120,7 @@ pub async fn fresh_database(kind: Kind, dir: &std::path::Path) -> (Location, Str
             prepare_postgres();
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&it_database_url()).await.expect("connect dkp_it");
+            let mut conn = sqlx::PgConnection::connect(&it_database_url()).await.expect("connect to the test database");
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&mut conn)
                 .await
