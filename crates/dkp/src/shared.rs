@@ -6,13 +6,21 @@
 //! instance's own clients (others catch up from the event log).
 //!
 //! Every call has a short time limit, so a Redis that hangs costs a request
-//! a few milliseconds, never a stall. The connection manager reconnects by
-//! itself once Redis is back.
+//! a few milliseconds, never a stall. The connection reconnects by itself
+//! once Redis is back.
+//!
+//! `REDIS_URL` names one server, or a Redis Cluster as a comma-separated list
+//! of its nodes (`redis://a:7000,redis://b:7000,…`): keys are then spread
+//! over the cluster's shards (each key our scripts touch is a single key, so
+//! every script runs on one shard), and pub/sub messages reach every node,
+//! so listening on any one of them hears them all.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::Secret;
 
@@ -22,36 +30,94 @@ pub const CALL_LIMIT: Duration = Duration::from_millis(250);
 /// The connection to Redis, shared by every part that uses it.
 #[derive(Clone)]
 pub struct Shared {
-    client: redis::Client,
-    connection: ConnectionManager,
+    /// Where pub/sub listens: the server, or each node of a cluster in turn.
+    listeners: Vec<redis::Client>,
+    connection: Link,
+}
+
+/// A self-healing connection to one server or to a cluster.
+#[derive(Clone)]
+pub enum Link {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Link::Single(connection) => connection.req_packed_command(cmd),
+            Link::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::Single(connection) => connection.get_db(),
+            Link::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 impl Shared {
     /// Connects at start-up: a wrong or unreachable `REDIS_URL` stops here
     /// with a line naming Redis (the URL itself may hold a password).
     pub async fn connect(url: &Secret) -> anyhow::Result<Shared> {
-        let client = redis::Client::open(url.expose()).map_err(|e| anyhow::anyhow!("REDIS_URL is not valid: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(CALL_LIMIT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let connection =
-            tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client.clone(), config))
-                .await
-                .map_err(|_| anyhow::anyhow!("Redis at REDIS_URL does not answer"))?
-                .context("cannot connect to Redis at REDIS_URL")?;
-        let shared = Shared { client, connection };
+        let nodes: Vec<&str> = url.expose().split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+        let listeners = nodes
+            .iter()
+            .map(|node| redis::Client::open(*node))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("REDIS_URL is not valid: {e}"))?;
+        let connect = async {
+            match listeners.as_slice() {
+                [] => anyhow::bail!("REDIS_URL names no server"),
+                [one] => {
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(Duration::from_secs(2)))
+                        .set_response_timeout(Some(CALL_LIMIT))
+                        .set_number_of_retries(1)
+                        .set_max_delay(Duration::from_secs(1));
+                    Ok(Link::Single(ConnectionManager::new_with_config(one.clone(), config).await?))
+                }
+                _ => {
+                    let cluster = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                        .connection_timeout(Duration::from_secs(2))
+                        .response_timeout(CALL_LIMIT)
+                        .retries(1)
+                        .build()?;
+                    Ok(Link::Cluster(cluster.get_async_connection().await?))
+                }
+            }
+        };
+        let connection = tokio::time::timeout(Duration::from_secs(5), connect)
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis at REDIS_URL does not answer"))?
+            .context("cannot connect to Redis at REDIS_URL")?;
+        let shared = Shared { listeners, connection };
         shared.ping().await.context("Redis at REDIS_URL does not answer")?;
         Ok(shared)
     }
 
-    pub fn client(&self) -> &redis::Client {
-        &self.client
+    /// Where to listen for pub/sub messages on the `attempt`-th try: the
+    /// nodes in turn, so a dead node is passed over.
+    pub fn listener(&self, attempt: usize) -> &redis::Client {
+        &self.listeners[attempt % self.listeners.len()]
     }
 
     /// A handle on the shared, self-healing connection (cheap to clone).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Link {
         self.connection.clone()
     }
 

@@ -106,8 +106,9 @@ async fn publish(shared: Shared, instance: String, mut queue: mpsc::Receiver<Arc
 /// Delivers what other instances publish, reconnecting whenever the link drops.
 async fn listen(shared: Shared, instance: String, local: Arc<LocalHub>, listening: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0;
     loop {
-        match subscribe(&shared).await {
+        match subscribe(shared.listener(attempt)).await {
             Ok(mut pubsub) => {
                 listening.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(100);
@@ -125,6 +126,7 @@ async fn listen(shared: Shared, instance: String, local: Arc<LocalHub>, listenin
             Err(error) => {
                 listening.store(false, Ordering::Relaxed);
                 tracing::debug!(error = %error, "cannot listen on Redis yet");
+                attempt += 1;
             }
         }
         tokio::time::sleep(backoff).await;
@@ -132,9 +134,9 @@ async fn listen(shared: Shared, instance: String, local: Arc<LocalHub>, listenin
     }
 }
 
-async fn subscribe(shared: &Shared) -> anyhow::Result<redis::aio::PubSub> {
+async fn subscribe(client: &redis::Client) -> anyhow::Result<redis::aio::PubSub> {
     let connect = async {
-        let mut pubsub = shared.client().get_async_pubsub().await?;
+        let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(REDIS_CHANNEL).await?;
         Ok::<_, redis::RedisError>(pubsub)
     };

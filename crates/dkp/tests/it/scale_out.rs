@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::services::RedisServer;
+use crate::services::{RedisCluster, RedisServer};
 use crate::support::{Feed, Guild, Kind, TestApp, User, spawn_app_with};
 
-/// Two instances sharing `redis`, with the rate limits given.
-async fn pair(redis: &RedisServer, bid_rate: u32, ws_connect_rate: u32) -> (TestApp, TestApp) {
-    let url = redis.url();
+/// Two instances sharing the Redis at `url`, with the rate limits given.
+async fn pair(url: String, bid_rate: u32, ws_connect_rate: u32) -> (TestApp, TestApp) {
     let adjust = |config: &mut dkp::config::Config| {
         config.scale.redis_url = Some(dkp::config::Secret::new(url.clone()));
         config.scale.bid_rate = bid_rate;
@@ -60,7 +59,28 @@ async fn wait_ready(app: &TestApp, status: u16) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_on_one_instance_sees_bids_placed_through_another() {
     let redis = RedisServer::start().await;
-    let (a, b) = pair(&redis, 0, 0).await;
+    events_and_lot_states_cross_instances(redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    events_and_lot_states_cross_instances(cluster.url()).await;
+    // The limits' counters live on the cluster's shards too.
+    let (a, b) = pair(cluster.url(), 2, 0).await;
+    let (guild, ana, id) = lot_with_bidder(&a, "stags").await;
+    let mut limited = 0;
+    for n in 0..8 {
+        let instance = if n % 2 == 0 { &a } else { &b };
+        limited += usize::from(instance.bid(&guild, &id, &ana.token, json!(10 + n)).await.status.as_u16() == 429);
+    }
+    assert!(limited >= 4, "only {limited} of 8 bids limited at 2 per second");
+}
+
+/// A bid placed through one instance reaches a client of the other, and
+/// the lot state it committed is shared.
+async fn events_and_lot_states_cross_instances(url: String) {
+    let (a, b) = pair(url, 0, 0).await;
     let (guild, ana, id) = lot_with_bidder(&a, "wolves").await;
     let id = id.as_str();
     let address = a.serve().await;
@@ -83,7 +103,7 @@ async fn a_client_on_one_instance_sees_bids_placed_through_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_costs_readiness_not_bids_and_is_recovered_without_a_restart() {
     let mut redis = RedisServer::start().await;
-    let (a, b) = pair(&redis, 0, 0).await;
+    let (a, b) = pair(redis.url(), 0, 0).await;
     let (guild, ana, id) = lot_with_bidder(&a, "ravens").await;
     let id = id.as_str();
     let address = a.serve().await;
@@ -121,7 +141,7 @@ async fn a_redis_outage_costs_readiness_not_bids_and_is_recovered_without_a_rest
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_hold_across_instances() {
     let redis = RedisServer::start().await;
-    let (a, b) = pair(&redis, 3, 2).await;
+    let (a, b) = pair(redis.url(), 3, 2).await;
     let (guild, ana, id) = lot_with_bidder(&a, "bears").await;
     let id = id.as_str();
 
