@@ -21,6 +21,8 @@ pub enum Action {
     ReadAudit,
     ManageRoles,
     ManagePools,
+    /// Upload the guild's logo and lot icons.
+    UploadImages,
 }
 
 impl Role {
@@ -45,7 +47,9 @@ impl Role {
     pub fn may(self, action: Action) -> bool {
         let needed = match action {
             Action::Read | Action::Bid => Role::Member,
-            Action::AddMember | Action::MovePoints | Action::RunLots | Action::ReadAudit => Role::Officer,
+            Action::AddMember | Action::MovePoints | Action::RunLots | Action::ReadAudit | Action::UploadImages => {
+                Role::Officer
+            }
             Action::ManageRoles | Action::ManagePools => Role::Owner,
         };
         self >= needed
@@ -76,6 +80,13 @@ mod tests {
         assert!(Role::Officer.may(Action::RunLots));
         assert!(!Role::Officer.may(Action::ManageRoles));
         assert!(!Role::Officer.may(Action::ManagePools));
+    }
+
+    #[test]
+    fn officers_and_owners_upload_images_and_members_do_not() {
+        assert!(Role::Officer.may(Action::UploadImages));
+        assert!(Role::Owner.may(Action::UploadImages));
+        assert!(!Role::Member.may(Action::UploadImages));
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! - transport: `http` (API and operations), `config` (command line);
 //! - use cases: `service`, which checks tenancy and roles and calls the ports;
 //! - rules: the `dkp-core` crate (points, ledger, roles; no I/O);
-//! - ports: `store` (`Store`, over PostgreSQL or embedded SQLite).
+//! - ports: `store` (`Store`, over PostgreSQL or embedded SQLite), `blobs`
+//!   (uploaded images, in a local folder or an S3-compatible store).
 //!
 //! `app` wires them into one `Application`; `telemetry` sets up logs and metrics.
 
 pub mod app;
 pub mod bench;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod error;
