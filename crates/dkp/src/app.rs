@@ -12,6 +12,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::blobs::{Blobs, PublicUrls};
 use crate::config::{Config, Secret, WorkerArgs};
 use crate::http::{self, AppState};
 use crate::hub::{Hub, LocalHub, RedisHub};
@@ -37,10 +38,13 @@ impl Application {
             Location::Sqlite { path } => Some(lock_data(path)?),
             Location::Postgres { .. } => None,
         };
+        let blobs = Arc::new(Blobs::open(&config.blobs).await?);
         let scale = &config.scale;
-        let (store, shared) = connect(&config.location, scale.redis_url.as_ref()).await?;
+        let (store, shared) = connect(&config.location, scale.redis_url.as_ref(), blobs.urls()).await?;
         let limits = Limits::new(shared.clone(), scale.bid_rate, scale.ws_connect_rate);
-        let service = Arc::new(Service::with_parts(store, hub(&shared), shared, limits, config.session_ttl_hours));
+        let service = Arc::new(
+            Service::with_parts(store, hub(&shared), shared, limits, config.session_ttl_hours).with_blobs(blobs),
+        );
         let state = AppState {
             service: service.clone(),
             metrics: crate::telemetry::metrics(),
@@ -88,9 +92,14 @@ impl Application {
     }
 }
 
-/// Opens the store (migrating it) and, when configured, Redis.
-async fn connect(location: &Location, redis_url: Option<&Secret>) -> anyhow::Result<(Arc<dyn Store>, Option<Shared>)> {
-    let store = store::open(location).await?;
+/// Opens the store (migrating it) and, when configured, Redis. `urls` is how
+/// image keys read in the lots the store writes into events.
+async fn connect(
+    location: &Location,
+    redis_url: Option<&Secret>,
+    urls: &PublicUrls,
+) -> anyhow::Result<(Arc<dyn Store>, Option<Shared>)> {
+    let store = store::open(location, urls.clone()).await?;
     let shared = match redis_url {
         Some(url) => Some(Shared::connect(url).await?),
         None => None,
@@ -114,7 +123,9 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     if matches!(location, Location::Sqlite { .. }) {
         anyhow::bail!("dkp worker needs PostgreSQL (DATABASE_URL); on SQLite, dkp serve runs the jobs itself");
     }
-    let (store, shared) = connect(&location, args.redis_url.as_ref()).await?;
+    // The worker closes lots, and their events show icon URLs as the API does.
+    let urls = PublicUrls::parse(&args.blob_public_url)?;
+    let (store, shared) = connect(&location, args.redis_url.as_ref(), &urls).await?;
     let service = Arc::new(Service::with_parts(store, hub(&shared), shared, Limits::new(None, 0, 0), 1));
     let runner = Runner::new("worker", std::time::Duration::from_secs(args.job_lease_s));
     let (stop_jobs, jobs_stopped) = watch::channel(false);

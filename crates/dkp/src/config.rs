@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::blobs::{BlobConfig, BlobLocation, PublicUrls, S3Settings};
 use crate::store::Location;
 
 #[derive(Debug, Parser)]
@@ -76,6 +77,8 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
     #[command(flatten)]
     pub scale: ScaleArgs,
+    #[command(flatten)]
+    pub blobs: BlobArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -88,6 +91,9 @@ pub struct WorkerArgs {
     /// How long a claimed job is this worker's before another may take it over, in seconds.
     #[arg(long, env = "DKP_JOB_LEASE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub job_lease_s: u64,
+    /// The base of image URLs in the events of the lots this worker closes (as `serve` has it).
+    #[arg(long, env = "DKP_BLOB_PUBLIC_URL", default_value = "/blobs")]
+    pub blob_public_url: String,
 }
 
 /// What several instances share, and the limits they keep together.
@@ -110,6 +116,50 @@ pub struct ScaleArgs {
 impl Default for ScaleArgs {
     fn default() -> ScaleArgs {
         ScaleArgs { redis_url: None, bid_rate: 20, ws_connect_rate: 20, trust_forwarded_for: false }
+    }
+}
+
+/// Where uploaded images live and how they are reached.
+#[derive(Debug, Clone, Args)]
+pub struct BlobArgs {
+    /// `file:///PATH`, `s3://BUCKET`, or unset for `blobs` in the data folder.
+    #[arg(long, env = "BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// The base of image URLs: `/blobs` (served here) or the URL of a CDN in front.
+    #[arg(long, env = "DKP_BLOB_PUBLIC_URL", default_value = "/blobs")]
+    pub blob_public_url: String,
+    /// The largest image accepted, in bytes (at most 64 MiB).
+    #[arg(long, env = "DKP_BLOB_MAX_BYTES", default_value_t = crate::blobs::DEFAULT_MAX_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024))]
+    pub blob_max_bytes: u64,
+    /// The S3 store's access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub aws_access_key_id: Option<Secret>,
+    /// The S3 store's secret key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<Secret>,
+    /// The S3 store's region (us-east-1 unless set).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// The S3 endpoint of MinIO, Garage or another S3-compatible store.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+}
+
+impl BlobArgs {
+    /// The checked blob settings; images live in `data_dir` unless `BLOB_URL` says otherwise.
+    pub fn config(&self, data_dir: &Path) -> anyhow::Result<BlobConfig> {
+        Ok(BlobConfig {
+            location: BlobLocation::parse(self.blob_url.as_deref(), data_dir)?,
+            s3: S3Settings {
+                access_key_id: self.aws_access_key_id.clone(),
+                secret_access_key: self.aws_secret_access_key.clone(),
+                region: self.aws_region.clone().filter(|r| !r.is_empty()),
+                endpoint: self.aws_endpoint_url.clone().filter(|e| !e.is_empty()),
+            },
+            public_url: PublicUrls::parse(&self.blob_public_url)?,
+            max_bytes: usize::try_from(self.blob_max_bytes)?,
+        })
     }
 }
 
@@ -151,6 +201,7 @@ pub struct Config {
     pub jobs: bool,
     pub job_lease: std::time::Duration,
     pub scale: ScaleArgs,
+    pub blobs: BlobConfig,
 }
 
 impl DatabaseArgs {
@@ -184,6 +235,7 @@ impl ServeArgs {
             jobs: !self.no_jobs,
             job_lease: std::time::Duration::from_secs(self.job_lease_s),
             scale: self.scale.clone(),
+            blobs: self.blobs.config(&self.database.data_dir)?,
         })
     }
 }
@@ -202,6 +254,21 @@ mod tests {
     fn a_postgres_url_is_kept_secret() {
         let location = location(Some("postgres://u:hunter2@h/db"), Path::new(".")).unwrap();
         assert!(!format!("{location:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_s3_secret_never_prints_and_a_bad_blob_url_is_refused() {
+        let serve = |extra: &[&str]| {
+            let args = [&["dkp", "serve", "--aws-secret-access-key", "hunter2"], extra].concat();
+            match Cli::try_parse_from(args).expect("the arguments parse").command {
+                Command::Serve(args) => args.config(),
+                _ => panic!("not serve"),
+            }
+        };
+        let config = serve(&["--blob-url", "s3://guild-images"]).expect("a config");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let error = serve(&["--blob-url", "gs://elsewhere"]).expect_err("refused");
+        assert!(error.to_string().starts_with("BLOB_URL must be"), "{error}");
     }
 
     #[test]

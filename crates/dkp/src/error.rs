@@ -11,6 +11,7 @@ use dkp_core::names::InvalidField;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::blobs::ImageError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    /// An upload that names no image type we keep.
+    #[error("{0}")]
+    UnsupportedImage(ImageError),
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
     #[error("too many requests")]
@@ -72,7 +76,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedImage(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -171,6 +177,16 @@ impl From<LedgerError<Uuid>> for ApiError {
 impl From<AmountError> for ApiError {
     fn from(error: AmountError) -> ApiError {
         ApiError::unprocessable("invalid_amount", error.to_string())
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(error: ImageError) -> ApiError {
+        match error {
+            ImageError::UnsupportedType => ApiError::UnsupportedImage(error),
+            ImageError::Empty => ApiError::unprocessable("empty_image", error.to_string()),
+            ImageError::Mismatch(_) => ApiError::unprocessable("image_mismatch", error.to_string()),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auction;
+mod blobs;
 mod extract;
 mod guilds;
 mod jobs;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ledger::router())
         .merge(auction::router())
         .merge(jobs::router())
+        .merge(blobs::router())
         .merge(ws::router())
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound })

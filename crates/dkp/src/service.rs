@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auction;
 pub mod decay;
 pub mod guilds;
+pub mod images;
 pub mod ledger;
 mod lot_states;
 mod recent;
@@ -17,6 +18,7 @@ use dkp_core::{Action, Points};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::blobs::Blobs;
 use crate::clock::{Clock, SystemClock};
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -33,6 +35,8 @@ pub struct Service {
     pub limits: Limits,
     /// Redis, when instances share it.
     pub shared: Option<Shared>,
+    /// Where uploaded images live.
+    pub blobs: Arc<Blobs>,
     pub session_ttl_hours: u32,
     /// Sessions seen in the last moments, by token hash.
     sessions: recent::Recent<Vec<u8>, User>,
@@ -71,10 +75,17 @@ impl Service {
             auctions: Arc::new(auction::Auctions::new(shared.clone())),
             limits,
             shared,
+            blobs: Arc::new(Blobs::in_memory()),
             session_ttl_hours,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
         }
+    }
+
+    /// The same service keeping images in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<Blobs>) -> Service {
+        self.blobs = blobs;
+        self
     }
 
     /// The audit context of a change made by `actor`.

@@ -19,6 +19,7 @@ mod auction;
 mod events;
 mod gate;
 mod guilds;
+mod images;
 mod jobs;
 mod ledger;
 mod migrate;
@@ -34,6 +35,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dkp_core::Role;
 use uuid::Uuid;
+
+use crate::blobs::PublicUrls;
 
 pub use auction::{CLOSE_LOT, Ending};
 pub use jobs::{Job, JobEnd, NewJob};
@@ -182,6 +185,11 @@ pub trait Store: Send + Sync + 'static {
     async fn events_since(&self, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
     /// The oldest and newest offsets kept for `channel`.
     async fn event_bounds(&self, channel: &str) -> Result<Option<(i64, i64)>, StoreError>;
+
+    /// Points the guild's logo at the stored object `key`.
+    async fn set_guild_logo(&self, guild_id: Uuid, key: &str, ctx: &Ctx) -> Result<Guild, StoreError>;
+    /// Points a lot's icon at the stored object `key`.
+    async fn set_lot_icon(&self, guild_id: Uuid, lot_id: Uuid, key: &str, ctx: &Ctx) -> Result<LotView, StoreError>;
 }
 
 /// Where the data lives, from `DATABASE_URL`.
@@ -199,16 +207,17 @@ pub async fn connect(location: &Location) -> Result<sql::Db, anyhow::Error> {
     }
 }
 
-/// Connects to the configured database and applies pending migrations.
-pub async fn open(location: &Location) -> Result<Arc<dyn Store>, anyhow::Error> {
+/// Connects to the configured database and applies pending migrations;
+/// `urls` is how image keys read in the lots the store writes out.
+pub async fn open(location: &Location, urls: PublicUrls) -> Result<Arc<dyn Store>, anyhow::Error> {
     let db = connect(location).await?;
     migrate::run(&db).await?;
-    Ok(Arc::new(SqlStore::new(db)))
+    Ok(Arc::new(SqlStore::new(db, urls)))
 }
 
 /// Connects and applies pending migrations, then lets go: `dkp migrate`.
 pub async fn migrate_only(location: &Location) -> Result<(), anyhow::Error> {
-    let store = open(location).await?;
+    let store = open(location, PublicUrls::default()).await?;
     store.close().await;
     Ok(())
 }

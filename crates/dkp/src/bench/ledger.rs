@@ -54,7 +54,7 @@ pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
     let metrics = crate::telemetry::metrics();
     let mut services = Vec::new();
     for _ in 0..bench.instances.max(1) {
-        services.push(Arc::new(service(store::open(&location).await?)));
+        services.push(Arc::new(service(store::open(&location, crate::blobs::PublicUrls::default()).await?)));
     }
     let setup = &services[0];
     let run_id = uuid::Uuid::now_v7().simple().to_string();

@@ -52,12 +52,18 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Respons
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let urls = state.service.blobs.urls();
     let guilds: Vec<_> = state
         .service
         .me(&caller)
         .await?
         .into_iter()
-        .map(|m| json!({"id": m.guild.id, "slug": m.guild.slug, "name": m.guild.name, "role": m.role.as_str(), "member_id": m.member_id}))
+        .map(|m| {
+            let mut guild = m.guild.to_json(urls);
+            guild["role"] = json!(m.role.as_str());
+            guild["member_id"] = json!(m.member_id);
+            guild
+        })
         .collect();
     Ok(Json(json!({ "user": caller.user, "guilds": guilds })).into_response())
 }

@@ -30,7 +30,7 @@ async fn create(
     body: JsonBody<NewLotInput>,
 ) -> Result<Response, ApiError> {
     let lot = state.service.create_lot(&caller, &slug, body.value).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "lot": lot.to_json() }))).into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) }))).into_response())
 }
 
 async fn list(
@@ -40,7 +40,7 @@ async fn list(
     query: ListQuery,
 ) -> Result<Response, ApiError> {
     let page = state.service.lots(&caller, &slug, query.get("status"), query.page()?).await?;
-    let lots: Vec<_> = page.items.iter().map(|lot| lot.to_json()).collect();
+    let lots: Vec<_> = page.items.iter().map(|lot| lot.to_json(state.service.blobs.urls())).collect();
     Ok(Json(json!({ "lots": lots, "next_cursor": page.next })).into_response())
 }
 
@@ -50,7 +50,7 @@ async fn show(
     Path((slug, lot_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let lot = state.service.lot(&caller, &slug, &lot_id).await?;
-    Ok(Json(json!({ "lot": lot.to_json() })).into_response())
+    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
 }
 
 async fn bid(
@@ -63,7 +63,8 @@ async fn bid(
     let idem = idempotency(&headers, &format!("bid {slug} {lot_id}"), &body.document)?;
     Ok(match state.service.bid(&caller, &slug, &lot_id, body.value, idem).await? {
         BidAnswer::Accepted { bid, lot } => {
-            (StatusCode::CREATED, Json(json!({ "bid": bid, "lot": lot.to_json() }))).into_response()
+            (StatusCode::CREATED, Json(json!({ "bid": bid, "lot": lot.to_json(state.service.blobs.urls()) })))
+                .into_response()
         }
         BidAnswer::Replay { status, body } => {
             (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(header::CONTENT_TYPE, "application/json")], body)
@@ -78,7 +79,7 @@ async fn close(
     Path((slug, lot_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let lot = state.service.end_lot(&caller, &slug, &lot_id, Ending::Now, None).await?;
-    Ok(Json(json!({ "lot": lot.to_json() })).into_response())
+    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
 }
 
 async fn cancel(
@@ -88,5 +89,5 @@ async fn cancel(
     body: JsonBody<CancelInput>,
 ) -> Result<Response, ApiError> {
     let lot = state.service.end_lot(&caller, &slug, &lot_id, Ending::Cancel, Some(body.value.reason)).await?;
-    Ok(Json(json!({ "lot": lot.to_json() })).into_response())
+    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
 }

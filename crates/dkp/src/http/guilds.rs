@@ -29,12 +29,13 @@ async fn create(
     body: JsonBody<NewGuildInput>,
 ) -> Result<Response, ApiError> {
     let membership = state.service.create_guild(&caller, body.value).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "guild": membership.guild }))).into_response())
+    let guild = membership.guild.to_json(state.service.blobs.urls());
+    Ok((StatusCode::CREATED, Json(json!({ "guild": guild }))).into_response())
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
     let membership = state.service.guild_access(&caller, &slug, Action::Read).await?;
-    Ok(Json(json!({ "guild": membership.guild })).into_response())
+    Ok(Json(json!({ "guild": membership.guild.to_json(state.service.blobs.urls()) })).into_response())
 }
 
 async fn add_member(

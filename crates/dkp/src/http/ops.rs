@@ -45,6 +45,17 @@ async fn ready(State(state): State<AppState>) -> Response {
         }
         checks["redis"] = json!("ok");
     }
+    if service.blobs.is_remote() {
+        // A local folder fails with its own requests; a remote store may be away.
+        match tokio::time::timeout(Duration::from_secs(2), service.blobs.ping()).await {
+            Ok(Ok(())) => checks["blobs"] = json!("ok"),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "readiness: the blob store does not answer");
+                return not_ready("blobs");
+            }
+            Err(_) => return not_ready("blobs"),
+        }
+    }
     Json(json!({"status": "ready", "checks": checks})).into_response()
 }
 

@@ -17,7 +17,7 @@ use super::events::{Pending, append, balance_changes};
 use super::ledger::{Draft, lock_wallets, post};
 use super::model::*;
 use super::sql::{Backend, Db, Row, Ts, Tx, placeholders, value_rows};
-use super::sql_store::audit;
+use super::sql_store::{SqlStore, audit};
 use super::{Ctx, StoreError};
 
 /// A lot query: every column of `lots l`, then `$tail` (more columns, joins, conditions).
@@ -26,7 +26,8 @@ macro_rules! lot_sql {
         concat!(
             "SELECT l.id, l.guild_id, l.pool_id, l.item_name, l.game_item_id, l.mode, l.status, l.min_bid, \
              l.increment, l.anti_snipe_s, l.extend_s, l.ends_at, l.created_at, l.created_by, l.seq, l.bid_count, \
-             l.high_bid, l.leader_member_id, l.winner_member_id, l.price, l.settlement_entry_id, l.cancel_reason",
+             l.high_bid, l.leader_member_id, l.winner_member_id, l.price, l.settlement_entry_id, l.cancel_reason, \
+             l.icon_key",
             $tail
         )
     };
@@ -64,6 +65,7 @@ fn lot_of(row: &Row) -> Result<LotView, StoreError> {
         price: maybe_points("price")?,
         settlement_entry_id: row.get("settlement_entry_id")?,
         cancel_reason: row.get("cancel_reason")?,
+        icon_key: row.get("icon_key")?,
     })
 }
 
@@ -77,7 +79,8 @@ fn from_micros(us: i64) -> Result<Ts, StoreError> {
         .map_err(|_| corrupt("a time out of range"))
 }
 
-pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+pub async fn create_lot(store: &SqlStore, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+    let (db, urls) = (&store.db, &store.urls);
     super::retry::retry("create_lot", || async {
         let mut tx = db.begin_write().await?;
         let exists = tx
@@ -112,6 +115,7 @@ pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Ve
             price: None,
             settlement_entry_id: None,
             cancel_reason: None,
+            icon_key: None,
         };
         tx.sql(
             "INSERT INTO lots (id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
@@ -133,13 +137,13 @@ pub async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Ve
         .bind(lot.created_by)
         .execute()
         .await?;
-        let data = json!({"lot": lot.to_json()});
+        let data = json!({"lot": lot.to_json(urls)});
         let pending = vec![
             Pending::at(lot_channel(lot.id), 1, "lot_opened", data.clone()),
             Pending::next(guild_channel(&new.guild_slug), "lot_opened", data),
         ];
         let events = append(&mut tx, pending, ctx).await?;
-        audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json()))
+        audit(&mut tx, AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.to_json(urls)))
             .await?;
         super::jobs::enqueue(&mut tx, &close_job(&lot), ctx).await?;
         tx.commit().await?;
@@ -161,6 +165,12 @@ pub fn close_job(lot: &LotView) -> super::NewJob {
 
 /// The kind of a lot's closing job.
 pub const CLOSE_LOT: &str = "close_lot";
+
+/// A lot read inside a transaction, such as one that changes it.
+pub(super) async fn lot_in(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
+    const SQL: &str = lot_sql!(" FROM lots l WHERE l.guild_id = $1 AND l.id = $2");
+    tx.sql(SQL).bind(guild_id).bind(lot_id).fetch_optional().await?.as_ref().map(lot_of).transpose()
+}
 
 pub async fn lot(db: &Db, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
     db.sql(lot_sql!(" FROM lots l WHERE l.guild_id = $1 AND l.id = $2"))
@@ -247,7 +257,7 @@ async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, S
 }
 
 /// The lane of the lot's pool, taken first (PostgreSQL), as every ledger writer does.
-async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
+pub(super) async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
     if tx.backend() == Backend::Postgres {
         tx.sql(super::gate::database_lane(pool_id)).execute().await?;
     }
@@ -259,13 +269,14 @@ async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
 /// `dkp-core`; the batch is then written with a fixed number of set-based
 /// statements, whatever its size.
 pub async fn place_bids(
-    db: &Db,
+    store: &SqlStore,
     guild_id: Uuid,
     pool_id: Uuid,
     lot_id: Uuid,
     bids: &[BidCommand],
     ctx: &Ctx,
 ) -> Result<BidBatch, StoreError> {
+    let (db, urls) = (&store.db, &store.urls);
     let mut tx = db.begin_write().await?;
     enter_lane(&mut tx, pool_id).await?;
     let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
@@ -381,13 +392,13 @@ pub async fn place_bids(
         events = append(&mut tx, pending, ctx).await?;
         for (index, claim) in answers {
             if let (Some(claim), BidOutcome::Accepted(bid)) = (claim, &outcomes[index]) {
-                super::ledger::remember(&mut tx, &claim, 201, &bid_response(bid, &view), ctx).await?;
+                super::ledger::remember(&mut tx, &claim, 201, &bid_response(bid, &view, urls), ctx).await?;
             }
         }
     }
     for (repeat, first) in repeats {
         outcomes[repeat] = match &outcomes[first] {
-            BidOutcome::Accepted(bid) => BidOutcome::Replay { status: 201, body: bid_response(bid, &view) },
+            BidOutcome::Accepted(bid) => BidOutcome::Replay { status: 201, body: bid_response(bid, &view, urls) },
             BidOutcome::Rejected(error) => BidOutcome::Rejected(error.clone()),
             BidOutcome::Replay { status, body } => BidOutcome::Replay { status: *status, body: body.clone() },
             BidOutcome::KeyReused => BidOutcome::KeyReused,
@@ -460,7 +471,7 @@ pub enum Ending {
 /// Ends an open lot: settles it (charging the winner through one ledger
 /// entry) or cancels it, releases every hold, and reports it.
 pub async fn end_lot(
-    db: &Db,
+    store: &SqlStore,
     guild_id: Uuid,
     pool_id: Uuid,
     lot_id: Uuid,
@@ -468,6 +479,7 @@ pub async fn end_lot(
     reason: &str,
     ctx: &Ctx,
 ) -> Result<(LotView, Vec<Event>), StoreError> {
+    let (db, urls) = (&store.db, &store.urls);
     super::retry::retry("end_lot", || async {
         let mut tx = db.begin_write().await?;
         enter_lane(&mut tx, pool_id).await?;
@@ -520,7 +532,7 @@ pub async fn end_lot(
         .bind(lot_id)
         .execute()
         .await?;
-        let data = json!({"lot": view.to_json()});
+        let data = json!({"lot": view.to_json(urls)});
         let touched: Vec<Uuid> = touched.into_iter().collect();
         let mut pending = vec![
             Pending::at(lot_channel(lot_id), view.seq, name, data.clone()),
@@ -528,7 +540,7 @@ pub async fn end_lot(
         ];
         pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
         let events = append(&mut tx, pending, ctx).await?;
-        audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.to_json())).await?;
+        audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.to_json(urls))).await?;
         tx.commit().await?;
         Ok((view, events))
     })

@@ -14,7 +14,8 @@ use super::{Ctx, StoreError};
 macro_rules! membership_sql {
     ($tail:literal) => {
         concat!(
-            "SELECT g.id, g.slug, g.name, m.id AS member_id, m.role FROM guilds g JOIN members m ON m.guild_id = g.id",
+            "SELECT g.id, g.slug, g.name, g.logo_key, m.id AS member_id, m.role FROM guilds g \
+             JOIN members m ON m.guild_id = g.id",
             $tail
         )
     };
@@ -29,7 +30,12 @@ macro_rules! member_sql {
 
 fn membership_of(row: &Row) -> Result<Membership, StoreError> {
     Ok(Membership {
-        guild: Guild { id: row.get("id")?, slug: row.get("slug")?, name: row.get("name")? },
+        guild: Guild {
+            id: row.get("id")?,
+            slug: row.get("slug")?,
+            name: row.get("name")?,
+            logo_key: row.get("logo_key")?,
+        },
         member_id: row.get("member_id")?,
         role: stored_role(&row.get::<String>("role")?)?,
     })
@@ -58,7 +64,7 @@ pub async fn create_guild(db: &Db, new: &NewGuild, ctx: &Ctx) -> Result<Membersh
     let owner = ctx.actor.ok_or(StoreError::NotFound)?;
     retry("create_guild", || async {
         let mut tx = db.begin_write().await?;
-        let guild = Guild { id: Uuid::now_v7(), slug: new.slug.clone(), name: new.name.clone() };
+        let guild = Guild { id: Uuid::now_v7(), slug: new.slug.clone(), name: new.name.clone(), logo_key: None };
         tx.sql("INSERT INTO guilds (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(guild.id)
             .bind(guild.slug.as_str())

@@ -40,6 +40,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_jobs.sql"),
         sqlite: include_str!("../../migrations/sqlite/0004_jobs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "blobs",
+        postgres: include_str!("../../migrations/postgres/0005_blobs.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0005_blobs.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.

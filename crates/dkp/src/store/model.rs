@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::Ts;
+use crate::blobs::PublicUrls;
 
 impl Serialize for Ts {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -51,6 +52,21 @@ pub struct Guild {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
+    /// The object key of the guild's logo; the API shows its URL.
+    #[serde(skip)]
+    pub logo_key: Option<String>,
+}
+
+impl Guild {
+    /// The guild as the API shows it, with `logo_url` (null without a logo).
+    pub fn to_json(&self, urls: &PublicUrls) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "slug": self.slug,
+            "name": self.name,
+            "logo_url": self.logo_key.as_deref().map(|key| urls.of(key)),
+        })
+    }
 }
 
 pub struct NewGuild {
@@ -348,6 +364,8 @@ pub struct LotView {
     pub price: Option<Points>,
     pub settlement_entry_id: Option<Uuid>,
     pub cancel_reason: Option<String>,
+    /// The object key of the item's icon; the API shows its URL.
+    pub icon_key: Option<String>,
 }
 
 impl LotView {
@@ -358,8 +376,9 @@ impl LotView {
     }
 
     /// The lot as everyone in the guild may see it: in sealed modes the high
-    /// bid and the leader stay hidden until the close.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// bid and the leader stay hidden until the close. `icon_url` is null
+    /// without an icon.
+    pub fn to_json(&self, urls: &PublicUrls) -> serde_json::Value {
         let mut lot = serde_json::json!({
             "id": self.id,
             "pool_id": self.pool_id,
@@ -374,6 +393,7 @@ impl LotView {
             "created_at": self.created_at,
             "bid_count": self.bid_count,
             "seq": self.seq,
+            "icon_url": self.icon_key.as_deref().map(|key| urls.of(key)),
         });
         let fields = [
             ("high_bid", self.high_bid.filter(|_| !self.is_secret()).map(|p| serde_json::json!(p.to_string()))),
@@ -448,6 +468,6 @@ pub struct BidBatch {
 }
 
 /// The answer to an accepted bid, as the API sends it and idempotency stores it.
-pub fn bid_response(bid: &BidView, lot: &LotView) -> String {
-    serde_json::json!({"bid": bid, "lot": lot.to_json()}).to_string()
+pub fn bid_response(bid: &BidView, lot: &LotView, urls: &PublicUrls) -> String {
+    serde_json::json!({"bid": bid, "lot": lot.to_json(urls)}).to_string()
 }

@@ -10,17 +10,21 @@ use uuid::Uuid;
 use super::gate::Gate;
 use super::sql::{Backend, Db, Ts, Tx};
 use super::{
-    Ctx, Ending, Job, JobEnd, NewJob, Store, StoreError, accounts, auction, events, guilds, jobs, ledger, model::*,
+    Ctx, Ending, Job, JobEnd, NewJob, Store, StoreError, accounts, auction, events, guilds, images, jobs, ledger,
+    model::*,
 };
+use crate::blobs::PublicUrls;
 
 pub struct SqlStore {
     pub(super) db: Db,
     pub(super) gate: Gate,
+    /// How image keys read as URLs in the lots this store writes into events and answers.
+    pub(super) urls: PublicUrls,
 }
 
 impl SqlStore {
-    pub fn new(db: Db) -> SqlStore {
-        SqlStore { db, gate: Gate::new() }
+    pub fn new(db: Db, urls: PublicUrls) -> SqlStore {
+        SqlStore { db, gate: Gate::new(), urls }
     }
 }
 
@@ -180,7 +184,7 @@ impl Store for SqlStore {
     }
 
     async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
-        auction::create_lot(&self.db, lot, ctx).await
+        auction::create_lot(self, lot, ctx).await
     }
 
     async fn lot(&self, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {
@@ -215,7 +219,7 @@ impl Store for SqlStore {
         ctx: &Ctx,
     ) -> Result<BidBatch, StoreError> {
         let _turn = self.gate.enter(pool_id).await;
-        super::retry::retry("bid", || auction::place_bids(&self.db, guild_id, pool_id, lot_id, bids, ctx)).await
+        super::retry::retry("bid", || auction::place_bids(self, guild_id, pool_id, lot_id, bids, ctx)).await
     }
 
     async fn end_lot(
@@ -228,7 +232,7 @@ impl Store for SqlStore {
     ) -> Result<(LotView, Vec<Event>), StoreError> {
         let pool_id = auction::lot(&self.db, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
         let _turn = self.gate.enter(pool_id).await;
-        auction::end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
+        auction::end_lot(self, guild_id, pool_id, lot_id, ending, reason, ctx).await
     }
 
     async fn open_lot_count(&self) -> Result<i64, StoreError> {
@@ -279,5 +283,15 @@ impl Store for SqlStore {
 
     async fn audit(&self, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
         guilds::audit(&self.db, guild_id, page).await
+    }
+
+    async fn set_guild_logo(&self, guild_id: Uuid, key: &str, ctx: &Ctx) -> Result<Guild, StoreError> {
+        images::set_guild_logo(&self.db, guild_id, key, ctx).await
+    }
+
+    async fn set_lot_icon(&self, guild_id: Uuid, lot_id: Uuid, key: &str, ctx: &Ctx) -> Result<LotView, StoreError> {
+        let pool_id = auction::lot(&self.db, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
+        let _turn = self.gate.enter(pool_id).await;
+        images::set_lot_icon(&self.db, guild_id, pool_id, lot_id, key, ctx).await
     }
 }

@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod auctions;
 mod bad_input;
+mod blobs;
 mod concurrency;
 mod guilds;
 mod idempotency;

@@ -75,6 +75,9 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/bids"),
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/close"),
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/cancel"),
+        ("put", "/api/v1/guilds/{slug}/logo"),
+        ("put", "/api/v1/guilds/{slug}/lots/{lot_id}/icon"),
+        ("get", "/blobs/{key}"),
         ("get", "/api/v1/ws"),
         ("get", "/health/live"),
         ("get", "/health/ready"),
@@ -87,7 +90,8 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
     // And every documented operation is served (anything but a 404 from the fallback or a 405).
     let documented = doc["paths"].as_object().unwrap();
     for (path, ops) in documented {
-        for method in ops.as_object().unwrap().keys().filter(|m| ["get", "post", "patch"].contains(&m.as_str())) {
+        for method in ops.as_object().unwrap().keys().filter(|m| ["get", "post", "patch", "put"].contains(&m.as_str()))
+        {
             let concrete = path
                 .replace("{slug}", "nowhere")
                 .replace("{pool_id}", "p")

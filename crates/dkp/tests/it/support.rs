@@ -46,7 +46,7 @@ pub struct TestApp {
     pub location: Location,
     /// The connection string of this test's own database or schema.
     pub url: String,
-    dir: PathBuf,
+    pub dir: PathBuf,
 }
 
 impl Drop for TestApp {
@@ -142,6 +142,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         job_lease: std::time::Duration::from_secs(30),
         // Tests race many bids per member; the limits have tests of their own.
         scale: dkp::config::ScaleArgs { bid_rate: 0, ws_connect_rate: 0, ..Default::default() },
+        blobs: dkp::blobs::BlobConfig::in_folder(dir.join("blobs")),
     }
 }
 
