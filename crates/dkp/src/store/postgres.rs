@@ -1,16 +1,22 @@
-//! Connecting to PostgreSQL. Statements are prepared per connection and kept;
-//! behind PgBouncer in transaction mode that must be turned off (a later step).
+//! Connecting to PostgreSQL. Statements are prepared per connection and kept,
+//! unless the URL says `pgbouncer=true`: then they go through PgBouncer in
+//! transaction mode (see `sql::Pooler`).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::sql::Db;
+use super::sql::{Db, Pooler};
 
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
+    let (url, pooler) = pooler_of(url).context("DATABASE_URL is not valid")?;
     let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid postgres:// URL")?;
-    let options = options.application_name("dkp");
+    let mut options = options.application_name("dkp");
+    if pooler == Pooler::Bouncer {
+        // PgBouncer refuses startup parameters it does not know; the service reads no floats.
+        options = options.extra_float_digits(None);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(5))
@@ -24,11 +30,55 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
                 options.get_database().unwrap_or("")
             )
         })?;
-    Ok(Db::Pg(pool))
+    Ok(Db::Pg(pool, pooler))
+}
+
+/// Takes our own `pgbouncer=true|false` parameter off the URL; the rest is for sqlx.
+fn pooler_of(url: &str) -> anyhow::Result<(String, Pooler)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), Pooler::Direct));
+    };
+    let mut pooler = Pooler::Direct;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("pgbouncer", "true") => pooler = Pooler::Bouncer,
+            ("pgbouncer", "false") => pooler = Pooler::Direct,
+            ("pgbouncer", _) => anyhow::bail!("the pgbouncer parameter is true or false"),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((url, pooler))
 }
 
 /// Whether PostgreSQL asks for the transaction to be run again: a
 /// serialization failure or a deadlock.
 pub fn is_retryable(code: &str) -> bool {
     matches!(code, "40001" | "40P01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_without_the_parameter_connects_directly() {
+        let (url, pooler) = pooler_of("postgres://u@h/db?sslmode=disable").unwrap();
+        assert_eq!((url.as_str(), pooler), ("postgres://u@h/db?sslmode=disable", Pooler::Direct));
+    }
+
+    #[test]
+    fn the_pgbouncer_parameter_is_taken_off_and_kept_apart() {
+        let (url, pooler) = pooler_of("postgres://u@h/db?pgbouncer=true").unwrap();
+        assert_eq!((url.as_str(), pooler), ("postgres://u@h/db", Pooler::Bouncer));
+        let (url, pooler) = pooler_of("postgres://u@h/db?sslmode=disable&pgbouncer=true&application_name=x").unwrap();
+        assert_eq!((url.as_str(), pooler), ("postgres://u@h/db?sslmode=disable&application_name=x", Pooler::Bouncer));
+    }
+
+    #[test]
+    fn a_pgbouncer_parameter_that_is_not_a_boolean_is_refused() {
+        assert!(pooler_of("postgres://u@h/db?pgbouncer=yes").is_err());
+        assert!(pooler_of("postgres://u@h/db?pgbouncer").is_err());
+    }
 }

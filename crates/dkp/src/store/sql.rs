@@ -28,16 +28,30 @@ pub enum Backend {
     Sqlite,
 }
 
+/// How statements reach PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooler {
+    /// Each connection of ours is a server connection of its own: a statement
+    /// is prepared once per connection, under a name, and reused.
+    Direct,
+    /// Through PgBouncer in transaction mode, where a server connection is ours
+    /// only until the transaction ends. Statements are unnamed (a name prepared
+    /// on one server connection means nothing on the next one), and a statement
+    /// outside a transaction runs in one of its own: sqlx parses and executes a
+    /// statement in two exchanges, which PgBouncer could send to two servers.
+    Bouncer,
+}
+
 /// A connection pool of either backend.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Pg(PgPool),
+    Pg(PgPool, Pooler),
     Lite(SqlitePool),
 }
 
 /// An open transaction of either backend.
 pub enum Tx {
-    Pg(sqlx::Transaction<'static, Postgres>),
+    Pg(sqlx::Transaction<'static, Postgres>, Pooler),
     Lite(sqlx::Transaction<'static, Sqlite>),
 }
 
@@ -45,7 +59,7 @@ type PgQuery = sqlx::query::Query<'static, Postgres, <Postgres as Database>::Arg
 type LiteQuery = sqlx::query::Query<'static, Sqlite, <Sqlite as Database>::Arguments>;
 
 enum Target<'a> {
-    PgPool(&'a PgPool),
+    PgPool(&'a PgPool, Pooler),
     PgConn(&'a mut PgConnection),
     LitePool(&'a SqlitePool),
     LiteConn(&'a mut SqliteConnection),
@@ -68,10 +82,15 @@ pub enum Row {
     Lite(SqliteRow),
 }
 
+/// A PostgreSQL statement, named and kept only when no pooler sits between.
+fn pg_query(text: impl sqlx::SqlSafeStr, pooler: Pooler) -> PgQuery {
+    sqlx::query(text).persistent(pooler == Pooler::Direct)
+}
+
 impl Db {
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Pg(_) => Backend::Postgres,
+            Db::Pg(..) => Backend::Postgres,
             Db::Lite(_) => Backend::Sqlite,
         }
     }
@@ -79,7 +98,9 @@ impl Db {
     /// A statement run on a pooled connection, outside any transaction.
     pub fn sql(&self, text: &'static str) -> Sql<'_> {
         match self {
-            Db::Pg(pool) => Sql { target: Target::PgPool(pool), statement: Statement::Pg(sqlx::query(text)) },
+            Db::Pg(pool, pooler) => {
+                Sql { target: Target::PgPool(pool, *pooler), statement: Statement::Pg(pg_query(text, *pooler)) }
+            }
             Db::Lite(pool) => Sql { target: Target::LitePool(pool), statement: Statement::Lite(sqlx::query(text)) },
         }
     }
@@ -88,7 +109,7 @@ impl Db {
     /// `BEGIN IMMEDIATE`, which takes the write lock up front.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool) => Tx::Pg(pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await?),
+            Db::Pg(pool, pooler) => Tx::Pg(pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await?, *pooler),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -98,14 +119,14 @@ impl Db {
     /// committed while it waited for a lock; `BEGIN IMMEDIATE` on SQLite.
     pub async fn begin_locking(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool) => Tx::Pg(pool.begin().await?),
+            Db::Pg(pool, pooler) => Tx::Pg(pool.begin().await?, *pooler),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 
     pub async fn close(&self) {
         match self {
-            Db::Pg(pool) => pool.close().await,
+            Db::Pg(pool, _) => pool.close().await,
             Db::Lite(pool) => pool.close().await,
         }
     }
@@ -114,7 +135,7 @@ impl Db {
 impl Tx {
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Pg(_) => Backend::Postgres,
+            Tx::Pg(..) => Backend::Postgres,
             Tx::Lite(_) => Backend::Sqlite,
         }
     }
@@ -123,9 +144,10 @@ impl Tx {
     /// placeholders, never a value: values are always bound).
     pub fn sql_built(&mut self, text: String) -> Sql<'_> {
         match self {
-            Tx::Pg(tx) => {
-                Sql { target: Target::PgConn(tx), statement: Statement::Pg(sqlx::query(sqlx::AssertSqlSafe(text))) }
-            }
+            Tx::Pg(tx, pooler) => Sql {
+                target: Target::PgConn(tx),
+                statement: Statement::Pg(pg_query(sqlx::AssertSqlSafe(text), *pooler)),
+            },
             Tx::Lite(tx) => {
                 Sql { target: Target::LiteConn(tx), statement: Statement::Lite(sqlx::query(sqlx::AssertSqlSafe(text))) }
             }
@@ -135,14 +157,14 @@ impl Tx {
     /// A statement run inside this transaction.
     pub fn sql(&mut self, text: &'static str) -> Sql<'_> {
         match self {
-            Tx::Pg(tx) => Sql { target: Target::PgConn(tx), statement: Statement::Pg(sqlx::query(text)) },
+            Tx::Pg(tx, pooler) => Sql { target: Target::PgConn(tx), statement: Statement::Pg(pg_query(text, *pooler)) },
             Tx::Lite(tx) => Sql { target: Target::LiteConn(tx), statement: Statement::Lite(sqlx::query(text)) },
         }
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Pg(tx) => tx.commit().await,
+            Tx::Pg(tx, _) => tx.commit().await,
             Tx::Lite(tx) => tx.commit().await,
         }
     }
@@ -154,7 +176,13 @@ macro_rules! run {
     ($sql:expr, $method:ident) => {{
         let Sql { target, statement } = $sql;
         match (target, statement) {
-            (Target::PgPool(pool), Statement::Pg(q)) => q.$method(pool).await.map(Wrap::wrap),
+            (Target::PgPool(pool, Pooler::Direct), Statement::Pg(q)) => q.$method(pool).await.map(Wrap::wrap),
+            (Target::PgPool(pool, Pooler::Bouncer), Statement::Pg(q)) => {
+                let mut tx = pool.begin().await?;
+                let result = q.$method(&mut *tx).await.map(Wrap::wrap)?;
+                tx.commit().await?;
+                Ok(result)
+            }
             (Target::PgConn(conn), Statement::Pg(q)) => q.$method(&mut *conn).await.map(Wrap::wrap),
             (Target::LitePool(pool), Statement::Lite(q)) => q.$method(pool).await.map(Wrap::wrap),
             (Target::LiteConn(conn), Statement::Lite(q)) => q.$method(&mut *conn).await.map(Wrap::wrap),
@@ -296,7 +324,7 @@ impl Tx {
     /// Runs a script of several statements, such as a migration.
     pub async fn raw(&mut self, script: &'static str) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Pg(tx) => sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()),
+            Tx::Pg(tx, _) => sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()),
             Tx::Lite(tx) => sqlx::raw_sql(script).execute(&mut **tx).await.map(|_| ()),
         }
     }

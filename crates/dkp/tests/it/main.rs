@@ -14,5 +14,7 @@ mod idempotency;
 mod jobs;
 mod ledger;
 mod operations;
+mod pgbouncer;
 mod realtime;
 mod scale_out;
+mod servers;

@@ -154,6 +154,17 @@ pub async fn spawn_app(kind: Kind) -> TestApp {
 pub async fn spawn_app_with(kind: Kind, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = temp_dir();
     let (location, url) = fresh_database(kind, &dir).await;
+    build(kind, location, url, dir, adjust).await
+}
+
+/// A service on a PostgreSQL database the test set up itself, with the
+/// configuration adjusted first.
+pub async fn spawn_app_on(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let location = Location::Postgres { url: Secret::new(url) };
+    build(Kind::Postgres, location, url.to_owned(), temp_dir(), adjust).await
+}
+
+async fn build(kind: Kind, location: Location, url: String, dir: PathBuf, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = config(location.clone(), &dir);
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");
