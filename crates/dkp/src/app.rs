@@ -40,7 +40,8 @@ impl Application {
         };
         let blobs = Arc::new(Blobs::open(&config.blobs).await?);
         let scale = &config.scale;
-        let (store, shared) = connect(&config.location, scale.redis_url.as_ref(), blobs.urls()).await?;
+        let (store, shared) =
+            connect(&config.location, config.read_replica.as_ref(), scale.redis_url.as_ref(), blobs.urls()).await?;
         let limits = Limits::new(shared.clone(), scale.bid_rate, scale.ws_connect_rate);
         let service = Arc::new(
             Service::with_parts(store, hub(&shared), shared, limits, config.session_ttl_hours).with_blobs(blobs),
@@ -92,14 +93,16 @@ impl Application {
     }
 }
 
-/// Opens the store (migrating it) and, when configured, Redis. `urls` is how
-/// image keys read in the lots the store writes into events.
+/// Opens the store (migrating it), with its read replica when configured, and
+/// Redis when configured. `urls` is how image keys read in the lots the store
+/// writes into events.
 async fn connect(
     location: &Location,
+    read_replica: Option<&Secret>,
     redis_url: Option<&Secret>,
     urls: &PublicUrls,
 ) -> anyhow::Result<(Arc<dyn Store>, Option<Shared>)> {
-    let store = store::open(location, urls.clone()).await?;
+    let store = store::open_with_replica(location, read_replica, urls.clone()).await?;
     let shared = match redis_url {
         Some(url) => Some(Shared::connect(url).await?),
         None => None,
@@ -125,7 +128,8 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     }
     // The worker closes lots, and their events show icon URLs as the API does.
     let urls = PublicUrls::parse(&args.blob_public_url)?;
-    let (store, shared) = connect(&location, args.redis_url.as_ref(), &urls).await?;
+    // A worker only writes: it needs no read replica.
+    let (store, shared) = connect(&location, None, args.redis_url.as_ref(), &urls).await?;
     let service = Arc::new(Service::with_parts(store, hub(&shared), shared, Limits::new(None, 0, 0), 1));
     let runner = Runner::new("worker", std::time::Duration::from_secs(args.job_lease_s));
     let (stop_jobs, jobs_stopped) = watch::channel(false);

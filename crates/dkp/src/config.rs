@@ -61,6 +61,9 @@ pub struct DatabaseArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// `postgres://…` of a streaming replica for lag-tolerant reads (PostgreSQL only).
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<Secret>,
     #[arg(long, env = "DKP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Run no jobs in this process (run `dkp worker` beside it).
@@ -196,6 +199,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub location: Location,
+    /// The read replica, if any: checked to be PostgreSQL beside a PostgreSQL primary.
+    pub read_replica: Option<Secret>,
     pub session_ttl_hours: u32,
     pub secure_cookies: bool,
     pub jobs: bool,
@@ -224,12 +229,30 @@ fn location(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Location> {
     }
 }
 
+/// The read replica's URL, if set: only a PostgreSQL replica of a PostgreSQL primary.
+fn read_replica(url: Option<&str>, primary: &Location) -> anyhow::Result<Option<Secret>> {
+    match (url, primary) {
+        (None | Some(""), _) => Ok(None),
+        (Some(_), Location::Sqlite { .. }) => {
+            anyhow::bail!("DATABASE_READ_URL needs DATABASE_URL to be PostgreSQL (SQLite has no replicas)")
+        }
+        (Some(url), Location::Postgres { .. })
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
+            Ok(Some(Secret::new(url)))
+        }
+        (Some(_), Location::Postgres { .. }) => anyhow::bail!("DATABASE_READ_URL must be a postgres:// URL"),
+    }
+}
+
 impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<Config> {
+        let location = self.database.location()?;
         Ok(Config {
             listen: self.listen,
             data_dir: self.database.data_dir.clone(),
-            location: self.database.location()?,
+            read_replica: read_replica(self.database_read_url.as_ref().map(Secret::expose), &location)?,
+            location,
             session_ttl_hours: self.session_ttl_hours,
             secure_cookies: self.secure_cookies,
             jobs: !self.no_jobs,
@@ -269,6 +292,18 @@ mod tests {
         assert!(!format!("{config:?}").contains("hunter2"));
         let error = serve(&["--blob-url", "gs://elsewhere"]).expect_err("refused");
         assert!(error.to_string().starts_with("BLOB_URL must be"), "{error}");
+    }
+
+    #[test]
+    fn a_read_replica_needs_a_postgres_primary_and_url() {
+        let postgres = location(Some("postgres://h/db"), Path::new(".")).unwrap();
+        let sqlite = location(None, Path::new(".")).unwrap();
+        assert!(read_replica(Some("postgres://r/db"), &postgres).unwrap().is_some());
+        assert!(read_replica(None, &sqlite).unwrap().is_none());
+        assert!(read_replica(Some(""), &postgres).unwrap().is_none());
+        let refused = read_replica(Some("postgres://r/db"), &sqlite).unwrap_err().to_string();
+        assert!(refused.contains("DATABASE_READ_URL"), "{refused}");
+        assert!(read_replica(Some("mysql://r/db"), &postgres).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod guilds;
 mod jobs;
 mod ledger;
 mod ops;
+mod read_after;
 mod ws;
 
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()))
+        .layer(middleware::from_fn_with_state(state.clone(), read_after::mark_writes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::shared::Shared;
-use crate::store::{Ctx, Membership, PageRequest, Store, User};
+use crate::store::{Ctx, Membership, PageRequest, Read, Store, User};
 
 /// What every use case needs.
 pub struct Service {
@@ -53,6 +53,9 @@ pub struct Caller {
     pub user: User,
     pub token_hash: Vec<u8>,
     pub request_id: String,
+    /// Where this caller's lag-tolerant reads may be served: a replica that
+    /// has replayed their own last write.
+    pub reads: Read,
 }
 
 impl Service {

@@ -25,6 +25,7 @@ mod ledger;
 mod migrate;
 pub mod model;
 mod postgres;
+mod replica;
 mod retry;
 pub mod sql;
 mod sql_store;
@@ -41,6 +42,7 @@ use crate::blobs::PublicUrls;
 pub use auction::{CLOSE_LOT, Ending};
 pub use jobs::{Job, JobEnd, NewJob};
 pub use model::*;
+pub use replica::{Lsn, Read};
 pub use retry::is_retryable as is_contention;
 pub use sql::{Backend, Ts};
 pub use sql_store::SqlStore;
@@ -85,6 +87,11 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
     async fn close(&self);
+    /// Answers when the read replica does; `None` when there is none.
+    async fn ping_replica(&self) -> Option<Result<(), StoreError>>;
+    /// How far the primary has written, for a caller who has just written;
+    /// `None` when there is no replica (every read sees every write).
+    async fn write_position(&self) -> Result<Option<Lsn>, StoreError>;
 
     async fn create_user(&self, user: &NewUser, ctx: &Ctx) -> Result<User, StoreError>;
     /// The user and their password hash, by folded username.
@@ -93,7 +100,7 @@ pub trait Store: Send + Sync + 'static {
     /// The user of an unexpired session.
     async fn session_user(&self, token_hash: &[u8], now: Ts) -> Result<Option<User>, StoreError>;
     async fn end_session(&self, token_hash: &[u8], ctx: &Ctx) -> Result<(), StoreError>;
-    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>, StoreError>;
+    async fn memberships(&self, user_id: Uuid, read: Read) -> Result<Vec<Membership>, StoreError>;
 
     /// Creates a guild with the actor as its owner.
     async fn create_guild(&self, guild: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError>;
@@ -106,7 +113,7 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         ctx: &Ctx,
     ) -> Result<Member, StoreError>;
-    async fn members(&self, guild_id: Uuid) -> Result<Vec<Member>, StoreError>;
+    async fn members(&self, guild_id: Uuid, read: Read) -> Result<Vec<Member>, StoreError>;
     async fn set_role(&self, guild_id: Uuid, member_id: Uuid, role: Role, ctx: &Ctx) -> Result<Member, StoreError>;
 
     async fn create_pool(
@@ -116,8 +123,8 @@ pub trait Store: Send + Sync + 'static {
         allow_negative: bool,
         ctx: &Ctx,
     ) -> Result<Pool, StoreError>;
-    async fn pools(&self, guild_id: Uuid) -> Result<Vec<Pool>, StoreError>;
-    async fn standings(&self, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError>;
+    async fn pools(&self, guild_id: Uuid, read: Read) -> Result<Vec<Pool>, StoreError>;
+    async fn standings(&self, guild_id: Uuid, pool_id: Uuid, read: Read) -> Result<Vec<Standing>, StoreError>;
     async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError>;
     /// Stores the answer to a refused request under its idempotency key
     /// (unless an answer is stored already), so that a repeat gets it again.
@@ -136,8 +143,9 @@ pub trait Store: Send + Sync + 'static {
         pool_id: Uuid,
         member_id: Option<Uuid>,
         page: PageRequest,
+        read: Read,
     ) -> Result<Page<Entry>, StoreError>;
-    async fn audit(&self, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError>;
+    async fn audit(&self, guild_id: Uuid, page: PageRequest, read: Read) -> Result<Page<AuditRecord>, StoreError>;
 
     /// Opens a lot; the events of its opening.
     async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError>;
@@ -147,6 +155,7 @@ pub trait Store: Send + Sync + 'static {
         guild_id: Uuid,
         status: Option<dkp_core::auction::Status>,
         page: PageRequest,
+        read: Read,
     ) -> Result<Page<LotView>, StoreError>;
     /// The guild a lot belongs to, by slug: for subscriptions, which name only the lot.
     async fn lot_guild(&self, lot_id: Uuid) -> Result<Option<String>, StoreError>;
@@ -210,9 +219,22 @@ pub async fn connect(location: &Location) -> Result<sql::Db, anyhow::Error> {
 /// Connects to the configured database and applies pending migrations;
 /// `urls` is how image keys read in the lots the store writes out.
 pub async fn open(location: &Location, urls: PublicUrls) -> Result<Arc<dyn Store>, anyhow::Error> {
+    open_with_replica(location, None, urls).await
+}
+
+/// Like `open`, with lag-tolerant reads sent to the read replica at
+/// `replica_url` (PostgreSQL only; the configuration checks it).
+pub async fn open_with_replica(
+    location: &Location,
+    replica_url: Option<&crate::config::Secret>,
+    urls: PublicUrls,
+) -> Result<Arc<dyn Store>, anyhow::Error> {
     let db = connect(location).await?;
     migrate::run(&db).await?;
-    Ok(Arc::new(SqlStore::new(db, urls)))
+    Ok(Arc::new(match replica_url {
+        Some(url) => SqlStore::with_replica(db, postgres::connect_replica(url.expose()).await?, urls),
+        None => SqlStore::new(db, urls),
+    }))
 }
 
 /// Connects and applies pending migrations, then lets go: `dkp migrate`.

@@ -71,7 +71,13 @@ pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
         .login(Login { username: owner_name.clone(), password: "bench-password".into() }, "bench")
         .await
         .map_err(err)?;
-    let caller = Caller { user, token_hash: crate::service::accounts::token_hash(&token), request_id: "bench".into() };
+    let caller = Caller {
+        user,
+        token_hash: crate::service::accounts::token_hash(&token),
+        request_id: "bench".into(),
+        // The final check of the balances must see every write.
+        reads: crate::store::Read::Fresh,
+    };
     let slug = format!("bench-{}", &run_id[16..]);
     setup.create_guild(&caller, NewGuildInput { name: "Bench".into(), slug: slug.clone() }).await.map_err(err)?;
     let pool = setup

@@ -66,15 +66,20 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
         let (scheme, token) = value.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
     }
+    cookie(headers, SESSION_COOKIE).map(str::to_owned)
+}
+
+/// The value of the cookie `name`, if the request sends a non-empty one.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|t| !t.is_empty())
+        .find(|(found, _)| *found == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -84,7 +89,8 @@ impl FromRequestParts<AppState> for Caller {
         let token = token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
         let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
-        Ok(Caller { user, token_hash: service::accounts::token_hash(&token), request_id })
+        let reads = super::read_after::reads(&parts.headers);
+        Ok(Caller { user, token_hash: service::accounts::token_hash(&token), request_id, reads })
     }
 }
 

@@ -56,6 +56,16 @@ async fn ready(State(state): State<AppState>) -> Response {
             Err(_) => return not_ready("blobs"),
         }
     }
+    // Reads fall back to the primary while the replica is away, but readiness says so.
+    match tokio::time::timeout(Duration::from_secs(2), service.store.ping_replica()).await {
+        Ok(None) => {}
+        Ok(Some(Ok(()))) => checks["database_read"] = json!("ok"),
+        Ok(Some(Err(error))) => {
+            tracing::warn!(error = %error, "readiness: the read replica does not answer");
+            return not_ready("database_read");
+        }
+        Err(_) => return not_ready("database_read"),
+    }
     Json(json!({"status": "ready", "checks": checks})).into_response()
 }
 

@@ -246,8 +246,12 @@ impl Connection {
     /// The internal channel behind a name the client may subscribe to, if the
     /// caller may: `me`, a guild they belong to, or a lot of such a guild.
     async fn resolve(&self, channel: &str) -> Result<String, ApiError> {
-        let caller =
-            crate::service::Caller { user: self.user.clone(), token_hash: Vec::new(), request_id: String::new() };
+        let caller = crate::service::Caller {
+            user: self.user.clone(),
+            token_hash: Vec::new(),
+            request_id: String::new(),
+            reads: crate::store::Read::Fresh,
+        };
         if channel == "me" {
             return Ok(user_channel(self.user.id));
         }

@@ -136,6 +136,6 @@ impl Service {
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<Vec<Membership>, ApiError> {
-        Ok(self.store.memberships(caller.user.id).await?)
+        Ok(self.store.memberships(caller.user.id, caller.reads).await?)
     }
 }

@@ -219,7 +219,7 @@ impl Service {
                     .ok_or_else(|| ApiError::unprocessable("invalid_field", "status: open, closed or cancelled"))
             })
             .transpose()?;
-        Ok(self.store.lots(access.guild.id, status, page).await?)
+        Ok(self.store.lots(access.guild.id, status, page, caller.reads).await?)
     }
 
     pub async fn lot(&self, caller: &Caller, slug: &str, lot_id: &str) -> Result<LotView, ApiError> {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::ledger::{Idempotency, entry_response, fingerprint};
 use super::{Caller, Service, amount};
 use crate::error::ApiError;
-use crate::store::{EntryCommand, EntryRequest, IdempotencyClaim, Job, JobEnd, NewJob, Recorded, StoreError};
+use crate::store::{EntryCommand, EntryRequest, IdempotencyClaim, Job, JobEnd, NewJob, Read, Recorded, StoreError};
 
 /// The kind of a decay job.
 pub const DECAY: &str = "decay";
@@ -56,7 +56,8 @@ impl Service {
     ) -> Result<(Job, bool), ApiError> {
         let access = self.guild_access(caller, slug, Action::MovePoints).await?;
         let pool_id = super::id(pool_id)?;
-        if !self.store.pools(access.guild.id).await?.iter().any(|pool| pool.id == pool_id) {
+        // A check before a write: on the primary, which has every pool.
+        if !self.store.pools(access.guild.id, Read::Fresh).await?.iter().any(|pool| pool.id == pool_id) {
             return Err(ApiError::NotFound);
         }
         let percent = amount(&input.percent)?;

@@ -53,7 +53,7 @@ impl Service {
 
     pub async fn members(&self, caller: &Caller, slug: &str) -> Result<Vec<Member>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        Ok(self.store.members(access.guild.id).await?)
+        Ok(self.store.members(access.guild.id, caller.reads).await?)
     }
 
     pub async fn set_role(
@@ -74,6 +74,6 @@ impl Service {
 
     pub async fn audit(&self, caller: &Caller, slug: &str, page: PageRequest) -> Result<Page<AuditRecord>, ApiError> {
         let access = self.guild_access(caller, slug, Action::ReadAudit).await?;
-        Ok(self.store.audit(access.guild.id, page).await?)
+        Ok(self.store.audit(access.guild.id, page, caller.reads).await?)
     }
 }

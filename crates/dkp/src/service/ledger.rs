@@ -86,12 +86,12 @@ impl Service {
 
     pub async fn pools(&self, caller: &Caller, slug: &str) -> Result<Vec<Pool>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        Ok(self.store.pools(access.guild.id).await?)
+        Ok(self.store.pools(access.guild.id, caller.reads).await?)
     }
 
     pub async fn standings(&self, caller: &Caller, slug: &str, pool_id: &str) -> Result<Vec<Standing>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        let standings = self.store.standings(access.guild.id, super::id(pool_id)?).await?;
+        let standings = self.store.standings(access.guild.id, super::id(pool_id)?, caller.reads).await?;
         Ok(standings
             .into_iter()
             .map(|s| if s.member_id == access.member_id { s } else { s.seen_by_others() })
@@ -108,7 +108,7 @@ impl Service {
     ) -> Result<Page<Entry>, ApiError> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         let member_id = member_id.map(|m| field_id("member_id", m)).transpose()?;
-        Ok(self.store.entries(access.guild.id, super::id(pool_id)?, member_id, page).await?)
+        Ok(self.store.entries(access.guild.id, super::id(pool_id)?, member_id, page, caller.reads).await?)
     }
 
     pub async fn award(

@@ -1,6 +1,7 @@
-//! Connecting to PostgreSQL. Statements are prepared per connection and kept,
-//! unless the URL says `pgbouncer=true`: then they go through PgBouncer in
-//! transaction mode (see `sql::Pooler`).
+//! Connecting to PostgreSQL: the primary (`DATABASE_URL`) and the optional
+//! read replica (`DATABASE_READ_URL`). Statements are prepared per connection
+//! and kept, unless the URL says `pgbouncer=true`: then they go through
+//! PgBouncer in transaction mode (see `sql::Pooler`).
 
 use std::time::Duration;
 
@@ -9,9 +10,32 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::sql::{Db, Pooler};
 
+/// Which of the configured databases a connection is for, as error messages name it.
+struct Role {
+    variable: &'static str,
+    what: &'static str,
+    /// How long a request may wait for a connection before it gives up.
+    acquire: Duration,
+}
+
+const PRIMARY: Role = Role { variable: "DATABASE_URL", what: "PostgreSQL", acquire: Duration::from_secs(5) };
+
+/// A read that waits long for the replica only delays falling back to the primary.
+const REPLICA: Role = Role { variable: "DATABASE_READ_URL", what: "the read replica", acquire: Duration::from_secs(1) };
+
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
-    let (url, pooler) = pooler_of(url).context("DATABASE_URL is not valid")?;
-    let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid postgres:// URL")?;
+    open(url, &PRIMARY).await
+}
+
+/// A pool to the read replica; its errors name `DATABASE_READ_URL`.
+pub async fn connect_replica(url: &str) -> anyhow::Result<Db> {
+    open(url, &REPLICA).await
+}
+
+async fn open(url: &str, role: &Role) -> anyhow::Result<Db> {
+    let (url, pooler) = pooler_of(url).with_context(|| format!("{} is not valid", role.variable))?;
+    let options: PgConnectOptions =
+        url.parse().with_context(|| format!("{} is not a valid postgres:// URL", role.variable))?;
     let mut options = options.application_name("dkp");
     if pooler == Pooler::Bouncer {
         // PgBouncer refuses startup parameters it does not know; the service reads no floats.
@@ -19,12 +43,14 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
     }
     let pool = PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(role.acquire)
         .connect_with(options.clone())
         .await
         .with_context(|| {
             format!(
-                "cannot connect to PostgreSQL at {}:{}/{}",
+                "cannot connect to {} ({}) at {}:{}/{}",
+                role.what,
+                role.variable,
                 options.get_host(),
                 options.get_port(),
                 options.get_database().unwrap_or("")

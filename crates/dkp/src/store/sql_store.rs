@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::gate::Gate;
+use super::replica::{self, Lsn, Read, Replica};
 use super::sql::{Backend, Db, Ts, Tx};
 use super::{
     Ctx, Ending, Job, JobEnd, NewJob, Store, StoreError, accounts, auction, events, guilds, images, jobs, ledger,
@@ -20,11 +21,29 @@ pub struct SqlStore {
     pub(super) gate: Gate,
     /// How image keys read as URLs in the lots this store writes into events and answers.
     pub(super) urls: PublicUrls,
+    /// Where lag-tolerant reads go, when configured.
+    replica: Option<Replica>,
 }
 
 impl SqlStore {
     pub fn new(db: Db, urls: PublicUrls) -> SqlStore {
-        SqlStore { db, gate: Gate::new(), urls }
+        SqlStore { db, gate: Gate::new(), urls, replica: None }
+    }
+
+    /// A store whose lag-tolerant reads go to `replica`.
+    pub fn with_replica(db: Db, replica: Db, urls: PublicUrls) -> SqlStore {
+        SqlStore { db, gate: Gate::new(), urls, replica: Some(Replica::new(replica)) }
+    }
+}
+
+impl SqlStore {
+    /// Runs a lag-tolerant read where `read` lets it run.
+    async fn read<'a, T, F, Fut>(&'a self, read: Read, query: F) -> Result<T, StoreError>
+    where
+        F: Fn(&'a Db) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        replica::route(&self.db, self.replica.as_ref(), read, query).await
     }
 }
 
@@ -88,6 +107,20 @@ impl Store for SqlStore {
 
     async fn close(&self) {
         self.db.close().await;
+        if let Some(replica) = &self.replica {
+            replica.db().close().await;
+        }
+    }
+
+    async fn ping_replica(&self) -> Option<Result<(), StoreError>> {
+        Some(self.replica.as_ref()?.ping().await)
+    }
+
+    async fn write_position(&self) -> Result<Option<Lsn>, StoreError> {
+        match self.replica {
+            Some(_) => Ok(Some(replica::written(&self.db).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn create_user(&self, user: &NewUser, ctx: &Ctx) -> Result<User, StoreError> {
@@ -110,8 +143,8 @@ impl Store for SqlStore {
         accounts::end_session(&self.db, token_hash, ctx).await
     }
 
-    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Membership>, StoreError> {
-        guilds::memberships(&self.db, user_id).await
+    async fn memberships(&self, user_id: Uuid, read: Read) -> Result<Vec<Membership>, StoreError> {
+        self.read(read, |db| guilds::memberships(db, user_id)).await
     }
 
     async fn create_guild(&self, guild: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError> {
@@ -132,8 +165,8 @@ impl Store for SqlStore {
         guilds::add_member(&self.db, guild_id, username_folded, role, ctx).await
     }
 
-    async fn members(&self, guild_id: Uuid) -> Result<Vec<Member>, StoreError> {
-        guilds::members(&self.db, guild_id).await
+    async fn members(&self, guild_id: Uuid, read: Read) -> Result<Vec<Member>, StoreError> {
+        self.read(read, |db| guilds::members(db, guild_id)).await
     }
 
     async fn set_role(&self, guild_id: Uuid, member_id: Uuid, role: Role, ctx: &Ctx) -> Result<Member, StoreError> {
@@ -150,12 +183,12 @@ impl Store for SqlStore {
         ledger::create_pool(&self.db, guild_id, name, allow_negative, ctx).await
     }
 
-    async fn pools(&self, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
-        ledger::pools(&self.db, guild_id).await
+    async fn pools(&self, guild_id: Uuid, read: Read) -> Result<Vec<Pool>, StoreError> {
+        self.read(read, |db| ledger::pools(db, guild_id)).await
     }
 
-    async fn standings(&self, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
-        ledger::standings(&self.db, guild_id, pool_id).await
+    async fn standings(&self, guild_id: Uuid, pool_id: Uuid, read: Read) -> Result<Vec<Standing>, StoreError> {
+        self.read(read, |db| ledger::standings(db, guild_id, pool_id)).await
     }
 
     async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
@@ -196,8 +229,9 @@ impl Store for SqlStore {
         guild_id: Uuid,
         status: Option<dkp_core::auction::Status>,
         page: PageRequest,
+        read: Read,
     ) -> Result<Page<LotView>, StoreError> {
-        auction::lots(&self.db, guild_id, status, page).await
+        self.read(read, |db| auction::lots(db, guild_id, status, page)).await
     }
 
     async fn lot_guild(&self, lot_id: Uuid) -> Result<Option<String>, StoreError> {
@@ -277,12 +311,13 @@ impl Store for SqlStore {
         pool_id: Uuid,
         member_id: Option<Uuid>,
         page: PageRequest,
+        read: Read,
     ) -> Result<Page<Entry>, StoreError> {
-        ledger::entries(&self.db, guild_id, pool_id, member_id, page).await
+        self.read(read, |db| ledger::entries(db, guild_id, pool_id, member_id, page)).await
     }
 
-    async fn audit(&self, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
-        guilds::audit(&self.db, guild_id, page).await
+    async fn audit(&self, guild_id: Uuid, page: PageRequest, read: Read) -> Result<Page<AuditRecord>, StoreError> {
+        self.read(read, |db| guilds::audit(db, guild_id, page)).await
     }
 
     async fn set_guild_logo(&self, guild_id: Uuid, key: &str, ctx: &Ctx) -> Result<Guild, StoreError> {

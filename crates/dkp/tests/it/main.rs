@@ -16,5 +16,6 @@ mod ledger;
 mod operations;
 mod pgbouncer;
 mod realtime;
+mod replica;
 mod scale_out;
 mod servers;

@@ -1,9 +1,10 @@
 //! Throwaway servers for the tests that need more than the shared PostgreSQL:
-//! PgBouncer in transaction mode (`Bouncer`). It is a guard: dropping it, also
-//! when a test fails, stops what it started and removes its folder.
+//! a primary with a streaming replica (`Cluster`), and PgBouncer in
+//! transaction mode (`Bouncer`). Each is a guard: dropping it, also when a test
+//! fails, stops what it started and removes its folder.
 //!
-//! PgBouncer refuses to run as root, and tests run as root in CI, so there it
-//! runs as the `postgres` user in a folder it owns.
+//! PostgreSQL and PgBouncer refuse to run as root, and tests run as root in
+//! CI, so there they run as the `postgres` user in a folder it owns.
 
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -12,6 +13,24 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{admin_url, temp_dir};
+
+/// The folder of PostgreSQL's server programs: `DKP_TEST_PG_BIN`, else the
+/// newest of Debian's `/usr/lib/postgresql/<version>/bin`.
+fn bin(program: &str) -> String {
+    let dir = std::env::var("DKP_TEST_PG_BIN").ok().or_else(|| {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
+        let mut found: Vec<(u32, PathBuf)> = versions
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                Some((version, entry.path().join("bin"))).filter(|(_, bin)| bin.join("initdb").exists())
+            })
+            .collect();
+        found.sort();
+        Some(found.pop()?.1.display().to_string())
+    });
+    format!("{}/{program}", dir.expect("PostgreSQL's server programs (initdb, pg_ctl): set DKP_TEST_PG_BIN"))
+}
 
 /// A port nobody listens on at the moment.
 pub fn free_port() -> u16 {
@@ -32,6 +51,17 @@ fn server_dir() -> PathBuf {
     dir
 }
 
+/// `program` run as `postgres` when the tests run as root.
+fn as_postgres(program: &str) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--", program]);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
 #[track_caller]
 fn run(command: &mut Command) {
     let output = command.stdin(Stdio::null()).output().expect("the command starts");
@@ -49,6 +79,92 @@ fn wait_for_port(port: u16) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on port {port}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A PostgreSQL primary made with initdb, and a streaming replica of it made
+/// with `pg_basebackup -R`, each on its own port.
+pub struct Cluster {
+    dir: PathBuf,
+    pub primary_port: u16,
+    pub replica_port: u16,
+    /// Data folders of the servers running now.
+    running: Vec<PathBuf>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let mut cluster =
+            Cluster { dir: server_dir(), primary_port: free_port(), replica_port: free_port(), running: Vec::new() };
+        let primary = cluster.dir.join("primary");
+        run(as_postgres(&bin("initdb")).arg("-D").arg(&primary).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]));
+        cluster.start_server(&primary, cluster.primary_port);
+        run(as_postgres(&bin("pg_basebackup"))
+            .args(["-h", "127.0.0.1", "-p", &cluster.primary_port.to_string(), "-U", "postgres", "-D"])
+            .arg(cluster.dir.join("replica"))
+            .args(["-R", "-X", "stream", "-c", "fast"]));
+        cluster.start_replica();
+        cluster
+    }
+
+    pub fn primary_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.primary_port)
+    }
+
+    pub fn replica_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.replica_port)
+    }
+
+    pub fn start_replica(&mut self) {
+        let replica = self.dir.join("replica");
+        self.start_server(&replica, self.replica_port);
+    }
+
+    pub fn stop_replica(&mut self) {
+        let replica = self.dir.join("replica");
+        stop_server(&replica, "fast");
+        self.running.retain(|dir| *dir != replica);
+    }
+
+    fn start_server(&mut self, data: &Path, port: u16) {
+        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.dir.display());
+        run(as_postgres(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .arg("-l")
+            .arg(data.with_extension("log"))
+            .args(["-w", "-o", &options, "start"])
+            .stdout(Stdio::null()));
+        self.running.push(data.to_path_buf());
+    }
+}
+
+fn stop_server(data: &Path, mode: &str) {
+    let _ = as_postgres(&bin("pg_ctl"))
+        .arg("-D")
+        .arg(data)
+        .args(["-m", mode, "-w", "stop"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The replica first, so that it does not retry its primary meanwhile.
+        for data in self.running.drain(..).rev() {
+            stop_server(&data, "immediate");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

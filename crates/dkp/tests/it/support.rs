@@ -136,6 +136,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: dir.to_path_buf(),
         location,
+        read_replica: None,
         session_ttl_hours: 24,
         secure_cookies: false,
         jobs: true,
