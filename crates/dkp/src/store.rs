@@ -22,6 +22,7 @@ mod guilds;
 mod images;
 mod jobs;
 mod ledger;
+mod marks;
 mod migrate;
 pub mod model;
 mod postgres;

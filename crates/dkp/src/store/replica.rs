@@ -198,14 +198,6 @@ where
     query(primary).await
 }
 
-/// How far the primary has flushed its log: what a replica can have replayed,
-/// and past every commit acknowledged before this read.
-pub async fn written(primary: &Db) -> Result<Lsn, StoreError> {
-    let row = primary.sql("SELECT CAST(pg_current_wal_flush_lsn() - '0/0' AS BIGINT) AS written").fetch_one().await?;
-    let written: i64 = row.get("written")?;
-    u64::try_from(written).map(Lsn).map_err(|_| StoreError::Corrupt(format!("a negative WAL position {written}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::gate::Gate;
+use super::marks::Marks;
 use super::replica::{self, Lsn, Read, Replica};
 use super::sql::{Backend, Db, Ts, Tx};
 use super::{
@@ -21,8 +22,9 @@ pub struct SqlStore {
     pub(super) gate: Gate,
     /// How image keys read as URLs in the lots this store writes into events and answers.
     pub(super) urls: PublicUrls,
-    /// Where lag-tolerant reads go, when configured.
-    replica: Option<Replica>,
+    /// Where lag-tolerant reads go, when configured, and the marks that keep
+    /// a writer's own reads on the primary until the replica has their write.
+    replica: Option<(Replica, Marks)>,
 }
 
 impl SqlStore {
@@ -32,7 +34,7 @@ impl SqlStore {
 
     /// A store whose lag-tolerant reads go to `replica`.
     pub fn with_replica(db: Db, replica: Db, urls: PublicUrls) -> SqlStore {
-        SqlStore { db, gate: Gate::new(), urls, replica: Some(Replica::new(replica)) }
+        SqlStore { db, gate: Gate::new(), urls, replica: Some((Replica::new(replica), Marks::new())) }
     }
 }
 
@@ -43,7 +45,7 @@ impl SqlStore {
         F: Fn(&'a Db) -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        replica::route(&self.db, self.replica.as_ref(), read, query).await
+        replica::route(&self.db, self.replica.as_ref().map(|(replica, _)| replica), read, query).await
     }
 }
 
@@ -107,18 +109,18 @@ impl Store for SqlStore {
 
     async fn close(&self) {
         self.db.close().await;
-        if let Some(replica) = &self.replica {
+        if let Some((replica, _)) = &self.replica {
             replica.db().close().await;
         }
     }
 
     async fn ping_replica(&self) -> Option<Result<(), StoreError>> {
-        Some(self.replica.as_ref()?.ping().await)
+        Some(self.replica.as_ref()?.0.ping().await)
     }
 
     async fn write_position(&self) -> Result<Option<Lsn>, StoreError> {
-        match self.replica {
-            Some(_) => Ok(Some(replica::written(&self.db).await?)),
+        match &self.replica {
+            Some((_, marks)) => Ok(Some(marks.after_commit(&self.db).await?)),
             None => Ok(None),
         }
     }
