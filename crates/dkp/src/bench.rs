@@ -1,7 +1,10 @@
 //! `dkp bench`: programs that load the service on this machine and print
-//! figures (recorded with their commands in BENCHMARKS.md).
+//! figures (recorded with their commands in BENCHMARKS.md). `harness` and
+//! `balancer` (running `dkp serve` and nginx as children) serve the
+//! integration tests too.
 
-mod harness;
+pub mod balancer;
+pub mod harness;
 mod ledger;
 mod lot;
 

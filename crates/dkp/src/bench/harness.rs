@@ -1,9 +1,11 @@
-//! What the HTTP and WebSocket benchmarks share: a `dkp serve` child process
+//! What the HTTP and WebSocket benchmarks share: `dkp serve` child processes
 //! (so that load generator and server are separate processes, and the
 //! server's memory can be read alone), a small HTTP client, and the setup of
-//! a guild with funded bidders and a lot.
+//! a guild with funded bidders and a lot. The balancer tests start and kill
+//! their instances with the same `Server`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,9 +18,36 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use crate::config::DatabaseArgs;
+use crate::config::{DatabaseArgs, Secret};
 
-/// A `dkp serve` started for the benchmark, stopped when dropped.
+/// How to start one `dkp serve`.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The `dkp` executable.
+    pub exe: PathBuf,
+    pub database: DatabaseArgs,
+    /// Redis shared with the other instances, if any.
+    pub redis_url: Option<Secret>,
+    /// Whether a balancer in front sets `X-Forwarded-For`.
+    pub behind_balancer: bool,
+    /// Where its log goes (warnings and errors); unset: this process's stderr.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Launch {
+    /// `dkp serve` from this very executable (the `dkp bench` command).
+    pub fn this_exe(database: &DatabaseArgs) -> anyhow::Result<Launch> {
+        Ok(Launch {
+            exe: std::env::current_exe()?,
+            database: database.clone(),
+            redis_url: None,
+            behind_balancer: false,
+            log_file: None,
+        })
+    }
+}
+
+/// A `dkp serve` started for a benchmark or a test, stopped when dropped.
 pub struct Server {
     pub address: SocketAddr,
     child: Child,
@@ -26,26 +55,60 @@ pub struct Server {
 
 impl Server {
     pub async fn start(database: &DatabaseArgs) -> anyhow::Result<Server> {
+        Server::launch(&Launch::this_exe(database)?).await
+    }
+
+    /// Starts `dkp serve` on a free port and waits until it is ready.
+    pub async fn launch(launch: &Launch) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut command = Command::new(std::env::current_exe()?);
-        command.args(["serve", "--listen", &address.to_string(), "--data-dir"]).arg(&database.data_dir);
+        let mut command = Command::new(&launch.exe);
+        command.args(["serve", "--listen", &address.to_string(), "--data-dir"]).arg(&launch.database.data_dir);
         // The load comes from a few members and one address, far past what a person sends.
         command.args(["--bid-rate", "0", "--ws-connect-rate", "0"]);
-        if let Some(url) = &database.database_url {
+        if launch.behind_balancer {
+            command.arg("--trust-forwarded-for");
+        }
+        if let Some(url) = &launch.database.database_url {
             command.env("DATABASE_URL", url.expose());
         }
+        if let Some(url) = &launch.redis_url {
+            command.env("REDIS_URL", url.expose());
+        }
         command.env("DKP_LOG", "warn").stdin(Stdio::null()).stdout(Stdio::null());
+        if let Some(path) = &launch.log_file {
+            let log = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            command.stderr(log);
+        }
         let child = command.spawn().context("cannot start dkp serve")?;
-        let server = Server { address, child };
+        let mut server = Server { address, child };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// Waits until `/health/ready` answers 200: the database, and Redis when
+    /// configured, answer.
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let http = Http::new(self.address, 1);
         let started = Instant::now();
-        while tokio::net::TcpStream::connect(address).await.is_err() {
+        loop {
+            if let Ok((200, _)) = http.send("GET", "/health/ready", None, None).await {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("dkp serve exited at start-up ({status})");
+            }
             if started.elapsed() > Duration::from_secs(30) {
-                bail!("dkp serve did not start");
+                bail!("dkp serve was not ready within 30 s");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(server)
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash or a lost host would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The server's resident memory, in KiB.
@@ -61,9 +124,26 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Asks a child to stop (SIGTERM: dkp and nginx both finish what is in
+/// flight and exit), and kills it when it has not within 10 s.
+pub fn stop(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A pooled HTTP/1.1 client for JSON requests.
@@ -87,9 +167,24 @@ impl Http {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> anyhow::Result<(u16, Value)> {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    /// Like `send`, with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let body = match body {
             Some(body) => {

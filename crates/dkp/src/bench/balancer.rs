@@ -1,0 +1,180 @@
+//! nginx in front of `dkp serve` instances, run from the configuration the
+//! project ships (deploy/nginx/dkp.conf, built into this binary): the example
+//! instance addresses, the listener and the log path are replaced, nothing
+//! else, so the benchmarks and the failover test exercise what is deployed.
+//!
+//! nginx runs as a child that does not daemonize, with its pid file, logs and
+//! temporary files in a folder of its own, and is stopped when dropped. As
+//! root its workers run as `nobody`, which is enough: the master opens the
+//! logs and the listening socket, and creates the temporary folders for them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// deploy/nginx/dkp.conf, as shipped.
+pub const NGINX_CONFIG: &str = include_str!("../../../../deploy/nginx/dkp.conf");
+
+/// The example instances the shipped configurations list, in order.
+pub const EXAMPLE_INSTANCES: [&str; 2] = ["10.0.0.11:8080", "10.0.0.12:8080"];
+
+/// `template` with each `(from, to)` replaced in its active lines (comments
+/// are left alone). Each `from` must be there: a configuration edited out of
+/// the shape this expects fails loudly instead of running half rendered.
+pub fn substitute(template: &str, replacements: &[(&str, String)]) -> anyhow::Result<String> {
+    let mut found = vec![false; replacements.len()];
+    let mut out = String::with_capacity(template.len());
+    for line in template.lines() {
+        let mut line = line.to_owned();
+        if !line.trim_start().starts_with('#') {
+            for (n, (from, to)) in replacements.iter().enumerate() {
+                if line.contains(from) {
+                    line = line.replace(from, to);
+                    found[n] = true;
+                }
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    if let Some(n) = found.iter().position(|f| !f) {
+        bail!("the configuration no longer contains `{}`", replacements[n].0);
+    }
+    Ok(out)
+}
+
+/// One instance behind nginx.
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream {
+    pub address: SocketAddr,
+    /// Only used while the others are down.
+    pub backup: bool,
+}
+
+/// The shipped nginx configuration for two instances, listening on
+/// `listen` and logging requests to `access_log`.
+pub fn render_nginx(upstreams: [Upstream; 2], listen: SocketAddr, access_log: &Path) -> anyhow::Result<String> {
+    let server = |u: Upstream| if u.backup { format!("{} backup", u.address) } else { u.address.to_string() };
+    substitute(
+        NGINX_CONFIG,
+        &[
+            (EXAMPLE_INSTANCES[0], server(upstreams[0])),
+            (EXAMPLE_INSTANCES[1], server(upstreams[1])),
+            ("listen 80;", format!("listen {listen};")),
+            ("/var/log/nginx/dkp-access.log", access_log.display().to_string()),
+        ],
+    )
+}
+
+/// A running nginx, stopped when dropped.
+pub struct Nginx {
+    pub address: SocketAddr,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Nginx {
+    /// Starts nginx with the shipped configuration in front of `upstreams`,
+    /// on a free port of 127.0.0.1, with `workers` worker processes.
+    pub async fn start(upstreams: [Upstream; 2], workers: usize) -> anyhow::Result<Nginx> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let address: SocketAddr = ([127, 0, 0, 1], port).into();
+        let dir = std::env::temp_dir().join(format!("dkp-nginx-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(dir.join("dkp.conf"), render_nginx(upstreams, address, &dir.join("access.log"))?)?;
+        std::fs::write(dir.join("nginx.conf"), main_config(&dir, workers))?;
+        let binary = if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" };
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-g")
+            .arg(format!("daemon off; pid {};", dir.join("nginx.pid").display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nginx (Debian package `nginx`)")?;
+        let mut nginx = Nginx { address, dir, child };
+        nginx.wait_listening().await?;
+        Ok(nginx)
+    }
+
+    async fn wait_listening(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(self.address).await.is_err() {
+            if self.child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(15) {
+                bail!("nginx did not start: {}", self.error_log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// What nginx logged about its own troubles (refused connections to
+    /// instances, for one).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    /// The request log, in the shipped `dkp` format.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: the master takes its workers down with it.
+        super::harness::stop(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The main context around the shipped `http`-level file: everything nginx
+/// writes stays inside `dir`.
+fn main_config(dir: &Path, workers: usize) -> String {
+    let d = dir.display();
+    format!(
+        "worker_processes {workers};\n\
+         events {{ worker_connections 8192; }}\n\
+         http {{\n\
+         \x20   access_log off;\n\
+         \x20   client_body_temp_path {d}/body;\n\
+         \x20   proxy_temp_path {d}/proxy;\n\
+         \x20   fastcgi_temp_path {d}/fastcgi;\n\
+         \x20   uwsgi_temp_path {d}/uwsgi;\n\
+         \x20   scgi_temp_path {d}/scgi;\n\
+         \x20   include {d}/dkp.conf;\n\
+         }}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_is_rendered_with_the_given_instances_and_listener() {
+        let a = Upstream { address: "127.0.0.1:7001".parse().unwrap(), backup: false };
+        let b = Upstream { address: "127.0.0.1:7002".parse().unwrap(), backup: true };
+        let text = render_nginx([a, b], "127.0.0.1:7000".parse().unwrap(), Path::new("/tmp/x.log")).unwrap();
+        assert!(text.contains("server 127.0.0.1:7001 max_fails"));
+        assert!(text.contains("server 127.0.0.1:7002 backup max_fails"));
+        assert!(text.contains("listen 127.0.0.1:7000;"));
+        assert!(text.contains("access_log /tmp/x.log dkp;"));
+        assert!(!text.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("10.0.0.")));
+    }
+
+    #[test]
+    fn a_missing_placeholder_is_an_error() {
+        let error = substitute("listen 80;\n# server 10.0.0.11:8080;\n", &[("10.0.0.11:8080", "x".into())]);
+        assert!(error.is_err(), "a commented line does not count");
+    }
+}
