@@ -4,6 +4,8 @@
 //! integration tests too.
 
 pub mod balancer;
+mod cpu;
+mod deployment;
 pub mod harness;
 mod ledger;
 mod lot;

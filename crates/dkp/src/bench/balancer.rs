@@ -123,6 +123,14 @@ impl Nginx {
         std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 
+    /// The master process and its workers.
+    pub fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = super::cpu::children(master);
+        pids.push(master);
+        pids
+    }
+
     /// The request log, in the shipped `dkp` format.
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()

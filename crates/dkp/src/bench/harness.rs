@@ -105,6 +105,10 @@ impl Server {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash or a lost host would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,11 +1,15 @@
-//! The auction benchmarks (seed risks R2 and R3), each against a `dkp serve`
-//! child process over real HTTP and WebSocket connections on loopback.
+//! The auction benchmarks (seed risks R2 and R3), each against `dkp serve`
+//! child processes over real HTTP and WebSocket connections on loopback: one
+//! instance, or two sharing Redis, optionally behind nginx (`Topology`).
 //!
 //! - `hot-lot`: N bidders race on one open lot, their amounts taken from one
-//!   shared, increasing counter so most bids can win.
+//!   shared, increasing counter so most bids can win. With two instances the
+//!   bidders spread over both (through nginx, or half on each).
 //! - `fan-out`: S WebSocket subscribers on one sealed lot while 64 bidders
-//!   bid at a set rate (each bid above the bidder's last); delivered messages/s and the time from a bid's acceptance (its 201
-//!   reaching the bidder) to each delivery.
+//!   bid at a set rate (each bid above the bidder's last); delivered
+//!   messages/s and the time from a bid's acceptance (its 201 reaching the
+//!   bidder) to each delivery. With two instances bids go to one and the
+//!   subscribers listen on the other.
 //! - `connections`: K idle authenticated WebSocket connections; the server's
 //!   resident memory per connection.
 
@@ -20,6 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::deployment::{Deployment, Topology};
 use super::harness::{Http, Server, stage};
 use super::quantile;
 use crate::config::DatabaseArgs;
@@ -28,6 +33,8 @@ use crate::config::DatabaseArgs;
 pub struct HotLot {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub topology: Topology,
     /// Bidders racing at once (each with its own connection).
     #[arg(long, default_value_t = 64)]
     pub bidders: usize,
@@ -39,6 +46,8 @@ pub struct HotLot {
 pub struct FanOut {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub topology: Topology,
     #[arg(long, default_value_t = 1000)]
     pub subscribers: usize,
     /// Bids per second to place while the subscribers listen.
@@ -65,15 +74,19 @@ fn amount(hundredths: i64) -> String {
 }
 
 pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
-    let server = Server::start(&bench.database).await?;
-    let http = Http::new(server.address, bench.bidders + 8);
+    let mut deployment = Deployment::start(&bench.database, &bench.topology).await?;
+    let doors: Vec<Http> =
+        deployment.spread().await?.into_iter().map(|address| Http::new(address, bench.bidders + 8)).collect();
+    let http = doors[0].clone();
     let stage = Arc::new(stage(&http, bench.bidders, json!({})).await?);
     let counter = Arc::new(AtomicI64::new(1));
     let deadline = Instant::now() + Duration::from_secs(bench.seconds);
     let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let cpu = deployment.cpu_meter();
     let mut tasks = Vec::new();
     for bidder in 0..bench.bidders {
-        let (http, stage, counter, path) = (http.clone(), stage.clone(), counter.clone(), path.clone());
+        let http = doors[bidder % doors.len()].clone();
+        let (stage, counter, path) = (stage.clone(), counter.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             let (mut accepted, mut rejected, mut other) = (Vec::new(), 0u64, 0u64);
             while Instant::now() < deadline {
@@ -97,12 +110,19 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         other += o;
     }
     let elapsed = began.elapsed().as_secs_f64();
+    let cpu = cpu.report();
     latencies.sort_by(f64::total_cmp);
     let lot = http
         .send("GET", &format!("/api/v1/guilds/{}/lots/{}", stage.slug, stage.lot_id), Some(&stage.owner), None)
         .await?
         .1;
-    println!("hot-lot bench: backend={} bidders={} seconds={}", backend(&bench.database), bench.bidders, bench.seconds);
+    println!(
+        "hot-lot bench: backend={} {} bidders={} seconds={}",
+        backend(&bench.database),
+        deployment.describe(),
+        bench.bidders,
+        bench.seconds
+    );
     println!(
         "  accepted={} ({:.0}/s) rejected={} ({:.0}/s) errors={other}",
         latencies.len(),
@@ -121,8 +141,8 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         lot["lot"]["bid_count"],
         lot["lot"]["bid_count"] == latencies.len()
     );
-    // Where the time went, from the server's own metrics.
-    let metrics = http.text("/metrics").await?;
+    // Where the time went, from the servers' own metrics.
+    let metrics = deployment.metrics().await?;
     let mean = |name: &str| {
         let sum = super::counter_total(&metrics, &format!("{name}_sum"));
         let count = super::counter_total(&metrics, &format!("{name}_count"));
@@ -135,6 +155,7 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         mean("dkp_bid_queue_seconds") * 1000.0,
         mean("dkp_bid_latency_seconds") * 1000.0,
     );
+    println!("  {cpu}");
     Ok(())
 }
 
@@ -153,8 +174,10 @@ async fn connect(server: std::net::SocketAddr, token: &str, n: usize) -> anyhow:
 }
 
 pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
-    let server = Server::start(&bench.database).await?;
-    let http = Http::new(server.address, 16);
+    let mut deployment = Deployment::start(&bench.database, &bench.topology).await?;
+    let bids_door = deployment.pinned(0).await?;
+    let feed_door = deployment.pinned(1).await?;
+    let http = Http::new(bids_door, 16);
     // Sealed bids: every bidder's rising bid is accepted whatever the others
     // bid, so the accepted rate follows the offered rate.
     let stage = Arc::new(stage(&http, 64, json!({"mode": "sealed_first"})).await?);
@@ -164,7 +187,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     let samples: Arc<Mutex<Vec<f64>>> = Arc::default();
     let mut listeners = Vec::new();
     for n in 0..bench.subscribers {
-        let mut ws = connect(server.address, &stage.owner, n).await.with_context(|| format!("subscriber {n}"))?;
+        let mut ws = connect(feed_door, &stage.owner, n).await.with_context(|| format!("subscriber {n}"))?;
         ws.send(Message::text(json!({"type": "subscribe", "channel": channel}).to_string())).await?;
         let (accepted_at, delivered, samples) = (accepted_at.clone(), delivered.clone(), samples.clone());
         listeners.push(tokio::spawn(async move {
@@ -201,6 +224,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / bench.rate as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let cpu = deployment.cpu_meter();
     let began = Instant::now();
     let mut placed = 0u64;
     let mut next = 1i64;
@@ -227,25 +251,44 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         accepted += task.await.unwrap_or(0);
     }
     let elapsed = began.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let total = delivered.load(Ordering::Relaxed);
+    let cpu = cpu.report();
+    // Frames still on their way: wait until every one is in, or none has come for 2 s.
+    let expected = accepted * bench.subscribers as u64;
+    let (mut total, mut last_progress) = (delivered.load(Ordering::Relaxed), Instant::now());
+    while total < expected && last_progress.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = delivered.load(Ordering::Relaxed);
+        if now > total {
+            (total, last_progress) = (now, Instant::now());
+        }
+    }
+    let drained = began.elapsed().as_secs_f64() - elapsed;
+    let closed = listeners.iter().filter(|listener| listener.is_finished()).count();
     for listener in &listeners {
         listener.abort();
     }
+    let metrics = deployment.metrics().await?;
     let mut latencies = samples.lock().map(|s| s.clone()).unwrap_or_default();
     latencies.sort_by(f64::total_cmp);
     println!(
-        "fan-out bench: backend={} subscribers={} rate={}/s seconds={}",
+        "fan-out bench: backend={} {} subscribers={} rate={}/s seconds={}",
         backend(&bench.database),
+        deployment.describe(),
         bench.subscribers,
         bench.rate,
         bench.seconds
     );
     println!("  bids placed={placed} accepted={accepted} ({:.0}/s)", accepted as f64 / elapsed);
     println!(
-        "  delivered={total} ({:.0} messages/s), expected {} (every subscriber every accepted bid)",
+        "  delivered={total} ({:.0} messages/s), expected {expected} (every subscriber every accepted bid), \
+         the last {:.1} s after the last bid",
         total as f64 / elapsed,
-        accepted * bench.subscribers as u64
+        drained
+    );
+    println!(
+        "  subscribers cut off={closed}; server: slow consumers dropped={}, frames Redis could not carry={}",
+        super::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total"),
+        super::counter_total(&metrics, "dkp_hub_redis_dropped_total"),
     );
     println!(
         "  acceptance-to-delivery ms (1 subscriber in 10): p50={:.2} p99={:.2} max={:.2}",
@@ -253,6 +296,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         quantile(&latencies, 0.99),
         quantile(&latencies, 1.0)
     );
+    println!("  {cpu}");
     Ok(())
 }
 
