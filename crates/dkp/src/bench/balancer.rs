@@ -46,23 +46,14 @@ pub fn substitute(template: &str, replacements: &[(&str, String)]) -> anyhow::Re
     Ok(out)
 }
 
-/// One instance behind nginx.
-#[derive(Debug, Clone, Copy)]
-pub struct Upstream {
-    pub address: SocketAddr,
-    /// Only used while the others are down.
-    pub backup: bool,
-}
-
-/// The shipped nginx configuration for two instances, listening on
-/// `listen` and logging requests to `access_log`.
-pub fn render_nginx(upstreams: [Upstream; 2], listen: SocketAddr, access_log: &Path) -> anyhow::Result<String> {
-    let server = |u: Upstream| if u.backup { format!("{} backup", u.address) } else { u.address.to_string() };
+/// The shipped nginx configuration for two instances (or one named twice),
+/// listening on `listen` and logging requests to `access_log`.
+pub fn render_nginx(instances: [SocketAddr; 2], listen: SocketAddr, access_log: &Path) -> anyhow::Result<String> {
     substitute(
         NGINX_CONFIG,
         &[
-            (EXAMPLE_INSTANCES[0], server(upstreams[0])),
-            (EXAMPLE_INSTANCES[1], server(upstreams[1])),
+            (EXAMPLE_INSTANCES[0], instances[0].to_string()),
+            (EXAMPLE_INSTANCES[1], instances[1].to_string()),
             ("listen 80;", format!("listen {listen};")),
             ("/var/log/nginx/dkp-access.log", access_log.display().to_string()),
         ],
@@ -77,14 +68,14 @@ pub struct Nginx {
 }
 
 impl Nginx {
-    /// Starts nginx with the shipped configuration in front of `upstreams`,
+    /// Starts nginx with the shipped configuration in front of `instances`,
     /// on a free port of 127.0.0.1, with `workers` worker processes.
-    pub async fn start(upstreams: [Upstream; 2], workers: usize) -> anyhow::Result<Nginx> {
+    pub async fn start(instances: [SocketAddr; 2], workers: usize) -> anyhow::Result<Nginx> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
         let dir = std::env::temp_dir().join(format!("dkp-nginx-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("dkp.conf"), render_nginx(upstreams, address, &dir.join("access.log"))?)?;
+        std::fs::write(dir.join("dkp.conf"), render_nginx(instances, address, &dir.join("access.log"))?)?;
         std::fs::write(dir.join("nginx.conf"), main_config(&dir, workers))?;
         let binary = if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" };
         let child = Command::new(binary)
@@ -170,11 +161,10 @@ mod tests {
 
     #[test]
     fn the_shipped_config_is_rendered_with_the_given_instances_and_listener() {
-        let a = Upstream { address: "127.0.0.1:7001".parse().unwrap(), backup: false };
-        let b = Upstream { address: "127.0.0.1:7002".parse().unwrap(), backup: true };
-        let text = render_nginx([a, b], "127.0.0.1:7000".parse().unwrap(), Path::new("/tmp/x.log")).unwrap();
-        assert!(text.contains("server 127.0.0.1:7001 max_fails"));
-        assert!(text.contains("server 127.0.0.1:7002 backup max_fails"));
+        let instances = ["127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap()];
+        let text = render_nginx(instances, "127.0.0.1:7000".parse().unwrap(), Path::new("/tmp/x.log")).unwrap();
+        assert_eq!(text.matches("server 127.0.0.1:7001 max_fails").count(), 2, "both upstreams");
+        assert_eq!(text.matches("server 127.0.0.1:7002 max_fails").count(), 2);
         assert!(text.contains("listen 127.0.0.1:7000;"));
         assert!(text.contains("access_log /tmp/x.log dkp;"));
         assert!(!text.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("10.0.0.")));

@@ -1,7 +1,8 @@
 //! Where the CPU went during a run, from /proc: each process of the
-//! deployment, the load generator itself, and the rest of the machine
-//! (PostgreSQL, Redis and whatever else shares it). Figures are cores in use
-//! on average over the run. Where /proc cannot be read, processes count 0.
+//! deployment, the PostgreSQL backends of its database and its Redis, the
+//! load generator itself, and the rest of the machine (PostgreSQL's shared
+//! workers and whatever else runs there). Figures are cores in use on
+//! average over the run. Where /proc cannot be read, processes count 0.
 
 use std::time::Instant;
 
@@ -38,6 +39,20 @@ pub fn children(pid: u32) -> Vec<u32> {
             let parent =
                 stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
             parent == Some(pid)
+        })
+        .collect()
+}
+
+/// The processes whose command line contains each of `needles` (a
+/// PostgreSQL backend shows its database there, redis-server its port).
+pub fn matching(needles: &[&str]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let line = String::from_utf8_lossy(&line).replace('\0', " ");
+            needles.iter().all(|needle| line.contains(needle))
         })
         .collect()
 }

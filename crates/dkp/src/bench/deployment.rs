@@ -6,17 +6,17 @@
 //! - `spread`: the addresses load spreads over: with nginx its one balanced
 //!   front door, else each instance in turn;
 //! - `pinned(n)`: a way to instance `n`: with nginx a front door of its own
-//!   that sends everything to `n` (the other instance only as its backup),
-//!   else the instance itself. The fan-out benchmark bids through one and
-//!   subscribes through the other, so that every delivery crosses Redis.
+//!   that lists only `n`, else the instance itself. The fan-out benchmark
+//!   bids through one and subscribes through the other, so that every
+//!   delivery crosses Redis.
 
 use std::net::SocketAddr;
 
 use anyhow::bail;
 use clap::Args;
 
-use super::balancer::{Nginx, Upstream};
-use super::cpu::CpuMeter;
+use super::balancer::Nginx;
+use super::cpu::{CpuMeter, matching};
 use super::harness::{Http, Launch, Server};
 use crate::config::{DatabaseArgs, Secret};
 
@@ -39,6 +39,9 @@ pub struct Deployment {
     doors: Vec<Nginx>,
     servers: Vec<Server>,
     nginx: bool,
+    /// What identifies the backing services' processes, for the CPU figures.
+    database: Option<String>,
+    redis_port: Option<String>,
 }
 
 impl Deployment {
@@ -58,7 +61,15 @@ impl Deployment {
             };
             servers.push(Server::launch(&launch).await?);
         }
-        Ok(Deployment { doors: Vec::new(), servers, nginx: topology.nginx })
+        // postgres://…/NAME?… names the database; redis://HOST:PORT/… the port.
+        let path = |url: &Secret| url.expose().split('?').next().unwrap_or_default().trim_end_matches('/').to_owned();
+        let database = database.database_url.as_ref().and_then(|url| Some(path(url).rsplit_once('/')?.1.to_owned()));
+        let redis_port = topology.redis_url.as_ref().and_then(|url| {
+            let path = path(url);
+            let (_, port) = path.rsplit_once(':')?;
+            Some(port.split('/').next().unwrap_or_default().to_owned())
+        });
+        Ok(Deployment { doors: Vec::new(), servers, nginx: topology.nginx, database, redis_port })
     }
 
     /// How the load reaches the instances, for the figures' first line.
@@ -71,8 +82,8 @@ impl Deployment {
         if !self.nginx {
             return Ok(self.servers.iter().map(|s| s.address).collect());
         }
-        let first = self.upstream(0, false);
-        let last = self.upstream(self.servers.len() - 1, false);
+        let first = self.servers[0].address;
+        let last = self.servers[self.servers.len() - 1].address;
         let door = Nginx::start([first, last], 1).await?;
         let address = door.address;
         self.doors.push(door);
@@ -81,18 +92,14 @@ impl Deployment {
 
     /// A way to instance `n` (of the instances there are, in turn).
     pub async fn pinned(&mut self, n: usize) -> anyhow::Result<SocketAddr> {
-        let own = self.upstream(n, false);
+        let own = self.servers[n % self.servers.len()].address;
         if !self.nginx {
-            return Ok(own.address);
+            return Ok(own);
         }
-        let door = Nginx::start([own, self.upstream(n + 1, true)], 1).await?;
+        let door = Nginx::start([own, own], 1).await?;
         let address = door.address;
         self.doors.push(door);
         Ok(address)
-    }
-
-    fn upstream(&self, n: usize, backup: bool) -> Upstream {
-        Upstream { address: self.servers[n % self.servers.len()].address, backup }
     }
 
     /// Starts measuring the CPU each instance and each nginx uses.
@@ -101,6 +108,12 @@ impl Deployment {
             self.servers.iter().enumerate().map(|(n, s)| (format!("dkp{}", n + 1), vec![s.pid()])).collect();
         for (n, door) in self.doors.iter().enumerate() {
             groups.push((format!("nginx{}", n + 1), door.pids()));
+        }
+        if let Some(database) = &self.database {
+            groups.push(("postgres".to_owned(), matching(&["postgres: ", &format!(" {database} ")])));
+        }
+        if let Some(port) = &self.redis_port {
+            groups.push(("redis".to_owned(), matching(&["redis-server", &format!(":{port}")])));
         }
         CpuMeter::start(groups)
     }

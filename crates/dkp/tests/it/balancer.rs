@@ -1,7 +1,7 @@
 //! Two `dkp serve` processes on one PostgreSQL schema and one Redis, behind
-//! nginx running deploy/nginx/dkp.conf. One instance is killed (SIGKILL)
-//! while bids flow and WebSocket clients listen through nginx: bids go on
-//! through the other, the cut clients reconnect through nginx with `since`,
+//! nginx running deploy/nginx/dkp.conf. The instance that takes the lot's
+//! bids is killed (SIGKILL) while bids flow and WebSocket clients listen
+//! through nginx: bids go on through the other, the cut clients reconnect through nginx with `since`,
 //! and every client ends with every event of the lot exactly once, in order.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use dkp::bench::balancer::{Nginx, Upstream};
+use dkp::bench::balancer::Nginx;
 use dkp::bench::harness::{Http, Launch, Server};
 use dkp::config::{DatabaseArgs, Secret};
 use futures_util::{SinkExt, StreamExt};
@@ -171,6 +171,12 @@ async fn bid_loop(
     bids
 }
 
+/// The bids an instance has accepted, from its own metrics.
+async fn accepted_by(server: &Server) -> f64 {
+    let metrics = Http::new(server.address, 1).text("/metrics").await.expect("the instance's metrics");
+    dkp::bench::counter_total(&metrics, "dkp_bids_accepted_total")
+}
+
 /// Waits until the bidders have had `count` more bids accepted, judged by the lot's `bid_count`.
 async fn wait_for_bids(app: &TestApp, guild: &Guild, lot: &str, count: i64) {
     let started = Instant::now();
@@ -197,9 +203,8 @@ async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event(
     }
     let lot = app.open_lot(&guild, json!({"min_bid": 1, "increment": 1})).await;
     let lot_id = lot["id"].as_str().expect("lot id").to_owned();
-    let ([mut a, b], _logs) = instances(&app, &redis).await;
-    let upstream = |server: &Server| Upstream { address: server.address, backup: false };
-    let nginx = Nginx::start([upstream(&a), upstream(&b)], 1).await.expect("nginx starts");
+    let ([a, b], _logs) = instances(&app, &redis).await;
+    let nginx = Nginx::start([a.address, b.address], 1).await.expect("nginx starts");
 
     let (landed_tx, mut landed) = mpsc::channel(SUBSCRIBERS);
     let (until_tx, until) = watch::channel(None);
@@ -225,9 +230,12 @@ async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event(
         })
         .collect();
 
-    // Act: kill one instance while bids are in flight, then keep bidding.
+    // Act: kill the instance that takes the lot's bids while they are in
+    // flight (nginx sends all of one lot's bids to one instance), then keep bidding.
     wait_for_bids(&app, &guild, &lot_id, ACCEPTED_PER_PHASE).await;
-    a.kill();
+    let (mut bidding, other) = if accepted_by(&a).await > 0.0 { (a, b) } else { (b, a) };
+    assert_eq!(accepted_by(&other).await, 0.0, "the bids of one lot all went to one instance");
+    bidding.kill();
     killed.store(true, Ordering::Release);
     wait_for_bids(&app, &guild, &lot_id, ACCEPTED_PER_PHASE).await;
     stop.store(true, Ordering::Release);
@@ -251,7 +259,7 @@ async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event(
     }
 
     // Assert: every client has every event once, in order, whichever instance it was on.
-    let (dead, alive) = (a.address.to_string(), b.address.to_string());
+    let (dead, alive) = (bidding.address.to_string(), other.address.to_string());
     let on_dead = seen.iter().filter(|s| s.upstreams[0] == dead).count();
     assert!(
         on_dead > 0 && on_dead < SUBSCRIBERS,

@@ -1,6 +1,6 @@
 //! HAProxy running deploy/haproxy/dkp.cfg in front of two `dkp serve`
 //! processes: the file passes `haproxy -c`, carries requests and a WebSocket
-//! feed, keeps serving through the instances that are alive while a Redis
+//! feed, sends the bids of one lot to one instance, keeps serving through the instances that are alive while a Redis
 //! outage fails readiness on all of them, and takes a killed instance out by
 //! its health check while requests go on through the other.
 
@@ -130,6 +130,18 @@ async fn haproxy_checks_readiness_carries_the_feed_and_routes_around_a_dead_inst
         }
     };
     assert_eq!(event["event"], "bid_placed");
+    // Bids on one lot all go to one instance (`dkp_bids`, hashed by path).
+    for _ in 0..3 {
+        assert_eq!(bid().await, 201);
+    }
+    let figures = haproxy.figures().await;
+    let mut answered: Vec<u64> = figures
+        .lines()
+        .filter(|l| l.starts_with("haproxy_server_http_responses_total{proxy=\"dkp_bids\"") && l.contains("2xx"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, [0, 4], "2xx answers per server of dkp_bids");
 
     // Redis away: readiness fails everywhere, HAProxy takes both instances out
     // of `dkp` and serves through `dkp_alive` instead of refusing everyone.
@@ -153,6 +165,6 @@ async fn haproxy_checks_readiness_carries_the_feed_and_routes_around_a_dead_inst
         assert_eq!(reply.0, 200);
     }
     let lot = app.get(&format!("/api/v1/guilds/{}/lots/{id}", guild.slug)).token(&ana.token).send().await;
-    assert_eq!(lot.json["lot"]["bid_count"], 12);
+    assert_eq!(lot.json["lot"]["bid_count"], 15);
     drop(b);
 }
