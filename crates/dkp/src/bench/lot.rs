@@ -4,7 +4,8 @@
 //!
 //! - `hot-lot`: N bidders race on one open lot, their amounts taken from one
 //!   shared, increasing counter so most bids can win. With two instances the
-//!   bidders spread over both (through nginx, or half on each).
+//!   bidders spread over both (through nginx, or half on each), or with
+//!   `--pinned` all bid through the first.
 //! - `fan-out`: S WebSocket subscribers on one sealed lot while 64 bidders
 //!   bid at a set rate (each bid above the bidder's last); delivered
 //!   messages/s and the time from a bid's acceptance (its 201 reaching the
@@ -40,6 +41,10 @@ pub struct HotLot {
     pub bidders: usize,
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// With several instances: send every bid to the first (through nginx, a
+    /// front door that prefers it), as routing a lot's bids by lot would.
+    #[arg(long)]
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -75,8 +80,8 @@ fn amount(hundredths: i64) -> String {
 
 pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
     let mut deployment = Deployment::start(&bench.database, &bench.topology).await?;
-    let doors: Vec<Http> =
-        deployment.spread().await?.into_iter().map(|address| Http::new(address, bench.bidders + 8)).collect();
+    let doors = if bench.pinned { vec![deployment.pinned(0).await?] } else { deployment.spread().await? };
+    let doors: Vec<Http> = doors.into_iter().map(|address| Http::new(address, bench.bidders + 8)).collect();
     let http = doors[0].clone();
     let stage = Arc::new(stage(&http, bench.bidders, json!({})).await?);
     let counter = Arc::new(AtomicI64::new(1));
@@ -117,9 +122,10 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         .await?
         .1;
     println!(
-        "hot-lot bench: backend={} {} bidders={} seconds={}",
+        "hot-lot bench: backend={} {}{} bidders={} seconds={}",
         backend(&bench.database),
         deployment.describe(),
+        if bench.pinned { " pinned" } else { "" },
         bench.bidders,
         bench.seconds
     );
@@ -287,8 +293,8 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     );
     println!(
         "  subscribers cut off={closed}; server: slow consumers dropped={}, frames Redis could not carry={}",
-        super::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total"),
-        super::counter_total(&metrics, "dkp_hub_redis_dropped_total"),
+        super::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total") as u64,
+        super::counter_total(&metrics, "dkp_hub_redis_dropped_total") as u64,
     );
     println!(
         "  acceptance-to-delivery ms (1 subscriber in 10): p50={:.2} p99={:.2} max={:.2}",
