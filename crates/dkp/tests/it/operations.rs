@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::both_stores;
+use crate::services::free_port;
 use crate::support::{TestApp, temp_dir};
 
 both_stores!(
@@ -147,10 +148,6 @@ fn an_unreachable_or_wrong_database_url_stops_start_up_with_one_line() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(!stderr.contains("%zz") || !url.contains("@"), "{stderr}");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {

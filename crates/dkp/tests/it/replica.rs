@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use dkp::config::Secret;
 use serde_json::json;
 
-use crate::servers::{Cluster, free_port};
+use crate::servers::Cluster;
+use crate::services::free_port;
 use crate::support::{Guild, Kind, Reply, TestApp, fresh_database, spawn_app, spawn_app_on, temp_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,12 +6,11 @@
 //! PostgreSQL and PgBouncer refuse to run as root, and tests run as root in
 //! CI, so there they run as the `postgres` user in a folder it owns.
 
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use crate::services::{free_port, wait_for_port_blocking};
 use crate::support::{admin_url, temp_dir};
 
 /// The folder of PostgreSQL's server programs: `DKP_TEST_PG_BIN`, else the
@@ -30,12 +29,6 @@ fn bin(program: &str) -> String {
         Some(found.pop()?.1.display().to_string())
     });
     format!("{}/{program}", dir.expect("PostgreSQL's server programs (initdb, pg_ctl): set DKP_TEST_PG_BIN"))
-}
-
-/// A port nobody listens on at the moment.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("address").port()
 }
 
 fn is_root() -> bool {
@@ -71,15 +64,6 @@ fn run(command: &mut Command) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// Waits until something accepts connections on `port`.
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A PostgreSQL primary made with initdb, and a streaming replica of it made
@@ -223,7 +207,7 @@ impl Bouncer {
             .spawn()
             .expect("pgbouncer starts");
         bouncer.child = Some(child);
-        wait_for_port(bouncer.port);
+        wait_for_port_blocking(bouncer.port, "pgbouncer");
         bouncer
     }
 

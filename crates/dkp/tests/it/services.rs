@@ -9,6 +9,15 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
+/// Waits, blocking the thread, until something accepts connections on `port`.
+pub fn wait_for_port_blocking(port: u16, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(15), "{what} did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until something accepts connections on `port`.
 pub async fn wait_for_port(port: u16, what: &str) {
     let started = Instant::now();
