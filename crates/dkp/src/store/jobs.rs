@@ -151,6 +151,19 @@ pub async fn job(db: &Db, guild_id: Uuid, id: Uuid) -> Result<Option<Job>, Store
 /// Claims up to `limit` due jobs for `runner` until `lease_until`: queued
 /// jobs whose time has come and whose last lease, if any, has run out.
 pub async fn claim(db: &Db, runner: &str, now: Ts, lease_until: Ts, limit: u32) -> Result<Vec<Job>, StoreError> {
+    // Most polls find nothing due: a read says so without taking the write
+    // lock (on SQLite, the one writer's lock the bid sequencer also needs).
+    let due = db
+        .sql(
+            "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1 \
+              AND (locked_until IS NULL OR locked_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional()
+        .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let sql = match db.backend() {
         Backend::Postgres => {
             job_sql!(
