@@ -15,6 +15,10 @@ use crate::store::Event;
 mod bridge;
 pub use bridge::RedisHub;
 
+/// The offset of a frame that carries no event but tells forwarders to read
+/// the log for anything they may have missed (after a lost link to Redis).
+pub const RESYNC: i64 = i64::MIN;
+
 /// One event, encoded once for every subscriber of its channel.
 #[derive(Debug)]
 pub struct Frame {
@@ -76,6 +80,17 @@ impl LocalHub {
                 // Nobody listens any more: forget the channel.
                 channels.remove(&channel);
             }
+        }
+    }
+}
+
+impl LocalHub {
+    /// Tells every subscriber to look in the log for what it may have missed.
+    pub fn resync(&self) {
+        let channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        for (channel, sender) in channels.iter() {
+            let _ =
+                sender.send(Arc::new(Frame { channel: channel.clone(), offset: RESYNC, text: Utf8Bytes::from("") }));
         }
     }
 }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -25,7 +26,7 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// Jobs claimed at once.
 const CLAIM: u32 = 16;
 /// Runs before a failing job is given up.
-const MAX_ATTEMPTS: i32 = 10;
+pub const MAX_ATTEMPTS: i32 = 10;
 
 /// Who runs jobs, and for how long a claim holds.
 #[derive(Clone, Debug)]
@@ -65,7 +66,7 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
     let now = service.clock.now();
     observe(service, now).await;
     let lease_until = Ts(now.0 + runner.lease);
-    let claimed = match service.store.claim_jobs(&runner.name, now, lease_until, CLAIM).await {
+    let claimed = match service.store.claim_jobs(&runner.name, now, lease_until, CLAIM, MAX_ATTEMPTS).await {
         Ok(claimed) => claimed,
         Err(error) => {
             tracing::warn!(error = %error, "cannot claim jobs");
@@ -73,7 +74,11 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
         }
     };
     for job in &claimed {
-        let end = run_one(service, job).await;
+        // A job that panics fails like any other instead of ending the runner.
+        let end = match std::panic::AssertUnwindSafe(run_one(service, job)).catch_unwind().await {
+            Ok(end) => end,
+            Err(_) => retry(service, job, &"the job's run panicked"),
+        };
         let outcome = match &end {
             JobEnd::Done(_) => "done",
             JobEnd::Later(_) => "later",
@@ -124,18 +129,21 @@ async fn close_lot(service: &Service, job: &Job) -> JobEnd {
         Err(ApiError::Conflict { code: "lot_not_due", .. }) => match service.store.lot(guild_id, lot_id).await {
             Ok(Some(lot)) => JobEnd::Later(lot.ends_at),
             Ok(None) => JobEnd::Failed("the lot is gone".into()),
-            Err(error) => retry(service, job, error.to_string()),
+            Err(error) => retry(service, job, &error),
         },
         // Closed by an officer or cancelled: nothing left to do.
         Err(ApiError::Conflict { code: "lot_closed", .. }) => JobEnd::Done(json!({"status": "ended before"})),
         Err(ApiError::NotFound) => JobEnd::Failed("the lot is gone".into()),
-        Err(error) => retry(service, job, error.to_string()),
+        Err(error) => retry(service, job, &error),
     }
 }
 
 /// Runs a failed job again after a backoff that doubles (1 s to 5 min), or
-/// gives up after `MAX_ATTEMPTS`.
-pub fn retry(service: &Service, job: &Job, error: String) -> JobEnd {
+/// gives up after `MAX_ATTEMPTS`. The cause is logged; the job keeps only a
+/// word on it, since guild members can read a job.
+pub fn retry(service: &Service, job: &Job, cause: &dyn std::fmt::Display) -> JobEnd {
+    tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %cause, "a job's run failed");
+    let error = "a run failed for a reason of the moment (the database, contention); it is retried".to_owned();
     if job.attempts >= MAX_ATTEMPTS {
         return JobEnd::Failed(error);
     }

@@ -87,7 +87,7 @@ impl Limits {
 
     fn count_local(&self, what: Limited, who: &str, window: u64) -> u64 {
         let mut counts = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.len() >= SWEEP_AT {
+        if counts.len() >= SWEEP_AT && counts.len().is_power_of_two() {
             counts.retain(|_, (seen, _)| *seen == window);
         }
         let entry = counts.entry((what, who.to_owned())).or_insert((window, 0));

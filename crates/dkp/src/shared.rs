@@ -5,9 +5,12 @@
 //! limits fall back to this process, the cache to memory, the hub to this
 //! instance's own clients (others catch up from the event log).
 //!
-//! Every call has a short time limit, so a Redis that hangs costs a request
-//! a few milliseconds, never a stall. The connection reconnects by itself
-//! once Redis is back.
+//! Every call has a short time limit, and a call that fails opens a breaker:
+//! for the next second no request waits on Redis at all (the limits count in
+//! this process, the lot state comes from memory), so an outage costs a
+//! request at most one time limit, once a second, never a stall. The
+//! connection reconnects by itself once Redis is back; the readiness probe
+//! closes the breaker as soon as Redis answers again.
 //!
 //! `REDIS_URL` names one server, or a Redis Cluster as a comma-separated list
 //! of its nodes (`redis://a:7000,redis://b:7000,…`): keys are then spread
@@ -15,7 +18,9 @@
 //! every script runs on one shard), and pub/sub messages reach every node,
 //! so listening on any one of them hears them all.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -33,6 +38,15 @@ pub struct Shared {
     /// Where pub/sub listens: the server, or each node of a cluster in turn.
     listeners: Vec<redis::Client>,
     connection: Link,
+    /// Until when (ms since the epoch) requests leave Redis alone after a failure.
+    open_until_ms: Arc<AtomicU64>,
+}
+
+/// How long a failed call keeps requests off Redis.
+const BREAK: Duration = Duration::from_secs(1);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A self-healing connection to one server or to a cluster.
@@ -105,7 +119,7 @@ impl Shared {
             .await
             .map_err(|_| anyhow::anyhow!("Redis at REDIS_URL does not answer"))?
             .context("cannot connect to Redis at REDIS_URL")?;
-        let shared = Shared { listeners, connection };
+        let shared = Shared { listeners, connection, open_until_ms: Arc::default() };
         shared.ping().await.context("Redis at REDIS_URL does not answer")?;
         Ok(shared)
     }
@@ -121,36 +135,69 @@ impl Shared {
         self.connection.clone()
     }
 
-    /// Whether Redis answers now.
+    /// Whether Redis answers now (asked whatever the breaker says).
     pub async fn ping(&self) -> anyhow::Result<()> {
         let mut connection = self.connection();
         let ping = redis::cmd("PING");
         let call = ping.query_async::<String>(&mut connection);
         match tokio::time::timeout(CALL_LIMIT * 4, call).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => anyhow::bail!("no answer within {:?}", CALL_LIMIT * 4),
+            Ok(Ok(_)) => {
+                self.open_until_ms.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Err(error)) => {
+                self.trip();
+                Err(error.into())
+            }
+            Err(_) => {
+                self.trip();
+                anyhow::bail!("no answer within {:?}", CALL_LIMIT * 4)
+            }
         }
     }
 
-    /// Runs a script with a time limit; `None` (counted) when Redis fails.
-    pub async fn run<T: redis::FromRedisValue>(
-        &self,
-        what: &'static str,
-        call: redis::ScriptInvocation<'_>,
-    ) -> Option<T> {
-        let mut connection = self.connection();
-        match tokio::time::timeout(CALL_LIMIT, call.invoke_async::<T>(&mut connection)).await {
+    /// Whether requests may call Redis now (no failure in the last second).
+    fn closed(&self) -> bool {
+        now_ms() >= self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn trip(&self) {
+        self.open_until_ms.store(now_ms() + BREAK.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Runs a call with a time limit; `None` (counted) when Redis fails or
+    /// failed within the last second.
+    async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        if !self.closed() {
+            metrics::counter!("dkp_redis_skipped_total", "call" => what).increment(1);
+            return None;
+        }
+        match tokio::time::timeout(CALL_LIMIT, call).await {
             Ok(Ok(value)) => Some(value),
-            Ok(Err(error)) => {
+            outcome => {
+                if let Ok(Err(error)) = outcome {
+                    tracing::debug!(error = %error, call = what, "a Redis call failed");
+                }
                 metrics::counter!("dkp_redis_failures_total", "call" => what).increment(1);
-                tracing::debug!(error = %error, call = what, "a Redis call failed");
-                None
-            }
-            Err(_) => {
-                metrics::counter!("dkp_redis_failures_total", "call" => what).increment(1);
+                self.trip();
                 None
             }
         }
+    }
+
+    /// Runs a script (see `call`).
+    pub async fn run<T: redis::FromRedisValue>(
+        &self,
+        what: &'static str,
+        script: redis::ScriptInvocation<'_>,
+    ) -> Option<T> {
+        let mut connection = self.connection();
+        self.call(what, script.invoke_async::<T>(&mut connection)).await
+    }
+
+    /// Runs one command (see `call`).
+    pub async fn query<T: redis::FromRedisValue>(&self, what: &'static str, command: &Cmd) -> Option<T> {
+        let mut connection = self.connection();
+        self.call(what, command.query_async::<T>(&mut connection)).await
     }
 }

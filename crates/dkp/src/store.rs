@@ -186,7 +186,14 @@ pub trait Store: Send + Sync + 'static {
     /// A guild's job.
     async fn job(&self, guild_id: Uuid, job_id: Uuid) -> Result<Option<Job>, StoreError>;
     /// Claims due jobs for `runner` until `lease_until`.
-    async fn claim_jobs(&self, runner: &str, now: Ts, lease_until: Ts, limit: u32) -> Result<Vec<Job>, StoreError>;
+    async fn claim_jobs(
+        &self,
+        runner: &str,
+        now: Ts,
+        lease_until: Ts,
+        limit: u32,
+        max_attempts: i32,
+    ) -> Result<Vec<Job>, StoreError>;
     /// Records how `runner`'s run of a job ended; false if its lease was lost.
     async fn finish_job(&self, job_id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> Result<bool, StoreError>;
     /// Jobs due and waiting, and the lateness of the oldest, in seconds.

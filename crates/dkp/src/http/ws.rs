@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use super::AppState;
 use super::extract::{ClientAddress, token};
 use crate::error::ApiError;
-use crate::hub::Frame;
+use crate::hub::{Frame, RESYNC};
 use crate::limits::Limited;
 use crate::service::Service;
 use crate::store::{User, guild_channel, lot_channel, user_channel};
@@ -310,6 +310,15 @@ impl Forwarder {
         }
         loop {
             match self.live.recv().await {
+                Ok(frame) if frame.offset == RESYNC => {
+                    // Frames may have been lost on the way: read the log.
+                    if let Some(seen) = last {
+                        match self.catch_up(seen, i64::MAX).await {
+                            Ok(caught_up) => last = Some(caught_up),
+                            Err(()) => return,
+                        }
+                    }
+                }
                 Ok(frame) => {
                     if last.is_some_and(|last| frame.offset <= last) {
                         continue;

@@ -6,8 +6,10 @@
 //!
 //! Redis pub/sub keeps nothing, so a frame lost while Redis is away is not
 //! lost to the client: its forwarder fills any gap in offsets from the event
-//! log when the next frame comes, and a reconnecting client asks with `since`.
-//! The listener reconnects by itself, with backoff, when Redis returns.
+//! log when the next frame comes, and when the listener gets its link back
+//! (it reconnects by itself, with backoff) every forwarder is told to read
+//! the log for what it missed, so even a channel's last event (a lot closed
+//! by another instance) arrives. A reconnecting client asks with `since`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,12 +109,17 @@ async fn publish(shared: Shared, instance: String, mut queue: mpsc::Receiver<Arc
 async fn listen(shared: Shared, instance: String, local: Arc<LocalHub>, listening: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
+    let mut listened_before = false;
     loop {
         match subscribe(shared.listener(attempt)).await {
             Ok(mut pubsub) => {
                 listening.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(100);
                 tracing::info!("listening for other instances' events on Redis");
+                if listened_before {
+                    local.resync();
+                }
+                listened_before = true;
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
                     if let Some(frame) = unwire(&instance, message.get_payload_bytes()) {

@@ -4,9 +4,9 @@
 //! answers 202 with the job at once; the job's state tells when it is done.
 //!
 //! An `Idempotency-Key` on the request is the job's dedup key: a repeat gets
-//! the same job. The entry is written under an idempotency key named after
-//! the job, so a job run twice (its runner died after the commit) writes it
-//! once.
+//! the same job (as it stands now). The entry is written under an idempotency
+//! key named after the job, which no client can send, so a job run twice (its
+//! runner died after the commit) writes it once.
 
 use dkp_core::{Action, Points};
 use serde::Deserialize;
@@ -118,7 +118,7 @@ impl Service {
             }
             Err(error) => match ApiError::refusal(&error) {
                 Some(refusal) => JobEnd::Failed(refusal.to_string()),
-                None => crate::jobs::retry(self, job, error.to_string()),
+                None => crate::jobs::retry(self, job, &error),
             },
         }
     }
@@ -127,7 +127,8 @@ impl Service {
 fn decay_command(job: &Job) -> Option<EntryCommand> {
     let payload = &job.payload;
     let id = |field: &str| payload[field].as_str().and_then(|text| Uuid::try_parse(text).ok());
-    let key = format!("job:{}", job.id);
+    // A space: no client's key can be this one (keys are visible ASCII).
+    let key = format!("job {}", job.id);
     Some(EntryCommand {
         guild_id: job.guild_id?,
         pool_id: id("pool_id")?,

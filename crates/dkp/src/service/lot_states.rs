@@ -81,8 +81,11 @@ impl LotStates {
     pub fn remember(&self, lot: &LotView) {
         {
             let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-            if local.len() >= SWEEP_AT {
-                local.retain(|_, known| known.status == Status::Open);
+            if local.len() >= SWEEP_AT && local.len().is_power_of_two() {
+                // Lots ended elsewhere (another instance, a worker) are never
+                // seen ending here: forget those well past their end.
+                let horizon = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+                local.retain(|_, known| known.ends_at.0 > horizon);
             }
             let newer = local.get(&lot.id).is_none_or(|known| known.seq <= lot.seq);
             if lot.status != Status::Open {
@@ -107,17 +110,9 @@ impl LotStates {
     /// The shared copy of a lot's standing, when Redis holds a newer one than `seq`.
     pub async fn newer_than(&self, lot_id: Uuid, seq: i64) -> Option<Standing> {
         let shared = self.shared.as_ref()?;
-        let mut connection = shared.connection();
         let mut get = redis::cmd("GET");
         get.arg(key(lot_id));
-        let read = get.query_async::<Option<String>>(&mut connection);
-        let text = match tokio::time::timeout(crate::shared::CALL_LIMIT, read).await {
-            Ok(Ok(text)) => text?,
-            _ => {
-                metrics::counter!("dkp_redis_failures_total", "call" => "lot_state_read").increment(1);
-                return None;
-            }
-        };
+        let text = shared.query::<Option<String>>("lot_state_read", &get).await??;
         Standing::decode(&text).filter(|standing| standing.seq > seq)
     }
 }

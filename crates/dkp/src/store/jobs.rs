@@ -150,7 +150,14 @@ pub async fn job(db: &Db, guild_id: Uuid, id: Uuid) -> Result<Option<Job>, Store
 
 /// Claims up to `limit` due jobs for `runner` until `lease_until`: queued
 /// jobs whose time has come and whose last lease, if any, has run out.
-pub async fn claim(db: &Db, runner: &str, now: Ts, lease_until: Ts, limit: u32) -> Result<Vec<Job>, StoreError> {
+pub async fn claim(
+    db: &Db,
+    runner: &str,
+    now: Ts,
+    lease_until: Ts,
+    limit: u32,
+    max_attempts: i32,
+) -> Result<Vec<Job>, StoreError> {
     // Most polls find nothing due: a read says so without taking the write
     // lock (on SQLite, the one writer's lock the bid sequencer also needs).
     let due = db
@@ -164,6 +171,17 @@ pub async fn claim(db: &Db, runner: &str, now: Ts, lease_until: Ts, limit: u32) 
     if due.is_none() {
         return Ok(Vec::new());
     }
+    // A job whose runs all died before they could record an end (it crashes
+    // its runner, or outlives every lease) is given up, not claimed forever.
+    db.sql(
+        "UPDATE jobs SET state = 'failed', finished_at = $1, locked_by = NULL, locked_until = NULL, \
+          last_error = 'no run finished; given up' \
+          WHERE state = 'queued' AND attempts >= $2 AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1)",
+    )
+    .bind(now)
+    .bind(max_attempts)
+    .execute()
+    .await?;
     let sql = match db.backend() {
         Backend::Postgres => {
             job_sql!(

@@ -190,7 +190,9 @@ where
                 return Ok(value);
             }
             Err(StoreError::Database(error)) => replica.failed(&error),
-            // What the data says (not found, corrupt) the primary would say too.
+            // Not there yet may only mean the replica is behind: the primary knows.
+            Err(StoreError::NotFound) => {}
+            // What the data says otherwise (corrupt) the primary would say too.
             Err(other) => return Err(other),
         }
     }

@@ -287,8 +287,15 @@ impl Store for SqlStore {
         jobs::job(&self.db, guild_id, job_id).await
     }
 
-    async fn claim_jobs(&self, runner: &str, now: Ts, lease_until: Ts, limit: u32) -> Result<Vec<Job>, StoreError> {
-        jobs::claim(&self.db, runner, now, lease_until, limit).await
+    async fn claim_jobs(
+        &self,
+        runner: &str,
+        now: Ts,
+        lease_until: Ts,
+        limit: u32,
+        max_attempts: i32,
+    ) -> Result<Vec<Job>, StoreError> {
+        jobs::claim(&self.db, runner, now, lease_until, limit, max_attempts).await
     }
 
     async fn finish_job(&self, job_id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> Result<bool, StoreError> {

@@ -11,7 +11,12 @@ use serde_json::{Value, json};
 use crate::both_stores;
 use crate::support::{Guild, Kind, TestApp, spawn_app_with};
 
-both_stores!(a_decay_is_queued_and_applied_once, a_decay_asked_wrongly_changes_nothing, a_job_run_twice_applies_once);
+both_stores!(
+    a_decay_is_queued_and_applied_once,
+    a_decay_asked_wrongly_changes_nothing,
+    a_job_run_twice_applies_once,
+    a_job_no_run_ever_finished_is_given_up,
+);
 
 async fn decay(app: &TestApp, guild: &Guild, token: &str, body: Value, key: Option<&str>) -> crate::support::Reply {
     let mut call =
@@ -110,6 +115,23 @@ async fn a_job_run_twice_applies_once(app: TestApp) {
     assert_eq!(entry(first), entry(second), "the second run finds the first one's entry");
     assert_eq!(app.balances(&guild).await[&ana], "500.00");
     assert_eq!(decay_entries(&app, &guild).await, 1);
+}
+
+async fn a_job_no_run_ever_finished_is_given_up(app: TestApp) {
+    let app = second_without_jobs(&app).await;
+    let guild = app.guild("gnu").await;
+    let (_, ana) = app.funded_member(&guild, "ana", 1000).await;
+    let queued = decay(&app, &guild, &guild.owner.token, json!({"percent": "50"}), None).await.expect(202);
+    let job_id = queued.json["job"]["id"].as_str().unwrap().to_owned();
+    // As if ten runners had claimed it and died each time.
+    app.execute("UPDATE jobs SET attempts = 10").await.expect("update");
+
+    app.run_due_jobs().await;
+
+    let job = settled(&app, &guild, &job_id).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["error"], "no run finished; given up");
+    assert_eq!(app.balances(&guild).await[&ana], "1000.00", "a job given up did nothing");
 }
 
 /// The same store as `app`, served by an instance that runs no jobs.
