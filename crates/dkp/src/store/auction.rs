@@ -256,14 +256,6 @@ async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, S
     Ok(Locked { view, lot, accounts, allow_negative: row.get("allow_negative")?, slug: row.get("slug")? })
 }
 
-/// The lane of the lot's pool, taken first (PostgreSQL), as every ledger writer does.
-pub(super) async fn enter_lane(tx: &mut Tx, pool_id: Uuid) -> Result<(), StoreError> {
-    if tx.backend() == Backend::Postgres {
-        tx.sql(super::gate::database_lane(pool_id)).execute().await?;
-    }
-    Ok(())
-}
-
 /// One try at applying a batch of bids; `retry` runs it again on a
 /// serialization failure. Each bid is decided in memory, in order, by
 /// `dkp-core`; the batch is then written with a fixed number of set-based
@@ -277,8 +269,7 @@ pub async fn place_bids(
     ctx: &Ctx,
 ) -> Result<BidBatch, StoreError> {
     let (db, urls) = (&store.db, &store.urls);
-    let mut tx = db.begin_write().await?;
-    enter_lane(&mut tx, pool_id).await?;
+    let mut tx = db.begin_write_in_lane(pool_id).await?;
     let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
     let now = micros(ctx.now);
     let bidders: BTreeSet<Uuid> = bids.iter().map(|b| b.member_id).collect();
@@ -481,8 +472,7 @@ pub async fn end_lot(
 ) -> Result<(LotView, Vec<Event>), StoreError> {
     let (db, urls) = (&store.db, &store.urls);
     super::retry::retry("end_lot", || async {
-        let mut tx = db.begin_write().await?;
-        enter_lane(&mut tx, pool_id).await?;
+        let mut tx = db.begin_write_in_lane(pool_id).await?;
         let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
         if view.status != Status::Open {
             return Err(StoreError::Conflict("lot_closed"));

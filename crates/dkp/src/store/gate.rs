@@ -32,13 +32,19 @@ impl Gate {
 /// How many lock-lane tables migration 2 creates on PostgreSQL.
 const DATABASE_LANES: u64 = 64;
 
-/// The statement that takes `key`'s lock lane in the database; it must be the
-/// first of its transaction. The same key maps to the same lane in every
-/// instance, since it depends only on the id's bits.
-pub fn database_lane(key: Uuid) -> &'static str {
+/// The statements that open a SERIALIZABLE transaction and take `key`'s lock
+/// lane in the database, sent together in one round trip. The lane is taken
+/// before any statement takes a snapshot (`LOCK TABLE` takes none), so the
+/// transaction's snapshot already sees what the previous holder committed.
+/// The same key maps to the same lane in every instance, since it depends only
+/// on the id's bits.
+pub fn begin_in_lane(key: Uuid) -> &'static str {
     static STATEMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         (0..DATABASE_LANES)
-            .map(|lane| format!("LOCK TABLE ledger_lane_{lane:02} IN EXCLUSIVE MODE").leak() as &'static str)
+            .map(|lane| {
+                format!("BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ledger_lane_{lane:02} IN EXCLUSIVE MODE").leak()
+                    as &'static str
+            })
             .collect()
     });
     STATEMENTS[(key.as_u64_pair().1 % DATABASE_LANES) as usize]

@@ -43,8 +43,7 @@ pub async fn set_lot_icon(
     ctx: &Ctx,
 ) -> Result<LotView, StoreError> {
     retry("set_lot_icon", || async {
-        let mut tx = db.begin_write().await?;
-        auction::enter_lane(&mut tx, pool_id).await?;
+        let mut tx = db.begin_write_in_lane(pool_id).await?;
         let mut lot = auction::lot_in(&mut tx, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?;
         let before = lot.icon_key.replace(key.to_owned());
         tx.sql("UPDATE lots SET icon_key = $1 WHERE guild_id = $2 AND id = $3")

@@ -243,10 +243,7 @@ pub async fn entries(
 
 /// One try at writing an entry; `retry` runs it again on a serialization failure.
 pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError> {
-    let mut tx = db.begin_write().await?;
-    if tx.backend() == Backend::Postgres {
-        tx.sql(super::gate::database_lane(command.pool_id)).execute().await?;
-    }
+    let mut tx = db.begin_write_in_lane(command.pool_id).await?;
     if let Some(claim) = &command.idempotency {
         if let Some(replay) = replay(&mut tx, claim).await? {
             return Ok(replay);

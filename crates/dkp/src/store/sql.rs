@@ -114,6 +114,16 @@ impl Db {
         })
     }
 
+    /// Opens a writing transaction in `key`'s lock lane (PostgreSQL: every
+    /// writer of the same pool takes turns there, across instances; SQLite
+    /// has one writer anyway).
+    pub async fn begin_write_in_lane(&self, key: uuid::Uuid) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Pg(pool, pooler) => Tx::Pg(pool.begin_with(super::gate::begin_in_lane(key)).await?, *pooler),
+            Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
     /// Opens a transaction that relies on explicit locks rather than on its
     /// snapshot: READ COMMITTED on PostgreSQL, so each statement sees what
     /// committed while it waited for a lock; `BEGIN IMMEDIATE` on SQLite.
