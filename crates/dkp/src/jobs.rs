@@ -64,7 +64,12 @@ pub async fn run(service: Arc<Service>, runner: Runner, mut stop: watch::Receive
 /// Claims and runs the jobs due now; how many it ran.
 pub async fn run_due(service: &Service, runner: &Runner) -> usize {
     let now = service.clock.now();
-    observe(service, now).await;
+    // Most polls find nothing due, and then take no write lock (on SQLite, the
+    // one writer's lock the bid sequencer also needs). A backlog that cannot be
+    // read does not stop the claim.
+    if observe(service, now).await == Some(0) {
+        return 0;
+    }
     let lease_until = Ts(now.0 + runner.lease);
     let claimed = match service.store.claim_jobs(&runner.name, now, lease_until, CLAIM, MAX_ATTEMPTS).await {
         Ok(claimed) => claimed,
@@ -86,8 +91,9 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
             JobEnd::Failed(_) => "failed",
         };
         metrics::counter!("dkp_jobs_total", "kind" => job.kind.clone(), "outcome" => outcome).increment(1);
-        if let JobEnd::Retry { error, .. } | JobEnd::Failed(error) = &end {
-            tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %error, "a job failed");
+        // Each failed run's cause is logged where it fails (`retry`); here, a job given up.
+        if let JobEnd::Failed(error) = &end {
+            tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %error, "a job failed for good");
         }
         match service.store.finish_job(job.id, &runner.name, &end, service.clock.now()).await {
             Ok(true) => {}
@@ -98,15 +104,16 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
     claimed.len()
 }
 
-/// Sets the gauges of open lots and of the job backlog.
-async fn observe(service: &Service, now: Ts) {
+/// Sets the gauges of open lots and of the job backlog; how many jobs are
+/// due and waiting, if that could be read.
+async fn observe(service: &Service, now: Ts) -> Option<i64> {
     if let Ok(open) = service.store.open_lot_count().await {
         metrics::gauge!("dkp_lots_open").set(open as f64);
     }
-    if let Ok((due, lag_s)) = service.store.job_backlog(now).await {
-        metrics::gauge!("dkp_jobs_due").set(due as f64);
-        metrics::gauge!("dkp_jobs_lag_seconds").set(lag_s);
-    }
+    let (due, lag_s) = service.store.job_backlog(now).await.ok()?;
+    metrics::gauge!("dkp_jobs_due").set(due as f64);
+    metrics::gauge!("dkp_jobs_lag_seconds").set(lag_s);
+    Some(due)
 }
 
 async fn run_one(service: &Service, job: &Job) -> JobEnd {

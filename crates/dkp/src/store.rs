@@ -185,7 +185,7 @@ pub trait Store: Send + Sync + 'static {
     async fn job_by_key(&self, key: &str) -> Result<Option<Job>, StoreError>;
     /// A guild's job.
     async fn job(&self, guild_id: Uuid, job_id: Uuid) -> Result<Option<Job>, StoreError>;
-    /// Claims due jobs for `runner` until `lease_until`.
+    /// Claims due jobs for `runner` until `lease_until`; gives up those run `max_attempts` times.
     async fn claim_jobs(
         &self,
         runner: &str,

@@ -55,14 +55,17 @@ pub enum JobEnd {
     Failed(String),
 }
 
-/// The columns a `Job` is read from, then the rest of the statement.
+/// The columns a `Job` is read from.
+macro_rules! job_columns {
+    () => {
+        " id, kind, guild_id, payload, state, run_at, attempts, result, last_error, created_at, finished_at"
+    };
+}
+
+/// `$head`, the columns a `Job` is read from, then the rest of the statement.
 macro_rules! job_sql {
     ($head:literal, $tail:literal) => {
-        concat!(
-            $head,
-            " id, kind, guild_id, payload, state, run_at, attempts, result, last_error, created_at, finished_at",
-            $tail
-        )
+        concat!($head, job_columns!(), $tail)
     };
 }
 
@@ -81,6 +84,29 @@ fn job_of(row: &Row) -> Result<Job, StoreError> {
         created_at: row.get("created_at")?,
         finished_at: row.get("finished_at")?,
     })
+}
+
+/// The condition of a job that is due and not held: queued, its time come
+/// (`$1` is now), and its last lease, if any, run out.
+macro_rules! due {
+    () => {
+        "state = 'queued' AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1)"
+    };
+}
+
+/// Claims for `$2` until `$3` up to `$4` due jobs, oldest first, and returns them.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET locked_by = $2, locked_until = $3, attempts = attempts + 1 WHERE id IN \
+              (SELECT id FROM jobs WHERE ",
+            due!(),
+            " ORDER BY run_at LIMIT $4",
+            $lock,
+            ") RETURNING",
+            job_columns!()
+        )
+    };
 }
 
 /// The statement that writes a job.
@@ -148,8 +174,10 @@ pub async fn job(db: &Db, guild_id: Uuid, id: Uuid) -> Result<Option<Job>, Store
         .transpose()
 }
 
-/// Claims up to `limit` due jobs for `runner` until `lease_until`: queued
-/// jobs whose time has come and whose last lease, if any, has run out.
+/// Claims up to `limit` due jobs for `runner` until `lease_until` (the
+/// caller looks first whether any is due: see `backlog`). A job whose runs all
+/// died before they could record an end (it crashes its runner, or outlives
+/// every lease) is given up instead, not claimed forever.
 pub async fn claim(
     db: &Db,
     runner: &str,
@@ -158,52 +186,21 @@ pub async fn claim(
     limit: u32,
     max_attempts: i32,
 ) -> Result<Vec<Job>, StoreError> {
-    // Most polls find nothing due: a read says so without taking the write
-    // lock (on SQLite, the one writer's lock the bid sequencer also needs).
-    let due = db
-        .sql(
-            "SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1 \
-              AND (locked_until IS NULL OR locked_until < $1) LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional()
-        .await?;
-    if due.is_none() {
-        return Ok(Vec::new());
-    }
-    // A job whose runs all died before they could record an end (it crashes
-    // its runner, or outlives every lease) is given up, not claimed forever.
-    db.sql(
+    db.sql(concat!(
         "UPDATE jobs SET state = 'failed', finished_at = $1, locked_by = NULL, locked_until = NULL, \
-          last_error = 'no run finished; given up' \
-          WHERE state = 'queued' AND attempts >= $2 AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1)",
-    )
+          last_error = 'no run finished; given up' WHERE attempts >= $2 AND ",
+        due!()
+    ))
     .bind(now)
     .bind(max_attempts)
     .execute()
     .await?;
     let sql = match db.backend() {
-        Backend::Postgres => {
-            job_sql!(
-                "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1 WHERE id IN \
-                  (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $3 \
-                    AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING",
-                ""
-            )
-        }
-        Backend::Sqlite => {
-            // One writer at a time: nothing to skip.
-            job_sql!(
-                "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1 WHERE id IN \
-                  (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $3 \
-                    AND (locked_until IS NULL OR locked_until < $3) ORDER BY run_at LIMIT $4) \
-                 RETURNING",
-                ""
-            )
-        }
+        Backend::Postgres => claim_sql!(" FOR UPDATE SKIP LOCKED"),
+        // One writer at a time: nothing to skip.
+        Backend::Sqlite => claim_sql!(""),
     };
-    let rows = db.sql(sql).bind(runner).bind(lease_until).bind(now).bind(i64::from(limit)).fetch_all().await?;
+    let rows = db.sql(sql).bind(now).bind(runner).bind(lease_until).bind(i64::from(limit)).fetch_all().await?;
     rows.iter().map(job_of).collect()
 }
 
@@ -240,10 +237,7 @@ pub async fn finish(db: &Db, id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> R
 /// Jobs due now and not running, and how late the oldest of them is, in seconds.
 pub async fn backlog(db: &Db, now: Ts) -> Result<(i64, f64), StoreError> {
     let row = db
-        .sql(
-            "SELECT COUNT(*) AS due, MIN(run_at) AS oldest FROM jobs WHERE state = 'queued' AND run_at <= $1 \
-              AND (locked_until IS NULL OR locked_until < $1)",
-        )
+        .sql(concat!("SELECT COUNT(*) AS due, MIN(run_at) AS oldest FROM jobs WHERE ", due!()))
         .bind(now)
         .fetch_one()
         .await?;
