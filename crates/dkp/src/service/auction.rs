@@ -86,10 +86,6 @@ impl Auctions {
     pub fn new(shared: Option<Shared>) -> Auctions {
         Auctions { queues: Mutex::default(), states: LotStates::new(shared) }
     }
-
-    pub fn remember(&self, lot: &LotView) {
-        self.states.remember(lot);
-    }
 }
 
 fn bid_error(error: BidError) -> ApiError {
@@ -145,15 +141,22 @@ fn positive(field: &'static str, value: &Value) -> Result<Points, ApiError> {
     Ok(points)
 }
 
+/// The lowest bid that can win on a lot as it stands: the high bid plus
+/// the increment on an open lot, else `min_bid` (a sealed lot shows no high
+/// bid).
+fn floor(lot: &LotView) -> Result<Points, dkp_core::AmountError> {
+    match (lot.mode, lot.high_bid) {
+        (Mode::Open, Some(high)) => high.checked_add(lot.increment),
+        _ => Ok(lot.min_bid),
+    }
+}
+
 /// Refuses, from a cached lot state, a bid that cannot win.
 fn prereject(lot: &LotView, amount: Points) -> Result<(), ApiError> {
     if lot.status != Status::Open {
         return Err(bid_error(BidError::LotClosed));
     }
-    let floor = match (lot.mode, lot.high_bid) {
-        (Mode::Open, Some(high)) => high.checked_add(lot.increment)?,
-        _ => lot.min_bid,
-    };
+    let floor = floor(lot)?;
     if amount < floor {
         return Err(bid_error(BidError::TooLow { minimum: floor }));
     }
@@ -201,7 +204,7 @@ impl Service {
         };
         let (lot, events) = self.store.create_lot(&lot, &self.ctx(Some(caller.user.id), &caller.request_id)).await?;
         self.hub.publish(&events);
-        self.auctions.remember(&lot);
+        self.auctions.states.remember(&lot);
         Ok(lot)
     }
 
@@ -245,7 +248,7 @@ impl Service {
             Some(lot) => lot,
             None => {
                 let lot = self.store.lot(access.guild.id, lot_id).await?.ok_or(ApiError::NotFound)?;
-                self.auctions.remember(&lot);
+                self.auctions.states.remember(&lot);
                 lot
             }
         };
@@ -349,7 +352,7 @@ impl Service {
     ) -> Result<LotView, ApiError> {
         let (lot, events) = self.store.end_lot(guild_id, lot_id, ending, reason, ctx).await?;
         self.hub.publish(&events);
-        self.auctions.remember(&lot);
+        self.auctions.states.remember(&lot);
         Ok(lot)
     }
 }
@@ -407,10 +410,8 @@ impl Sequencer {
     /// `dkp_core::auction::batch_order`), from the lot's last known state.
     fn order(&self, batch: Vec<Queued>) -> Vec<Queued> {
         let Some(lot) = self.auctions.states.cached(self.lot_id) else { return batch };
-        let floor = match lot.high_bid {
-            Some(high) => high.checked_add(lot.increment).unwrap_or(high),
-            None => lot.min_bid,
-        };
+        // (Past the largest amount, the high bid itself bounds the chain.)
+        let floor = floor(&lot).unwrap_or_else(|_| lot.high_bid.unwrap_or(lot.min_bid));
         let amounts: Vec<Points> = batch.iter().map(|q| q.bid.amount).collect();
         let order = dkp_core::auction::batch_order(lot.mode, floor, lot.increment, &amounts);
         let mut slots: Vec<Option<Queued>> = batch.into_iter().map(Some).collect();
@@ -425,7 +426,7 @@ impl Sequencer {
         match self.store.place_bids(self.guild_id, self.pool_id, self.lot_id, &commands, &ctx).await {
             Ok(result) => {
                 self.hub.publish(&result.events);
-                self.auctions.remember(&result.lot);
+                self.auctions.states.remember(&result.lot);
                 for (queued, outcome) in batch.into_iter().zip(result.outcomes) {
                     let answer = match outcome {
                         BidOutcome::Accepted(bid) => {

@@ -203,7 +203,6 @@ pub async fn lots(
     Ok(paginate(rows.iter().map(lot_of).collect::<Result<_, _>>()?, page, |l| l.id))
 }
 
-/// Open lots whose end has passed: the closing job's work list.
 /// The locked lot, its standing bids with their accounts, and its terms as `dkp-core` reads them.
 struct Locked {
     view: LotView,
@@ -291,12 +290,12 @@ pub async fn place_bids(
     for bid in bids {
         if let Some(claim) = &bid.idempotency {
             if let Some((fingerprint, first)) = keys.get(&(claim.user_id, claim.key.as_str())) {
+                // The same request again gets the first one's answer (filled in
+                // below); another request under the key stays refused.
                 if *fingerprint == claim.fingerprint.as_slice() {
                     repeats.push((outcomes.len(), *first));
-                    outcomes.push(BidOutcome::KeyReused);
-                } else {
-                    outcomes.push(BidOutcome::KeyReused);
                 }
+                outcomes.push(BidOutcome::KeyReused);
                 continue;
             }
             keys.insert((claim.user_id, claim.key.as_str()), (claim.fingerprint.as_slice(), outcomes.len()));
