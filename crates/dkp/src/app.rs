@@ -131,7 +131,7 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     // A worker only writes: it needs no read replica.
     let (store, shared) = connect(&location, None, args.redis_url.as_ref(), &urls).await?;
     let service = Arc::new(Service::with_parts(store, hub(&shared), shared, Limits::new(None, 0, 0), 1));
-    let runner = Runner::new("worker", std::time::Duration::from_secs(args.job_lease_s));
+    let runner = Runner::new("worker", args.job.lease());
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let jobs = tokio::spawn(crate::jobs::run(service.clone(), runner, jobs_stopped));
     stop.await;

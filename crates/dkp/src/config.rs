@@ -69,9 +69,8 @@ pub struct ServeArgs {
     /// Run no jobs in this process (run `dkp worker` beside it).
     #[arg(long, env = "DKP_NO_JOBS")]
     pub no_jobs: bool,
-    /// How long a claimed job is this process's before another may take it over, in seconds.
-    #[arg(long, env = "DKP_JOB_LEASE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub job_lease_s: u64,
+    #[command(flatten)]
+    pub job: JobArgs,
     /// How long a login lasts, in hours.
     #[arg(long, env = "DKP_SESSION_TTL_HOURS", default_value_t = 720)]
     pub session_ttl_hours: u32,
@@ -91,12 +90,25 @@ pub struct WorkerArgs {
     /// `redis://…`: send the events of the jobs (lot closed, balances) to every instance.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
-    /// How long a claimed job is this worker's before another may take it over, in seconds.
-    #[arg(long, env = "DKP_JOB_LEASE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub job_lease_s: u64,
+    #[command(flatten)]
+    pub job: JobArgs,
     /// The base of image URLs in the events of the lots this worker closes (as `serve` has it).
     #[arg(long, env = "DKP_BLOB_PUBLIC_URL", default_value = "/blobs")]
     pub blob_public_url: String,
+}
+
+/// How this process runs jobs, in `serve` and in `worker`.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// How long a claimed job is this process's before another may take it over, in seconds.
+    #[arg(long, env = "DKP_JOB_LEASE_S", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_s: u64,
+}
+
+impl JobArgs {
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.job_lease_s)
+    }
 }
 
 /// What several instances share, and the limits they keep together.
@@ -256,7 +268,7 @@ impl ServeArgs {
             session_ttl_hours: self.session_ttl_hours,
             secure_cookies: self.secure_cookies,
             jobs: !self.no_jobs,
-            job_lease: std::time::Duration::from_secs(self.job_lease_s),
+            job_lease: self.job.lease(),
             scale: self.scale.clone(),
             blobs: self.blobs.config(&self.database.data_dir)?,
         })

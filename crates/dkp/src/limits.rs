@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::ApiError;
 use crate::shared::Shared;
@@ -64,8 +63,7 @@ impl Limits {
         if limit == 0 {
             return Ok(());
         }
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let window = now_ms / WINDOW_MS;
+        let window = crate::shared::now_ms() / WINDOW_MS;
         let count = match self.count_shared(what, who, window).await {
             Some(count) => count,
             None => self.count_local(what, who, window),

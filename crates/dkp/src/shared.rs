@@ -45,7 +45,8 @@ pub struct Shared {
 /// How long a failed call keeps requests off Redis.
 const BREAK: Duration = Duration::from_secs(1);
 
-fn now_ms() -> u64 {
+/// Milliseconds since the epoch, by this machine's clock.
+pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
