@@ -12,6 +12,8 @@ mod lot;
 
 use clap::{Args, Subcommand};
 
+use crate::store::Location;
+
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -46,6 +48,14 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let index = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// The name of the store a benchmark runs on, as its report prints it.
+pub fn backend(location: &Location) -> &'static str {
+    match location {
+        Location::Postgres { .. } => "postgres",
+        Location::Sqlite { .. } => "sqlite",
+    }
 }
 
 /// The sum of a counter over all its label sets, from Prometheus text.

@@ -171,10 +171,7 @@ pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
     let standings = setup.standings(&caller, &slug, &pool.id.to_string()).await.map_err(err)?;
     let held: i64 = standings.iter().map(|s| s.balance.hundredths()).sum();
     let expected = start * 100 * bench.wallets as i64 + awarded;
-    let backend = match location {
-        Location::Postgres { .. } => "postgres",
-        Location::Sqlite { .. } => "sqlite",
-    };
+    let backend = super::backend(&location);
     println!(
         "ledger bench: backend={backend} instances={} concurrency={} wallets={} operations={}",
         services.len(),

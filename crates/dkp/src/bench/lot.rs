@@ -70,8 +70,9 @@ pub struct Connections {
     pub connections: usize,
 }
 
+/// The store named by the database arguments (a bad URL fails later, at the server's start).
 fn backend(database: &DatabaseArgs) -> &'static str {
-    if database.database_url.is_some() { "postgres" } else { "sqlite" }
+    database.location().map_or("unknown", |location| super::backend(&location))
 }
 
 fn amount(hundredths: i64) -> String {
