@@ -217,6 +217,82 @@ impl<K: Clone + PartialEq> Lot<K> {
     }
 }
 
+/// One bid of a batch, as decided: accepted (with what it changed) or refused.
+pub type Decision<K> = Result<Accepted<K>, BidError>;
+
+/// What a batch of bids leaves behind, besides the lot itself (which
+/// `decide` moves on in place): each bid's decision, in the order given, and
+/// each bidder's hold on the lot after the batch (`None`: released), for
+/// every bidder whose hold the batch changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch<K> {
+    pub decisions: Vec<Decision<K>>,
+    pub holds: Vec<(K, Option<(Points, i64)>)>,
+}
+
+impl<K: Clone + PartialEq> Lot<K> {
+    /// Decides a batch of bids `(member, amount)` in order at `now`, against
+    /// the bidders' wallets as read (each wallet's `held` counts this lot's
+    /// hold too, and is kept up to date as the batch goes: what an accepted
+    /// bid holds, what it releases). A bidder with no wallet is refused as
+    /// having no points. The same points never back two bids: each bid is
+    /// checked against what its bidder has not yet held.
+    pub fn decide(&mut self, wallets: &mut [(K, crate::ledger::Wallet)], bids: &[(K, Points)], now: i64) -> Batch<K> {
+        let mut decisions = Vec::with_capacity(bids.len());
+        let mut holds: Vec<(K, Option<(Points, i64)>)> = Vec::new();
+        for (member, amount) in bids {
+            let decision = self.decide_one(wallets, member, *amount, now);
+            if let Ok(accepted) = &decision {
+                if let Some(released) = &accepted.released {
+                    set_hold(&mut holds, released, None);
+                }
+                set_hold(&mut holds, member, Some((*amount, accepted.seq)));
+            }
+            decisions.push(decision);
+        }
+        Batch { decisions, holds }
+    }
+
+    fn decide_one(
+        &mut self,
+        wallets: &mut [(K, crate::ledger::Wallet)],
+        member: &K,
+        amount: Points,
+        now: i64,
+    ) -> Decision<K> {
+        let wallet = wallets.iter().position(|(m, _)| m == member);
+        let available = match wallet {
+            Some(i) => wallets[i].1.available()?,
+            None => Points::ZERO,
+        };
+        let own_before = self.standing.iter().find(|s| s.member == *member).map_or(Points::ZERO, |s| s.amount);
+        let previous_leader = self.leader().map(|s| (s.member.clone(), s.amount));
+        let accepted = self.bid(member.clone(), amount, now, available)?;
+        if let Some(released) = &accepted.released {
+            let amount = previous_leader.filter(|(m, _)| m == released).map_or(Points::ZERO, |(_, a)| a);
+            if let Some((_, w)) = wallets.iter_mut().find(|(m, _)| m == released) {
+                w.held = w.held.checked_sub(amount)?;
+            }
+        }
+        if let Some(i) = wallet {
+            let w = &mut wallets[i].1;
+            w.held = w.held.checked_sub(own_before)?.checked_add(amount)?;
+        }
+        Ok(accepted)
+    }
+}
+
+fn set_hold<K: Clone + PartialEq>(
+    holds: &mut Vec<(K, Option<(Points, i64)>)>,
+    member: &K,
+    hold: Option<(Points, i64)>,
+) {
+    match holds.iter_mut().find(|(m, _)| m == member) {
+        Some(slot) => slot.1 = hold,
+        None => holds.push((member.clone(), hold)),
+    }
+}
+
 /// The order in which to apply one batch of bids on an open lot. Bids in one
 /// batch were all waiting at once (none had been answered), so any order of
 /// them is one the bidders could have seen; this one accepts the most while
@@ -290,6 +366,41 @@ mod tests {
         assert_eq!(accepted.released, Some(1));
         assert_eq!(lot.standing, vec![Standing { member: 2, amount: pts(1100), seq: 3 }]);
         assert_eq!(lot.bid_count, 2);
+    }
+
+    fn wallet(balance: i64, held: i64) -> crate::ledger::Wallet {
+        crate::ledger::Wallet { balance: pts(balance), held: pts(held) }
+    }
+
+    #[test]
+    fn a_batch_moves_holds_from_the_outbid_leader_to_the_new_one() {
+        let mut lot = lot(Mode::Open);
+        let mut wallets = vec![(1, wallet(5000, 0)), (2, wallet(5000, 0))];
+        let batch = lot.decide(&mut wallets, &[(1, pts(1000)), (2, pts(1100)), (1, pts(1150))], 0);
+        assert!(batch.decisions[0].is_ok() && batch.decisions[1].is_ok());
+        assert_eq!(batch.decisions[2], Err(BidError::TooLow { minimum: pts(1200) }));
+        assert_eq!(wallets, vec![(1, wallet(5000, 0)), (2, wallet(5000, 1100))]);
+        assert_eq!(batch.holds, vec![(1, None), (2, Some((pts(1100), 3)))]);
+    }
+
+    #[test]
+    fn points_held_on_another_lot_never_back_a_bid_of_the_batch() {
+        let mut lot = lot(Mode::SealedFirst);
+        // Member 1 holds 3000 of their 5000 on some other lot.
+        let mut wallets = vec![(1, wallet(5000, 3000))];
+        let batch = lot.decide(&mut wallets, &[(1, pts(2500)), (1, pts(2000))], 0);
+        assert_eq!(batch.decisions[0], Err(BidError::InsufficientPoints { needed: pts(2500), available: pts(2000) }));
+        assert!(batch.decisions[1].is_ok());
+        assert_eq!(wallets[0].1, wallet(5000, 5000));
+        assert_eq!(batch.holds, vec![(1, Some((pts(2000), 2)))]);
+    }
+
+    #[test]
+    fn a_bidder_without_a_wallet_has_no_points() {
+        let mut lot = lot(Mode::Open);
+        let batch = lot.decide(&mut Vec::new(), &[(9, pts(1000))], 0);
+        assert_eq!(batch.decisions, vec![Err(BidError::InsufficientPoints { needed: pts(1000), available: pts(0) })]);
+        assert!(batch.holds.is_empty());
     }
 
     #[test]

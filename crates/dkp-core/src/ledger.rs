@@ -37,6 +37,44 @@ impl SystemAccount {
     }
 }
 
+/// The kinds of ledger entry, each with its one name in the API and the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    Award,
+    Adjustment,
+    Transfer,
+    Reversal,
+    /// What the winner of a lot pays when it closes.
+    Settlement,
+    Decay,
+}
+
+impl EntryKind {
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::Award,
+        EntryKind::Adjustment,
+        EntryKind::Transfer,
+        EntryKind::Reversal,
+        EntryKind::Settlement,
+        EntryKind::Decay,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Award => "award",
+            EntryKind::Adjustment => "adjustment",
+            EntryKind::Transfer => "transfer",
+            EntryKind::Reversal => "reversal",
+            EntryKind::Settlement => "settlement",
+            EntryKind::Decay => "decay",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EntryKind> {
+        EntryKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
 /// Whose account a posting moves: a member's wallet or a system account.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AccountRef<K> {
@@ -235,6 +273,14 @@ mod tests {
 
     fn wallets(list: &[(u32, i64, i64)]) -> BTreeMap<u32, Wallet> {
         list.iter().map(|&(m, b, h)| (m, Wallet { balance: pts(b), held: pts(h) })).collect()
+    }
+
+    #[test]
+    fn every_entry_kind_reads_back_from_its_name() {
+        for kind in EntryKind::ALL {
+            assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EntryKind::parse("gift"), None);
     }
 
     #[test]

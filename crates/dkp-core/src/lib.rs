@@ -11,6 +11,6 @@ pub mod names;
 pub mod points;
 pub mod roles;
 
-pub use ledger::{AccountRef, LedgerError, Posting, SystemAccount};
+pub use ledger::{AccountRef, EntryKind, LedgerError, Posting, SystemAccount};
 pub use points::{AmountError, Points};
 pub use roles::{Action, Role};

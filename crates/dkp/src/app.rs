@@ -13,12 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::blobs::{Blobs, PublicUrls};
-use crate::config::{Config, Secret, WorkerArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, WorkerArgs};
+use crate::http::wire::Wire;
 use crate::http::{self, AppState};
-use crate::hub::{Hub, LocalHub, RedisHub};
-use crate::jobs::Runner;
-use crate::limits::Limits;
-use crate::service::Service;
+use crate::hub::{Encoder, Hub, LocalHub, RedisHub};
+use crate::secret::Secret;
+use crate::service::jobs::Runner;
+use crate::service::{Parts, Service};
 use crate::shared::Shared;
 use crate::store::{self, Location, Store};
 
@@ -26,6 +28,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     service: Arc<Service>,
+    /// The store the service writes to, for tools and tests that look at it directly.
+    store: Arc<Store>,
     /// The job runner of this process, unless jobs run elsewhere.
     jobs: Option<Runner>,
     /// Held while serving from SQLite, so a second instance cannot open it.
@@ -34,20 +38,32 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Application::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// The application reading time from `clock` (a test moves its own).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let data_lock = match &config.location {
             Location::Sqlite { path } => Some(lock_data(path)?),
             Location::Postgres { .. } => None,
         };
         let blobs = Arc::new(Blobs::open(&config.blobs).await?);
         let scale = &config.scale;
-        let (store, shared) =
-            connect(&config.location, config.read_replica.as_ref(), scale.redis_url.as_ref(), blobs.urls()).await?;
-        let limits = Limits::new(shared.clone(), scale.bid_rate, scale.ws_connect_rate);
-        let service = Arc::new(
-            Service::with_parts(store, hub(&shared), shared, limits, config.session_ttl_hours).with_blobs(blobs),
-        );
+        let wire = Arc::new(Wire::new(blobs.urls().clone()));
+        let (store, shared) = connect(&config.location, config.read_replica.as_ref(), scale.redis_url.as_ref()).await?;
+        let service = Arc::new(Service::new(Parts {
+            store: store.clone(),
+            hub: hub(&shared, &wire),
+            clock,
+            shared,
+            bid_rate: scale.bid_rate,
+            connect_rate: scale.ws_connect_rate,
+            blobs,
+            session_ttl_hours: config.session_ttl_hours,
+        }));
         let state = AppState {
             service: service.clone(),
+            wire,
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
             trust_forwarded_for: scale.trust_forwarded_for,
@@ -55,7 +71,7 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let jobs = config.jobs.then(|| Runner::new("serve", config.job_lease));
-        Ok(Application { listener, router: http::router(state), service, jobs, _data_lock: data_lock })
+        Ok(Application { listener, router: http::router(state), service, store, jobs, _data_lock: data_lock })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -67,19 +83,20 @@ impl Application {
         self.router.clone()
     }
 
-    pub fn store(&self) -> Arc<dyn Store> {
-        self.service.store.clone()
-    }
-
     pub fn service(&self) -> Arc<Service> {
         self.service.clone()
     }
 
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
     /// Serves until `stop` completes, then drains and closes.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), backend = ?self.service.store.backend(), "serving");
+        tracing::info!(address = %self.local_addr(), backend = ?self.service.backend(), "serving");
         let (stop_jobs, jobs_stopped) = watch::channel(false);
-        let jobs = self.jobs.map(|runner| tokio::spawn(crate::jobs::run(self.service.clone(), runner, jobs_stopped)));
+        let jobs =
+            self.jobs.map(|runner| tokio::spawn(crate::service::jobs::run(self.service.clone(), runner, jobs_stopped)));
         let router = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, router).with_graceful_shutdown(stop).await;
         let _ = stop_jobs.send(true);
@@ -87,22 +104,20 @@ impl Application {
             let _ = jobs.await;
         }
         served.context("the server failed")?;
-        self.service.store.close().await;
+        self.service.close().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
 /// Opens the store (migrating it), with its read replica when configured, and
-/// Redis when configured. `urls` is how image keys read in the lots the store
-/// writes into events.
+/// Redis when configured.
 async fn connect(
     location: &Location,
     read_replica: Option<&Secret>,
     redis_url: Option<&Secret>,
-    urls: &PublicUrls,
-) -> anyhow::Result<(Arc<dyn Store>, Option<Shared>)> {
-    let store = store::open_with_replica(location, read_replica, urls.clone()).await?;
+) -> anyhow::Result<(Arc<Store>, Option<Shared>)> {
+    let store = Arc::new(store::open_with_replica(location, read_replica).await?);
     let shared = match redis_url {
         Some(url) => Some(Shared::connect(url).await?),
         None => None,
@@ -110,11 +125,14 @@ async fn connect(
     Ok((store, shared))
 }
 
-/// The fan-out: over Redis between instances, or inside this process.
-fn hub(shared: &Option<Shared>) -> Arc<dyn Hub> {
+/// The fan-out: over Redis between instances, or inside this process; each
+/// event encoded once, as the wire shows it.
+fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
+    let wire = wire.clone();
+    let encoder: Encoder = Arc::new(move |event| wire.frame(event));
     match shared {
-        Some(shared) => Arc::new(RedisHub::start(shared.clone())),
-        None => Arc::new(LocalHub::default()),
+        Some(shared) => Arc::new(RedisHub::start(shared.clone(), encoder)),
+        None => Arc::new(LocalHub::new(encoder)),
     }
 }
 
@@ -127,17 +145,26 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
         anyhow::bail!("dkp worker needs PostgreSQL (DATABASE_URL); on SQLite, dkp serve runs the jobs itself");
     }
     // The worker closes lots, and their events show icon URLs as the API does.
-    let urls = PublicUrls::parse(&args.blob_public_url)?;
+    let wire = Arc::new(Wire::new(PublicUrls::parse(&args.blob_public_url)?));
     // A worker only writes: it needs no read replica.
-    let (store, shared) = connect(&location, None, args.redis_url.as_ref(), &urls).await?;
-    let service = Arc::new(Service::with_parts(store, hub(&shared), shared, Limits::new(None, 0, 0), 1));
+    let (store, shared) = connect(&location, None, args.redis_url.as_ref()).await?;
+    let service = Arc::new(Service::new(Parts {
+        store,
+        hub: hub(&shared, &wire),
+        clock: Arc::new(SystemClock),
+        shared,
+        bid_rate: 0,
+        connect_rate: 0,
+        blobs: Arc::new(Blobs::in_memory()),
+        session_ttl_hours: 1,
+    }));
     let runner = Runner::new("worker", args.job.lease());
     let (stop_jobs, jobs_stopped) = watch::channel(false);
-    let jobs = tokio::spawn(crate::jobs::run(service.clone(), runner, jobs_stopped));
+    let jobs = tokio::spawn(crate::service::jobs::run(service.clone(), runner, jobs_stopped));
     stop.await;
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
-    service.store.close().await;
+    service.close().await;
     tracing::info!("stopped");
     Ok(())
 }

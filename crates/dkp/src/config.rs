@@ -1,14 +1,13 @@
 //! Configuration: one typed `Config`, from flags or the environment (clap with
 //! `env`). Secrets are wrapped so that they never print.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::blobs::{BlobConfig, BlobLocation, PublicUrls, S3Settings};
+pub use crate::secret::Secret;
 use crate::store::Location;
 
 #[derive(Debug, Parser)]
@@ -175,33 +174,6 @@ impl BlobArgs {
             public_url: PublicUrls::parse(&self.blob_public_url)?,
             max_bytes: usize::try_from(self.blob_max_bytes)?,
         })
-    }
-}
-
-/// A value that must not reach logs: it prints as `[redacted]`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Secret, Self::Err> {
-        Ok(Secret(s.to_owned()))
     }
 }
 

@@ -5,12 +5,14 @@
 mod accounts;
 mod auction;
 mod blobs;
+mod error;
 mod extract;
 mod guilds;
 mod jobs;
 mod ledger;
 mod ops;
 mod read_after;
+pub mod wire;
 mod ws;
 
 use std::sync::Arc;
@@ -25,15 +27,18 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::error::ApiError;
 use crate::service::Service;
 
+pub use error::ApiError;
 pub use extract::RequestId;
+use wire::Wire;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
+    /// How answers and events look to clients.
+    pub wire: Arc<Wire>,
     pub metrics: PrometheusHandle,
     pub secure_cookies: bool,
     /// Whether `X-Forwarded-For` names the client (a balancer in front).
@@ -57,7 +62,9 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::from(crate::service::Error::internal(anyhow::anyhow!("a handler panicked"))).into_response()
+        }))
         .layer(middleware::from_fn_with_state(state.clone(), read_after::mark_writes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -1,5 +1,6 @@
 //! The real-time fan-out port (seed risk R2). Committed events are published
-//! here, each encoded once into the exact text frame subscribers receive and
+//! here, each encoded once (by the encoder the transport hands in: the hub
+//! knows no wire format) into the exact text frame subscribers receive, and
 //! shared by reference among them. `LocalHub` fans out inside one process; a
 //! Redis hub carries the same frames between instances.
 
@@ -7,10 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::store::Event;
+use crate::model::Event;
 
 mod bridge;
 pub use bridge::RedisHub;
@@ -28,22 +28,13 @@ pub struct Frame {
     pub text: Utf8Bytes,
 }
 
-impl Frame {
-    pub fn encode(event: &Event) -> Frame {
-        let message = json!({
-            "type": "event",
-            "channel": public_channel(&event.channel),
-            "offset": event.offset,
-            "event": event.name,
-            "data": event.data,
-        });
-        Frame { channel: event.channel.clone(), offset: event.offset, text: Utf8Bytes::from(message.to_string()) }
-    }
-}
+/// Encodes an event into the text frame its subscribers receive.
+pub type Encoder = Arc<dyn Fn(&Event) -> Utf8Bytes + Send + Sync>;
 
-/// The name a client uses for a channel: its own `user:` channel is `me`.
-pub fn public_channel(channel: &str) -> &str {
-    if channel.starts_with("user:") { "me" } else { channel }
+impl Frame {
+    pub fn encode(event: &Event, encoder: &Encoder) -> Frame {
+        Frame { channel: event.channel.clone(), offset: event.offset, text: encoder(event) }
+    }
 }
 
 pub trait Hub: Send + Sync + 'static {
@@ -65,12 +56,20 @@ const CHANNEL_BUFFER: usize = 1024;
 const SWEEP_AT: usize = 1024;
 
 /// Fan-out inside one process.
-#[derive(Default)]
 pub struct LocalHub {
     channels: Mutex<HashMap<String, broadcast::Sender<Arc<Frame>>>>,
+    encoder: Encoder,
 }
 
 impl LocalHub {
+    pub fn new(encoder: Encoder) -> LocalHub {
+        LocalHub { channels: Mutex::default(), encoder }
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
     /// Delivers an already encoded frame (as a bridge from another instance does).
     pub fn deliver(&self, frame: Arc<Frame>) {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,7 +97,7 @@ impl LocalHub {
 impl Hub for LocalHub {
     fn publish(&self, events: &[Event]) {
         for event in events {
-            self.deliver(Arc::new(Frame::encode(event)));
+            self.deliver(Arc::new(Frame::encode(event, &self.encoder)));
         }
     }
 
@@ -115,27 +114,25 @@ impl Hub for LocalHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::EventName;
 
     fn event(channel: &str, offset: i64) -> Event {
-        Event { channel: channel.into(), offset, name: "bid_placed", data: json!({"seq": offset}) }
+        Event { channel: channel.into(), offset, name: EventName::BidPlaced, data: serde_json::json!({"seq": offset}) }
+    }
+
+    fn hub() -> LocalHub {
+        LocalHub::new(Arc::new(|event: &Event| Utf8Bytes::from(format!("{} {}", event.channel, event.offset))))
     }
 
     #[tokio::test]
     async fn subscribers_get_the_same_encoded_frame_in_order() {
-        let hub = LocalHub::default();
+        let hub = hub();
         let mut a = hub.subscribe("lot:1");
         let mut b = hub.subscribe("lot:1");
         hub.publish(&[event("lot:1", 1), event("lot:2", 1), event("lot:1", 2)]);
         let (first_a, first_b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
         assert!(Arc::ptr_eq(&first_a, &first_b), "encoded once, shared");
         assert_eq!(a.recv().await.unwrap().offset, 2);
-        assert!(first_a.text.as_str().contains(r#""channel":"lot:1""#));
-    }
-
-    #[test]
-    fn a_users_own_channel_is_called_me() {
-        let frame = Frame::encode(&event("user:42", 3));
-        assert!(frame.text.as_str().contains(r#""channel":"me""#));
-        assert_eq!(frame.channel, "user:42");
+        assert_eq!(first_a.text.as_str(), "lot:1 1");
     }
 }

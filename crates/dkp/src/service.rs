@@ -1,16 +1,30 @@
 //! Use cases: what a user can do, checked and carried out through the store.
 //! Each takes the caller (who is asking) and already-parsed input, applies
 //! tenancy (a non-member sees 404) and roles (a member without the role gets
-//! 403), validates with `dkp-core`, and calls the `Store`.
+//! 403), validates with `dkp-core`, calls the `Store`, and only after the
+//! commit publishes what changed. Failures are `Error`, the service's own;
+//! the transport decides how a client sees them.
+//!
+//! The parts: `accounts`, `guilds`, `ledger`, `decay`, `auction` (lots and
+//! bids) with its `sequencer`, `images`, `realtime` (what the feed may
+//! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
+//! `operations` (readiness).
 
 pub mod accounts;
 pub mod auction;
 pub mod decay;
+pub mod error;
 pub mod guilds;
+pub mod idempotency;
 pub mod images;
+pub mod jobs;
 pub mod ledger;
+pub mod limits;
 mod lot_states;
+pub mod operations;
+pub mod realtime;
 mod recent;
+mod sequencer;
 
 use std::sync::Arc;
 
@@ -18,30 +32,47 @@ use dkp_core::{Action, Points};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use error::Error;
+
 use crate::blobs::Blobs;
-use crate::clock::{Clock, SystemClock};
-use crate::error::ApiError;
+use crate::clock::Clock;
 use crate::hub::Hub;
-use crate::limits::Limits;
+use crate::model::{Code, Membership, PageRequest, User};
 use crate::shared::Shared;
-use crate::store::{Ctx, Membership, PageRequest, Read, Store, User};
+use crate::store::{Ctx, Read, Store};
+use limits::Limits;
 
 /// What every use case needs.
 pub struct Service {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub hub: Arc<dyn Hub>,
-    pub auctions: Arc<auction::Auctions>,
-    pub limits: Limits,
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    hub: Arc<dyn Hub>,
+    auctions: Arc<auction::Auctions>,
+    limits: Limits,
     /// Redis, when instances share it.
-    pub shared: Option<Shared>,
+    shared: Option<Shared>,
     /// Where uploaded images live.
-    pub blobs: Arc<Blobs>,
-    pub session_ttl_hours: u32,
+    blobs: Arc<Blobs>,
+    session_ttl_hours: u32,
     /// Sessions seen in the last moments, by token hash.
     sessions: recent::Recent<Vec<u8>, User>,
     /// Memberships seen in the last moments, by guild slug and user.
     memberships: recent::Recent<(String, Uuid), Membership>,
+}
+
+/// What a service is made of.
+pub struct Parts {
+    pub store: Arc<Store>,
+    pub hub: Arc<dyn Hub>,
+    pub clock: Arc<dyn Clock>,
+    /// Redis, when instances share it.
+    pub shared: Option<Shared>,
+    /// Bids one member may place per second, WebSocket connects one address
+    /// may open per second (0: no limit).
+    pub bid_rate: u32,
+    pub connect_rate: u32,
+    pub blobs: Arc<Blobs>,
+    pub session_ttl_hours: u32,
 }
 
 /// How long a session or membership read is reused.
@@ -59,60 +90,59 @@ pub struct Caller {
 }
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>, hub: Arc<dyn Hub>, session_ttl_hours: u32) -> Service {
-        Service::with_parts(store, hub, None, Limits::new(None, 0, 0), session_ttl_hours)
-    }
-
-    /// A service whose instances share `shared` (Redis), with these limits.
-    pub fn with_parts(
-        store: Arc<dyn Store>,
-        hub: Arc<dyn Hub>,
-        shared: Option<Shared>,
-        limits: Limits,
-        session_ttl_hours: u32,
-    ) -> Service {
+    pub fn new(parts: Parts) -> Service {
+        let limits = Limits::new(parts.shared.clone(), parts.clock.clone(), parts.bid_rate, parts.connect_rate);
         Service {
-            store,
-            clock: Arc::new(SystemClock),
-            hub,
-            auctions: Arc::new(auction::Auctions::new(shared.clone())),
+            store: parts.store,
+            auctions: Arc::new(auction::Auctions::new(parts.shared.clone(), parts.clock.clone())),
+            clock: parts.clock,
+            hub: parts.hub,
             limits,
-            shared,
-            blobs: Arc::new(Blobs::in_memory()),
-            session_ttl_hours,
+            shared: parts.shared,
+            blobs: parts.blobs,
+            session_ttl_hours: parts.session_ttl_hours,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
         }
     }
 
-    /// The same service keeping images in `blobs`.
-    pub fn with_blobs(mut self, blobs: Arc<Blobs>) -> Service {
-        self.blobs = blobs;
-        self
+    /// How long a login lasts, in hours.
+    pub fn session_ttl_hours(&self) -> u32 {
+        self.session_ttl_hours
+    }
+
+    /// Closes the connections to the database.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// Which database serves, for the log.
+    pub fn backend(&self) -> crate::store::Backend {
+        self.store.backend()
     }
 
     /// The audit context of a change made by `actor`.
-    pub fn ctx(&self, actor: Option<Uuid>, request_id: &str) -> Ctx {
+    fn ctx(&self, actor: Option<Uuid>, request_id: &str) -> Ctx {
         Ctx { actor, request_id: request_id.to_owned(), now: self.clock.now() }
     }
 
     /// The caller's membership of the guild at `slug` if their role allows
     /// `action`: 404 for a non-member (existence never leaks), 403 for a
     /// member without the role.
-    pub async fn guild_access(&self, caller: &Caller, slug: &str, action: Action) -> Result<Membership, ApiError> {
+    pub async fn guild_access(&self, caller: &Caller, slug: &str, action: Action) -> Result<Membership, Error> {
         // What cannot be a slug names no guild.
-        dkp_core::names::Slug::parse(slug).map_err(|_| ApiError::NotFound)?;
+        dkp_core::names::Slug::parse(slug).map_err(|_| Error::not_found())?;
         let key = (slug.to_owned(), caller.user.id);
         let membership = match self.memberships.get(&key) {
             Some(membership) => membership,
             None => {
-                let membership = self.store.membership(slug, caller.user.id).await?.ok_or(ApiError::NotFound)?;
+                let membership = self.store.membership(slug, caller.user.id).await?.ok_or_else(Error::not_found)?;
                 self.memberships.put(key, membership.clone());
                 membership
             }
         };
         if !membership.role.may(action) {
-            return Err(ApiError::Forbidden);
+            return Err(Error::Forbidden);
         }
         Ok(membership)
     }
@@ -120,45 +150,38 @@ impl Service {
 
 /// Reads an amount as the contract allows it: a JSON string of a plain
 /// decimal, or a JSON integer. Everything else is `invalid_amount`.
-pub fn amount(value: &Value) -> Result<Points, ApiError> {
+pub fn amount(value: &Value) -> Result<Points, Error> {
     let points = match value {
         Value::String(text) => Points::parse(text)?,
         Value::Number(number) => match number.as_i64() {
             Some(whole) => Points::from_whole(whole)?,
             None if number.is_u64() => return Err(dkp_core::AmountError::OutOfRange.into()),
             None => {
-                return Err(ApiError::unprocessable(
-                    "invalid_amount",
-                    "send fractional amounts as a string, like \"12.5\"",
-                ));
+                return Err(Error::invalid(Code::InvalidAmount, "send fractional amounts as a string, like \"12.5\""));
             }
         },
-        _ => {
-            return Err(ApiError::unprocessable("invalid_amount", "an amount is a decimal string or an integer"));
-        }
+        _ => return Err(Error::invalid(Code::InvalidAmount, "an amount is a decimal string or an integer")),
     };
     Ok(points)
 }
 
 /// Reads an id the client got from us; anything else names nothing.
-pub fn id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(text).map_err(|_| ApiError::NotFound)
+pub fn id(text: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(text).map_err(|_| Error::not_found())
 }
 
 /// Reads an id given in a body or query: a malformed one is a 422.
-pub fn field_id(field: &'static str, text: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(text).map_err(|_| ApiError::unprocessable("invalid_field", format!("{field}: not an id")))
+pub fn field_id(field: &'static str, text: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(text).map_err(|_| Error::invalid_field(format!("{field}: not an id")))
 }
 
 /// `?limit=` (default 50, at most 500) and `?cursor=` of a list.
-pub fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+pub fn page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, Error> {
     let limit = match limit {
         None => 50,
         Some(text) => match text.parse::<u32>() {
             Ok(n) if n >= 1 => n.min(500),
-            _ => {
-                return Err(ApiError::unprocessable("invalid_field", "limit: a whole number from 1 to 500"));
-            }
+            _ => return Err(Error::invalid_field("limit: a whole number from 1 to 500")),
         },
     };
     let before = cursor.map(|c| field_id("cursor", c)).transpose()?;

@@ -27,7 +27,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// How long one Redis call may take before it counts as failed.
 pub const CALL_LIMIT: Duration = Duration::from_millis(250);

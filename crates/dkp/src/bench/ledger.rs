@@ -39,8 +39,18 @@ pub struct LedgerBench {
     pub instances: usize,
 }
 
-fn service(store: Arc<dyn store::Store>) -> Service {
-    Service::new(store, Arc::new(crate::hub::LocalHub::default()), 1)
+fn service(store: store::Store) -> Service {
+    let encoder: crate::hub::Encoder = Arc::new(|_: &crate::model::Event| Default::default());
+    Service::new(crate::service::Parts {
+        store: Arc::new(store),
+        hub: Arc::new(crate::hub::LocalHub::new(encoder)),
+        clock: Arc::new(crate::clock::SystemClock),
+        shared: None,
+        bid_rate: 0,
+        connect_rate: 0,
+        blobs: Arc::new(crate::blobs::Blobs::in_memory()),
+        session_ttl_hours: 1,
+    })
 }
 
 pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
@@ -54,12 +64,12 @@ pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
     let metrics = crate::telemetry::metrics();
     let mut services = Vec::new();
     for _ in 0..bench.instances.max(1) {
-        services.push(Arc::new(service(store::open(&location, crate::blobs::PublicUrls::default()).await?)));
+        services.push(Arc::new(service(store::open(&location).await?)));
     }
     let setup = &services[0];
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let owner_name = format!("bench{}", &run_id[20..]);
-    let err = |e: crate::error::ApiError| anyhow::anyhow!("setup: {e}");
+    let err = |e: crate::service::Error| anyhow::anyhow!("setup: {e}");
     setup
         .register(
             Registration { username: owner_name.clone(), password: "bench-password".into(), display_name: None },
@@ -195,7 +205,7 @@ pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
         if held == expected { "ok" } else { "MISMATCH" }
     );
     for service in &services {
-        service.store.close().await;
+        service.close().await;
     }
     if held != expected || failed > 0 {
         bail!("the ledger benchmark found an error");

@@ -8,9 +8,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::AppState;
 use super::extract::{JsonBody, RequestId, SESSION_COOKIE};
-use crate::error::ApiError;
+use super::{ApiError, AppState};
 use crate::service::Caller;
 use crate::service::accounts::{Login, Registration};
 
@@ -42,7 +41,7 @@ async fn login(
     body: JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let (token, user) = state.service.login(body.value, &id).await?;
-    let cookie = session_cookie(&state, &token, i64::from(state.service.session_ttl_hours) * 3600);
+    let cookie = session_cookie(&state, &token, i64::from(state.service.session_ttl_hours()) * 3600);
     Ok(([(SET_COOKIE, cookie)], Json(json!({ "token": token, "user": user }))).into_response())
 }
 
@@ -52,18 +51,6 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Respons
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let urls = state.service.blobs.urls();
-    let guilds: Vec<_> = state
-        .service
-        .me(&caller)
-        .await?
-        .into_iter()
-        .map(|m| {
-            let mut guild = m.guild.to_json(urls);
-            guild["role"] = json!(m.role.as_str());
-            guild["member_id"] = json!(m.member_id);
-            guild
-        })
-        .collect();
+    let guilds: Vec<_> = state.service.me(&caller).await?.iter().map(|m| state.wire.membership(m)).collect();
     Ok(Json(json!({ "user": caller.user, "guilds": guilds })).into_response())
 }

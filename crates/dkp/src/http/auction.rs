@@ -1,18 +1,17 @@
 //! `/api/v1/guilds/{slug}/lots`: lots and bids over HTTP.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::AppState;
-use super::extract::{JsonBody, ListQuery, idempotency};
-use crate::error::ApiError;
+use super::extract::{Command, JsonBody, ListQuery};
+use super::{ApiError, AppState};
+use crate::model::{Answer, Ending, LotView};
 use crate::service::Caller;
 use crate::service::auction::{BidAnswer, BidInput, CancelInput, NewLotInput};
-use crate::store::Ending;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,14 +22,25 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/guilds/{slug}/lots/{lot_id}/cancel", post(cancel))
 }
 
+/// `{"lot": …}` with `status`.
+fn lot(state: &AppState, status: StatusCode, lot: &LotView) -> Response {
+    (status, Json(json!({ "lot": state.wire.lot(lot) }))).into_response()
+}
+
+/// The first answer to a point-moving request, or its replay: the same bytes either way.
+pub fn answered(state: &AppState, answer: &Answer) -> Response {
+    let (status, body) = state.wire.answer(answer);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
     body: JsonBody<NewLotInput>,
 ) -> Result<Response, ApiError> {
-    let lot = state.service.create_lot(&caller, &slug, body.value).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) }))).into_response())
+    let created = state.service.create_lot(&caller, &slug, body.value).await?;
+    Ok(lot(&state, StatusCode::CREATED, &created))
 }
 
 async fn list(
@@ -40,7 +50,7 @@ async fn list(
     query: ListQuery,
 ) -> Result<Response, ApiError> {
     let page = state.service.lots(&caller, &slug, query.get("status"), query.page()?).await?;
-    let lots: Vec<_> = page.items.iter().map(|lot| lot.to_json(state.service.blobs.urls())).collect();
+    let lots: Vec<_> = page.items.iter().map(|lot| state.wire.lot(lot)).collect();
     Ok(Json(json!({ "lots": lots, "next_cursor": page.next })).into_response())
 }
 
@@ -49,28 +59,21 @@ async fn show(
     caller: Caller,
     Path((slug, lot_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let lot = state.service.lot(&caller, &slug, &lot_id).await?;
-    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
+    let found = state.service.lot(&caller, &slug, &lot_id).await?;
+    Ok(lot(&state, StatusCode::OK, &found))
 }
 
 async fn bid(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, lot_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: JsonBody<BidInput>,
+    command: Command<BidInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&headers, &format!("bid {slug} {lot_id}"), &body.document)?;
-    Ok(match state.service.bid(&caller, &slug, &lot_id, body.value, idem).await? {
-        BidAnswer::Accepted { bid, lot } => {
-            (StatusCode::CREATED, Json(json!({ "bid": bid, "lot": lot.to_json(state.service.blobs.urls()) })))
-                .into_response()
-        }
-        BidAnswer::Replay { status, body } => {
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(header::CONTENT_TYPE, "application/json")], body)
-                .into_response()
-        }
-    })
+    let answer = match state.service.bid(&caller, &slug, &lot_id, command.value, command.idempotency).await? {
+        BidAnswer::Accepted { bid, lot } => Answer::Bid { bid, lot },
+        BidAnswer::Replay(answer) => answer,
+    };
+    Ok(answered(&state, &answer))
 }
 
 async fn close(
@@ -78,8 +81,8 @@ async fn close(
     caller: Caller,
     Path((slug, lot_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let lot = state.service.end_lot(&caller, &slug, &lot_id, Ending::Now, None).await?;
-    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
+    let closed = state.service.end_lot(&caller, &slug, &lot_id, Ending::Now, None).await?;
+    Ok(lot(&state, StatusCode::OK, &closed))
 }
 
 async fn cancel(
@@ -88,6 +91,6 @@ async fn cancel(
     Path((slug, lot_id)): Path<(String, String)>,
     body: JsonBody<CancelInput>,
 ) -> Result<Response, ApiError> {
-    let lot = state.service.end_lot(&caller, &slug, &lot_id, Ending::Cancel, Some(body.value.reason)).await?;
-    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
+    let cancelled = state.service.end_lot(&caller, &slug, &lot_id, Ending::Cancel, Some(body.value.reason)).await?;
+    Ok(lot(&state, StatusCode::OK, &cancelled))
 }

@@ -12,9 +12,8 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::blobs::{BlobKey, IMMUTABLE};
-use crate::error::ApiError;
 use crate::service::Caller;
 use crate::service::images::Upload;
 
@@ -34,7 +33,7 @@ async fn put_logo(
 ) -> Result<Response, ApiError> {
     let upload = upload(&state, &headers, body).await?;
     let guild = state.service.set_guild_logo(&caller, &slug, upload).await?;
-    Ok(Json(json!({ "guild": guild.to_json(state.service.blobs.urls()) })).into_response())
+    Ok(Json(json!({ "guild": state.wire.guild(&guild) })).into_response())
 }
 
 async fn put_icon(
@@ -46,13 +45,13 @@ async fn put_icon(
 ) -> Result<Response, ApiError> {
     let upload = upload(&state, &headers, body).await?;
     let lot = state.service.set_lot_icon(&caller, &slug, &lot_id, upload).await?;
-    Ok(Json(json!({ "lot": lot.to_json(state.service.blobs.urls()) })).into_response())
+    Ok(Json(json!({ "lot": state.wire.lot(&lot) })).into_response())
 }
 
 /// Reads the raw body up to the configured limit: 413 past it, refused on
 /// its declared length before a byte of it is read.
 async fn upload(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Upload, ApiError> {
-    let limit = state.service.blobs.max_bytes();
+    let limit = state.service.image_limit();
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
@@ -70,19 +69,14 @@ async fn serve(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = BlobKey::parse(&key).ok_or(ApiError::NotFound)?;
-    let blobs = &state.service.blobs;
     let etag = format!("\"{}\"", key.digest());
-    let unavailable = |error: object_store::Error| {
-        tracing::warn!(error = %error, key = key.as_str(), "the blob store failed a read");
-        ApiError::Unavailable("the blob store")
-    };
     if holds(&headers, &etag) {
-        if !blobs.exists(&key).await.map_err(unavailable)? {
+        if !state.service.image_exists(&key).await? {
             return Err(ApiError::NotFound);
         }
         return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag)).into_response());
     }
-    let object = blobs.get(&key).await.map_err(unavailable)?.ok_or(ApiError::NotFound)?;
+    let object = state.service.image(&key).await?.ok_or(ApiError::NotFound)?;
     let mut response_headers = cache_headers(&etag);
     response_headers.insert(CONTENT_TYPE, HeaderValue::from_static(key.kind().mime()));
     response_headers.insert(CONTENT_LENGTH, HeaderValue::from(object.meta.size));

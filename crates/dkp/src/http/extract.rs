@@ -12,11 +12,10 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{AppState, BODY_LIMIT};
-use crate::error::ApiError;
-use crate::service::ledger::Idempotency;
+use super::{ApiError, AppState, BODY_LIMIT};
+use crate::model::PageRequest;
+use crate::service::idempotency::Request as Idempotency;
 use crate::service::{self, Caller};
-use crate::store::PageRequest;
 
 /// The name of the session cookie the web UI logs in with.
 pub const SESSION_COOKIE: &str = "dkp_session";
@@ -95,11 +94,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// A JSON body: 415 unless sent as JSON, 413 past the size limit, 400
-/// `invalid_json` when it does not parse or has the wrong shape. The parsed
-/// document is kept for the idempotency fingerprint.
+/// `invalid_json` when it does not parse or has the wrong shape.
 pub struct JsonBody<T> {
     pub value: T,
-    pub document: Value,
+    /// The parsed document, for the idempotency fingerprint.
+    document: Value,
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
@@ -126,17 +125,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// The `Idempotency-Key` header, if any, bound to this route and body.
-pub fn idempotency(headers: &HeaderMap, route: &str, document: &Value) -> Result<Option<Idempotency>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::unprocessable("invalid_field", "Idempotency-Key: 1-255 visible ASCII characters"))?;
-    dkp_core::names::check_idempotency_key(key)?;
-    // serde_json keeps object keys sorted, so equal bodies print equal.
-    Ok(Some(Idempotency { key: key.to_owned(), request: format!("{route}\n{document}") }))
+/// A point-moving request: its JSON body, and its `Idempotency-Key` (if
+/// any) bound to the method, the path and the body it came with.
+pub struct Command<T> {
+    pub value: T,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Command<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        let key = request.headers().get("idempotency-key").cloned();
+        let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+        let body = JsonBody::<T>::from_request(request, state).await?;
+        let idempotency = match key {
+            None => None,
+            Some(key) => {
+                let key = key
+                    .to_str()
+                    .map_err(|_| ApiError::invalid_field("Idempotency-Key: 1-255 visible ASCII characters"))?;
+                Some(Idempotency::new(key, &method, &path, &body.document)?)
+            }
+        };
+        Ok(Command { value: body.value, idempotency })
+    }
 }
 
 /// The query string of a list: `limit`, `cursor` and any filters.
@@ -144,7 +157,7 @@ pub struct ListQuery(pub HashMap<String, String>);
 
 impl ListQuery {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
-        service::page(self.get("limit"), self.get("cursor"))
+        Ok(service::page(self.get("limit"), self.get("cursor"))?)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -158,7 +171,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::unprocessable("invalid_field", e.body_text()))?;
+            .map_err(|e| ApiError::invalid_field(e.body_text()))?;
         Ok(ListQuery(map))
     }
 }

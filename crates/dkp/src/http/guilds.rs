@@ -7,9 +7,8 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::AppState;
 use super::extract::{JsonBody, ListQuery};
-use crate::error::ApiError;
+use super::{ApiError, AppState};
 use crate::service::Caller;
 use crate::service::guilds::{NewGuildInput, NewMemberInput, RoleInput};
 use dkp_core::Action;
@@ -29,13 +28,13 @@ async fn create(
     body: JsonBody<NewGuildInput>,
 ) -> Result<Response, ApiError> {
     let membership = state.service.create_guild(&caller, body.value).await?;
-    let guild = membership.guild.to_json(state.service.blobs.urls());
+    let guild = state.wire.guild(&membership.guild);
     Ok((StatusCode::CREATED, Json(json!({ "guild": guild }))).into_response())
 }
 
 async fn show(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
     let membership = state.service.guild_access(&caller, &slug, Action::Read).await?;
-    Ok(Json(json!({ "guild": membership.guild.to_json(state.service.blobs.urls()) })).into_response())
+    Ok(Json(json!({ "guild": state.wire.guild(&membership.guild) })).into_response())
 }
 
 async fn add_member(

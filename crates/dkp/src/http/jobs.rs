@@ -2,17 +2,16 @@
 //! with the job) and following a job.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::AppState;
-use super::extract::{JsonBody, idempotency};
-use crate::error::ApiError;
+use super::extract::Command;
+use super::{ApiError, AppState};
 use crate::service::Caller;
-use crate::service::decay::{DecayInput, job_json};
+use crate::service::decay::DecayInput;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,12 +23,10 @@ async fn decay(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, pool_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: JsonBody<DecayInput>,
+    command: Command<DecayInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&headers, &format!("decay {slug} {pool_id}"), &body.document)?;
-    let (job, _) = state.service.request_decay(&caller, &slug, &pool_id, body.value, idem).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "job": job_json(&job) }))).into_response())
+    let (job, _) = state.service.request_decay(&caller, &slug, &pool_id, command.value, command.idempotency).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job": state.wire.job(&job) }))).into_response())
 }
 
 async fn job(
@@ -38,5 +35,5 @@ async fn job(
     Path((slug, job_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let job = state.service.job(&caller, &slug, &job_id).await?;
-    Ok(Json(json!({ "job": job_json(&job) })).into_response())
+    Ok(Json(json!({ "job": state.wire.job(&job) })).into_response())
 }

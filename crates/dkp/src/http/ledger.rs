@@ -1,18 +1,18 @@
 //! `/api/v1/guilds/{slug}/pools` and entries: the ledger over HTTP.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::AppState;
-use super::extract::{JsonBody, ListQuery, idempotency};
-use crate::error::ApiError;
+use super::auction::answered;
+use super::extract::{Command, JsonBody, ListQuery};
+use super::{ApiError, AppState};
+use crate::model::{Answer, Entry, Recorded};
 use crate::service::Caller;
 use crate::service::ledger::{AdjustmentInput, AwardInput, NewPoolInput, ReversalInput, TransferInput};
-use crate::store::Recorded;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,14 +59,11 @@ async fn entries(
     Ok(Json(json!({ "entries": page.items, "next_cursor": page.next })).into_response())
 }
 
-/// A fresh entry as 201 `{entry}`, or the answer stored under the idempotency key.
-fn recorded(result: Recorded) -> Response {
+/// A new entry as 201 `{entry}`, or the answer kept under the idempotency key.
+fn recorded(state: &AppState, result: Recorded<Entry>) -> Response {
     match result {
-        Recorded::Fresh(entry, _) => (StatusCode::CREATED, Json(json!({ "entry": entry }))).into_response(),
-        Recorded::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-        }
+        Recorded::Fresh(entry, _) => answered(state, &Answer::Entry(entry)),
+        Recorded::Replay(answer) => answered(state, &answer),
     }
 }
 
@@ -74,42 +71,38 @@ async fn award(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, pool_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: JsonBody<AwardInput>,
+    command: Command<AwardInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&headers, &format!("award {slug} {pool_id}"), &body.document)?;
-    Ok(recorded(state.service.award(&caller, &slug, &pool_id, body.value, idem).await?))
+    let result = state.service.award(&caller, &slug, &pool_id, command.value, command.idempotency).await?;
+    Ok(recorded(&state, result))
 }
 
 async fn adjust(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, pool_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: JsonBody<AdjustmentInput>,
+    command: Command<AdjustmentInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&headers, &format!("adjust {slug} {pool_id}"), &body.document)?;
-    Ok(recorded(state.service.adjust(&caller, &slug, &pool_id, body.value, idem).await?))
+    let result = state.service.adjust(&caller, &slug, &pool_id, command.value, command.idempotency).await?;
+    Ok(recorded(&state, result))
 }
 
 async fn transfer(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, pool_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: JsonBody<TransferInput>,
+    command: Command<TransferInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&headers, &format!("transfer {slug} {pool_id}"), &body.document)?;
-    Ok(recorded(state.service.transfer(&caller, &slug, &pool_id, body.value, idem).await?))
+    let result = state.service.transfer(&caller, &slug, &pool_id, command.value, command.idempotency).await?;
+    Ok(recorded(&state, result))
 }
 
 async fn reverse(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, entry_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: JsonBody<ReversalInput>,
+    command: Command<ReversalInput>,
 ) -> Result<Response, ApiError> {
-    let idem = idempotency(&headers, &format!("reverse {slug} {entry_id}"), &body.document)?;
-    Ok(recorded(state.service.reverse(&caller, &slug, &entry_id, body.value, idem).await?))
+    let result = state.service.reverse(&caller, &slug, &entry_id, command.value, command.idempotency).await?;
+    Ok(recorded(&state, result))
 }

@@ -1,8 +1,6 @@
 //! Operations: liveness, readiness (each backing service named when it
 //! fails), Prometheus metrics, and the OpenAPI document of the API.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,49 +22,14 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    let service = &state.service;
-    match tokio::time::timeout(Duration::from_secs(2), service.store.ping()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(error = %error, "readiness: the database does not answer");
-            return not_ready("database");
+    match state.service.readiness().await {
+        Ok(ready) => {
+            let checks: serde_json::Map<String, serde_json::Value> =
+                ready.into_iter().map(|part| (part.to_owned(), json!("ok"))).collect();
+            Json(json!({"status": "ready", "checks": checks})).into_response()
         }
-        Err(_) => return not_ready("database"),
+        Err(part) => not_ready(part),
     }
-    let mut checks = json!({"database": "ok"});
-    if let Some(shared) = &service.shared {
-        // Without Redis this instance would miss the others' events.
-        if let Err(error) = shared.ping().await {
-            tracing::warn!(error = %error, "readiness: Redis does not answer");
-            return not_ready("redis");
-        }
-        if !service.hub.healthy() {
-            return not_ready("redis");
-        }
-        checks["redis"] = json!("ok");
-    }
-    if service.blobs.is_remote() {
-        // A local folder fails with its own requests; a remote store may be away.
-        match tokio::time::timeout(Duration::from_secs(2), service.blobs.ping()).await {
-            Ok(Ok(())) => checks["blobs"] = json!("ok"),
-            Ok(Err(error)) => {
-                tracing::warn!(error = %error, "readiness: the blob store does not answer");
-                return not_ready("blobs");
-            }
-            Err(_) => return not_ready("blobs"),
-        }
-    }
-    // Reads fall back to the primary while the replica is away, but readiness says so.
-    match tokio::time::timeout(Duration::from_secs(2), service.store.ping_replica()).await {
-        Ok(None) => {}
-        Ok(Some(Ok(()))) => checks["database_read"] = json!("ok"),
-        Ok(Some(Err(error))) => {
-            tracing::warn!(error = %error, "readiness: the read replica does not answer");
-            return not_ready("database_read");
-        }
-        Err(_) => return not_ready("database_read"),
-    }
-    Json(json!({"status": "ready", "checks": checks})).into_response()
 }
 
 fn not_ready(part: &str) -> Response {

@@ -45,7 +45,7 @@ pub async fn mark_writes(State(state): State<AppState>, request: Request, next: 
     if !writes || !response.status().is_success() {
         return response;
     }
-    let position = match state.service.store.write_position().await {
+    let position = match state.service.write_position().await {
         Ok(Some(position)) => position,
         Ok(None) => return response,
         Err(error) => {

@@ -25,7 +25,6 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dkp_core::Action;
 use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -33,13 +32,12 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::AppState;
 use super::extract::{ClientAddress, token};
-use crate::error::ApiError;
+use super::wire::Wire;
+use super::{ApiError, AppState};
 use crate::hub::{Frame, RESYNC};
-use crate::limits::Limited;
-use crate::service::Service;
-use crate::store::{User, guild_channel, lot_channel, user_channel};
+use crate::model::{Code, User};
+use crate::service::{Error, Service};
 
 /// Frames queued for one client at most.
 const OUTBOX: usize = 256;
@@ -62,16 +60,16 @@ async fn upgrade(
     Query(query): Query<HashMap<String, String>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    state.service.limits.admit(Limited::Connect, &address).await?;
+    state.service.admit_connect(&address).await?;
     let token = token(&headers).or_else(|| query.get("token").cloned()).ok_or(ApiError::Unauthenticated)?;
     let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
-    let ws = ws.map_err(|e| ApiError::BadRequest { code: "websocket_required", message: e.body_text() })?;
-    let service = state.service.clone();
+    let ws = ws.map_err(|e| ApiError::BadRequest { code: Code::WebsocketRequired, message: e.body_text() })?;
+    let (service, wire) = (state.service.clone(), state.wire.clone());
     Ok(ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| Connection::new(service, user).run(socket))
+        .on_upgrade(move |socket| Connection::new(service, wire, user).run(socket))
         .into_response())
 }
 
@@ -84,6 +82,7 @@ enum ClientMessage {
 
 struct Connection {
     service: Arc<Service>,
+    wire: Arc<Wire>,
     user: User,
     outbox: mpsc::Sender<Utf8Bytes>,
     outbox_rx: Option<mpsc::Receiver<Utf8Bytes>>,
@@ -108,10 +107,11 @@ fn text(value: serde_json::Value) -> Utf8Bytes {
 }
 
 impl Connection {
-    fn new(service: Arc<Service>, user: User) -> Connection {
+    fn new(service: Arc<Service>, wire: Arc<Wire>, user: User) -> Connection {
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         Connection {
             service,
+            wire,
             user,
             outbox,
             outbox_rx: Some(outbox_rx),
@@ -201,9 +201,9 @@ impl Connection {
                 if self.subscriptions.len() >= MAX_SUBSCRIPTIONS && !self.subscriptions.contains_key(&channel) {
                     return Some(text(json!({"type": "error", "code": "too_many_subscriptions", "channel": channel})));
                 }
-                match self.resolve(&channel).await {
+                match self.service.channel(&self.user, &channel).await {
                     Ok(internal) => {
-                        let live = self.service.hub.subscribe(&internal);
+                        let live = self.service.subscribe(&internal);
                         // What an earlier subscription to this channel queued is
                         // still on its way to the client: start after it.
                         let mut since = since;
@@ -218,6 +218,7 @@ impl Connection {
                         let queued = Arc::new(AtomicI64::new(NOTHING_QUEUED));
                         let forwarder = Forwarder {
                             service: self.service.clone(),
+                            wire: self.wire.clone(),
                             channel: internal,
                             public: channel.clone(),
                             live,
@@ -233,7 +234,7 @@ impl Connection {
                     }
                     Err(error) => {
                         let code = match error {
-                            ApiError::NotFound | ApiError::Forbidden => "not_found",
+                            Error::Refused(_) | Error::Forbidden => "not_found",
                             _ => "unavailable",
                         };
                         Some(text(json!({"type": "error", "code": code, "channel": channel})))
@@ -241,31 +242,6 @@ impl Connection {
                 }
             }
         }
-    }
-
-    /// The internal channel behind a name the client may subscribe to, if the
-    /// caller may: `me`, a guild they belong to, or a lot of such a guild.
-    async fn resolve(&self, channel: &str) -> Result<String, ApiError> {
-        let caller = crate::service::Caller {
-            user: self.user.clone(),
-            token_hash: Vec::new(),
-            request_id: String::new(),
-            reads: crate::store::Read::Fresh,
-        };
-        if channel == "me" {
-            return Ok(user_channel(self.user.id));
-        }
-        if let Some(slug) = channel.strip_prefix("guild:") {
-            let access = self.service.guild_access(&caller, slug, Action::Read).await?;
-            return Ok(guild_channel(&access.guild.slug));
-        }
-        if let Some(id) = channel.strip_prefix("lot:") {
-            let lot_id = crate::service::id(id)?;
-            let slug = self.service.store.lot_guild(lot_id).await?.ok_or(ApiError::NotFound)?;
-            self.service.guild_access(&caller, &slug, Action::Read).await?;
-            return Ok(lot_channel(lot_id));
-        }
-        Err(ApiError::NotFound)
     }
 }
 
@@ -290,6 +266,7 @@ async fn send_queued(
 /// Replays and then forwards one channel to one client.
 struct Forwarder {
     service: Arc<Service>,
+    wire: Arc<Wire>,
     channel: String,
     public: String,
     live: broadcast::Receiver<Arc<Frame>>,
@@ -354,10 +331,10 @@ impl Forwarder {
     /// Sends the logged events after `seen` and before `next`; the offset it
     /// brought the client up to.
     async fn catch_up(&mut self, seen: i64, next: i64) -> Result<i64, ()> {
-        let events = self.service.store.events_since(&self.channel, seen, REPLAY_PAGE).await.map_err(|_| ())?;
+        let events = self.service.events_since(&self.channel, seen, REPLAY_PAGE).await.map_err(|_| ())?;
         let mut sent = seen;
         for event in events.iter().take_while(|e| e.offset < next) {
-            if self.outbox.try_send(Frame::encode(event).text).is_err() {
+            if self.outbox.try_send(self.wire.frame(event)).is_err() {
                 self.slow.notify_one();
                 return Err(());
             }
@@ -370,8 +347,7 @@ impl Forwarder {
     /// Sends every logged event after `since`, or a reset when the log no
     /// longer holds them all; the offset it brought the client up to.
     async fn replay(&mut self, since: i64) -> Result<i64, ()> {
-        let store = &self.service.store;
-        let bounds = store.event_bounds(&self.channel).await.map_err(|_| ())?;
+        let bounds = self.service.event_bounds(&self.channel).await.map_err(|_| ())?;
         let complete = match bounds {
             None => since == 0,
             Some((first, last)) => since >= first - 1 && since <= last,
@@ -383,10 +359,10 @@ impl Forwarder {
         }
         let mut sent = since;
         loop {
-            let events = store.events_since(&self.channel, sent, REPLAY_PAGE).await.map_err(|_| ())?;
+            let events = self.service.events_since(&self.channel, sent, REPLAY_PAGE).await.map_err(|_| ())?;
             let Some(newest) = events.last().map(|e| e.offset) else { break };
             for event in &events {
-                self.outbox.send(Frame::encode(event).text).await.map_err(|_| ())?;
+                self.outbox.send(self.wire.frame(event)).await.map_err(|_| ())?;
                 self.queued.store(event.offset, Ordering::Release);
             }
             sent = newest;

@@ -19,9 +19,9 @@ use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Frame, Hub, LocalHub};
+use super::{Encoder, Frame, Hub, LocalHub};
+use crate::model::Event;
 use crate::shared::{CALL_LIMIT, Shared};
-use crate::store::Event;
 
 /// The Redis pub/sub channel every instance publishes to and listens on.
 pub const REDIS_CHANNEL: &str = "dkp:events";
@@ -39,8 +39,8 @@ pub struct RedisHub {
 
 impl RedisHub {
     /// Starts the publisher and the listener of this instance.
-    pub fn start(shared: Shared) -> RedisHub {
-        let local = Arc::new(LocalHub::default());
+    pub fn start(shared: Shared, encoder: Encoder) -> RedisHub {
+        let local = Arc::new(LocalHub::new(encoder));
         let instance = uuid::Uuid::now_v7().simple().to_string();
         let (outgoing, queue) = mpsc::channel(OUTGOING);
         let listening = Arc::new(AtomicBool::new(false));
@@ -53,7 +53,7 @@ impl RedisHub {
 impl Hub for RedisHub {
     fn publish(&self, events: &[Event]) {
         for event in events {
-            let frame = Arc::new(Frame::encode(event));
+            let frame = Arc::new(Frame::encode(event, self.local.encoder()));
             self.local.deliver(frame.clone());
             if self.outgoing.try_send(frame).is_err() {
                 metrics::counter!("dkp_hub_redis_dropped_total").increment(1);

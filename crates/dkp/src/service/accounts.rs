@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use time::Duration;
 use uuid::Uuid;
 
+use super::Error;
 use super::{Caller, Service};
-use crate::error::ApiError;
-use crate::store::{Membership, NewSession, NewUser, Ts, User};
+use crate::model::{Membership, NewSession, NewUser, Ts, User};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,20 +33,20 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn random_token() -> Result<String, ApiError> {
+fn random_token() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::internal(anyhow::anyhow!("no randomness: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn hash_password(password: &str) -> Result<String, ApiError> {
+fn hash_password(password: &str) -> Result<String, Error> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| ApiError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(anyhow::anyhow!("salt: {e}")))?;
+    getrandom::fill(&mut salt).map_err(|e| Error::internal(anyhow::anyhow!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing: {e}")))
+        .map_err(|e| Error::internal(anyhow::anyhow!("hashing: {e}")))
 }
 
 fn password_matches(password: &str, stored: &str) -> bool {
@@ -56,17 +56,17 @@ fn password_matches(password: &str, stored: &str) -> bool {
 /// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU
 /// and 19 MiB of memory, so only a few run at once (a burst of logins waits
 /// its turn instead of starving everything else of CPU and memory).
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
     static HASHERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         tokio::sync::Semaphore::new(cores)
     });
-    let _permit = HASHERS.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(e.into()))
+    let _permit = HASHERS.acquire().await.map_err(|e| Error::internal(e))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(e))
 }
 
 impl Service {
-    pub async fn register(&self, input: Registration, request_id: &str) -> Result<User, ApiError> {
+    pub async fn register(&self, input: Registration, request_id: &str) -> Result<User, Error> {
         let username = Username::parse(&input.username)?;
         names::check_password(&input.password)?;
         let display_name = match &input.display_name {
@@ -86,7 +86,7 @@ impl Service {
     }
 
     /// Checks the password and opens a session: the token and its user.
-    pub async fn login(&self, input: Login, request_id: &str) -> Result<(String, User), ApiError> {
+    pub async fn login(&self, input: Login, request_id: &str) -> Result<(String, User), Error> {
         let found = match Username::parse(&input.username) {
             Ok(username) => self.store.login_of(&username.folded()).await?,
             Err(_) => None,
@@ -103,7 +103,7 @@ impl Service {
         })
         .await?;
         let Some((user, _)) = found.filter(|_| matches) else {
-            return Err(ApiError::Unauthenticated);
+            return Err(Error::Unauthenticated);
         };
         let token = random_token()?;
         let now = self.clock.now();
@@ -116,14 +116,14 @@ impl Service {
         Ok((token, user))
     }
 
-    pub async fn logout(&self, caller: &Caller) -> Result<(), ApiError> {
+    pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         self.sessions.remove(&caller.token_hash);
         Ok(self.store.end_session(&caller.token_hash, &ctx).await?)
     }
 
     /// The user behind a token, if its session is open.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Option<User>, Error> {
         let hash = token_hash(token);
         if let Some(user) = self.sessions.get(&hash) {
             return Ok(Some(user));
@@ -135,7 +135,7 @@ impl Service {
         Ok(user)
     }
 
-    pub async fn me(&self, caller: &Caller) -> Result<Vec<Membership>, ApiError> {
+    pub async fn me(&self, caller: &Caller) -> Result<Vec<Membership>, Error> {
         Ok(self.store.memberships(caller.user.id, caller.reads).await?)
     }
 }

@@ -1,12 +1,12 @@
 //! Lots and bids (seed risks R3 and, for the events, R2). A bid is checked
 //! against the lot's cached state first, so hopeless bids are refused without
-//! touching the database; the rest queue for the lot's sequencer, which
-//! applies them in batches (one transaction per batch), and only after the
-//! commit answers each bid and publishes the events.
+//! touching the database; the rest queue for the lot's sequencer
+//! (`sequencer`), which applies them in batches (one transaction per batch),
+//! and only after the commit answers each bid and publishes the events.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dkp_core::auction::{BidError, Mode, Status, Terms};
 use dkp_core::{Action, Points, names};
@@ -15,17 +15,16 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::ledger::Idempotency;
+use super::idempotency::Request;
+use super::limits::Limited;
 use super::lot_states::LotStates;
-use super::{Caller, Service, amount};
+pub use super::lot_states::Standing as LotStanding;
+use super::sequencer::{Queued, Sequencer};
+use super::{Caller, Error, Service, amount};
 use crate::clock::Clock;
-use crate::error::ApiError;
-use crate::hub::Hub;
-use crate::limits::Limited;
+use crate::model::{Answer, BidCommand, BidView, Code, Ending, LotView, NewLot, Page, PageRequest};
 use crate::shared::Shared;
-use crate::store::{
-    BidCommand, BidOutcome, BidView, Ctx, Ending, IdempotencyClaim, LotView, NewLot, Page, PageRequest, Store,
-};
+use crate::store::Ctx;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,62 +58,32 @@ pub struct CancelInput {
     pub reason: String,
 }
 
-/// What a bid came to.
+/// What a bid came to: a bid accepted now, or the first answer to the same
+/// request sent before under its key.
 pub enum BidAnswer {
     Accepted { bid: BidView, lot: LotView },
-    Replay { status: u16, body: String },
-}
-
-/// How long a sequencer with nothing to do stays around.
-const SEQUENCER_IDLE: Duration = Duration::from_secs(30);
-/// The most bids one transaction applies.
-const MAX_BATCH: usize = 512;
-
-struct Queued {
-    bid: BidCommand,
-    reply: oneshot::Sender<Result<BidAnswer, ApiError>>,
-    queued_at: Instant,
+    Replay(Answer),
 }
 
 /// The per-lot sequencers of this instance and the lot states they keep fresh.
 pub struct Auctions {
-    queues: Mutex<HashMap<Uuid, mpsc::Sender<Queued>>>,
-    pub states: LotStates,
+    pub(super) queues: Mutex<HashMap<Uuid, mpsc::Sender<Queued>>>,
+    pub(super) states: LotStates,
 }
 
 impl Auctions {
-    pub fn new(shared: Option<Shared>) -> Auctions {
-        Auctions { queues: Mutex::default(), states: LotStates::new(shared) }
+    pub fn new(shared: Option<Shared>, clock: Arc<dyn Clock>) -> Auctions {
+        Auctions { queues: Mutex::default(), states: LotStates::new(shared, clock) }
     }
 }
 
-fn bid_error(error: BidError) -> ApiError {
-    metrics::counter!("dkp_bids_rejected_total", "reason" => reason(&error)).increment(1);
-    bid_refusal(error)
-}
-
-/// The answer to a refused bid.
-fn bid_refusal(error: BidError) -> ApiError {
-    match error {
-        BidError::LotClosed => ApiError::conflict("lot_closed", "the lot is not open for bids"),
-        other => ApiError::unprocessable(reason(&other), other.to_string()),
+/// The refusal of a bid, counted by its code.
+pub(super) fn bid_error(error: BidError) -> Error {
+    let refused = Error::from(error);
+    if let Error::Refused(refusal) = &refused {
+        metrics::counter!("dkp_bids_rejected_total", "reason" => refusal.code.as_str()).increment(1);
     }
-}
-
-/// The status and body of a refused bid, as stored under its idempotency key.
-fn stored_refusal(error: &BidError) -> (u16, String) {
-    let (status, body) = bid_refusal(error.clone()).status_and_body();
-    (status.as_u16(), body.to_string())
-}
-
-/// The code of a refused bid.
-fn reason(error: &BidError) -> &'static str {
-    match error {
-        BidError::LotClosed => "lot_closed",
-        BidError::TooLow { .. } => "bid_too_low",
-        BidError::InsufficientPoints { .. } => "insufficient_points",
-        BidError::Amount(_) => "invalid_amount",
-    }
+    refused
 }
 
 fn seconds(
@@ -122,41 +91,28 @@ fn seconds(
     value: Option<i64>,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, Error> {
     let value = value.unwrap_or(default);
     if !range.contains(&value) {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            format!("{field}: from {} to {} seconds", range.start(), range.end()),
-        ));
+        return Err(Error::invalid_field(format!("{field}: from {} to {} seconds", range.start(), range.end())));
     }
     Ok(value)
 }
 
-fn positive(field: &'static str, value: &Value) -> Result<Points, ApiError> {
+fn positive(field: &'static str, value: &Value) -> Result<Points, Error> {
     let points = amount(value)?;
     if !points.is_positive() {
-        return Err(ApiError::unprocessable("invalid_amount", format!("{field} must be positive")));
+        return Err(Error::invalid(Code::InvalidAmount, format!("{field} must be positive")));
     }
     Ok(points)
 }
 
-/// The lowest bid that can win on a lot as it stands: the high bid plus
-/// the increment on an open lot, else `min_bid` (a sealed lot shows no high
-/// bid).
-fn floor(lot: &LotView) -> Result<Points, dkp_core::AmountError> {
-    match (lot.mode, lot.high_bid) {
-        (Mode::Open, Some(high)) => high.checked_add(lot.increment),
-        _ => Ok(lot.min_bid),
-    }
-}
-
 /// Refuses, from a cached lot state, a bid that cannot win.
-fn prereject(lot: &LotView, amount: Points) -> Result<(), ApiError> {
+fn prereject(lot: &LotView, amount: Points) -> Result<(), Error> {
     if lot.status != Status::Open {
         return Err(bid_error(BidError::LotClosed));
     }
-    let floor = floor(lot)?;
+    let floor = lot.floor()?;
     if amount < floor {
         return Err(bid_error(BidError::TooLow { minimum: floor }));
     }
@@ -164,11 +120,10 @@ fn prereject(lot: &LotView, amount: Points) -> Result<(), ApiError> {
 }
 
 impl Service {
-    pub async fn create_lot(&self, caller: &Caller, slug: &str, input: NewLotInput) -> Result<LotView, ApiError> {
+    pub async fn create_lot(&self, caller: &Caller, slug: &str, input: NewLotInput) -> Result<LotView, Error> {
         let access = self.guild_access(caller, slug, Action::RunLots).await?;
-        let mode = Mode::parse(&input.mode).ok_or_else(|| {
-            ApiError::unprocessable("invalid_field", "mode: one of open, sealed_first, sealed_second")
-        })?;
+        let mode = Mode::parse(&input.mode)
+            .ok_or_else(|| Error::invalid_field("mode: one of open, sealed_first, sealed_second"))?;
         let item_name = names::display_text("item.name", &input.item.name, 200)?;
         let game_item_id = input
             .item
@@ -214,20 +169,17 @@ impl Service {
         slug: &str,
         status: Option<&str>,
         page: PageRequest,
-    ) -> Result<Page<LotView>, ApiError> {
+    ) -> Result<Page<LotView>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         let status = status
-            .map(|s| {
-                Status::parse(s)
-                    .ok_or_else(|| ApiError::unprocessable("invalid_field", "status: open, closed or cancelled"))
-            })
+            .map(|s| Status::parse(s).ok_or_else(|| Error::invalid_field("status: open, closed or cancelled")))
             .transpose()?;
         Ok(self.store.lots(access.guild.id, status, page, caller.reads).await?)
     }
 
-    pub async fn lot(&self, caller: &Caller, slug: &str, lot_id: &str) -> Result<LotView, ApiError> {
+    pub async fn lot(&self, caller: &Caller, slug: &str, lot_id: &str) -> Result<LotView, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        self.store.lot(access.guild.id, super::id(lot_id)?).await?.ok_or(ApiError::NotFound)
+        self.store.lot(access.guild.id, super::id(lot_id)?).await?.ok_or_else(Error::not_found)
     }
 
     /// Places a bid: refused at once if it cannot win, else queued for the lot's sequencer.
@@ -237,8 +189,8 @@ impl Service {
         slug: &str,
         lot_id: &str,
         input: BidInput,
-        idem: Option<Idempotency>,
-    ) -> Result<BidAnswer, ApiError> {
+        idem: Option<Request>,
+    ) -> Result<BidAnswer, Error> {
         let started = Instant::now();
         let access = self.guild_access(caller, slug, Action::Bid).await?;
         self.limits.admit(Limited::Bid, &access.member_id.simple().to_string()).await?;
@@ -247,7 +199,7 @@ impl Service {
         let lot = match self.auctions.states.cached(lot_id).filter(|lot| lot.guild_id == access.guild.id) {
             Some(lot) => lot,
             None => {
-                let lot = self.store.lot(access.guild.id, lot_id).await?.ok_or(ApiError::NotFound)?;
+                let lot = self.store.lot(access.guild.id, lot_id).await?.ok_or_else(Error::not_found)?;
                 self.auctions.states.remember(&lot);
                 lot
             }
@@ -268,19 +220,14 @@ impl Service {
         let bid = BidCommand {
             member_id: access.member_id,
             amount,
-            idempotency: idem.map(|idem| IdempotencyClaim {
-                user_id: caller.user.id,
-                key: idem.key,
-                fingerprint: super::ledger::fingerprint(&idem.request),
-            }),
-            refusal: stored_refusal,
+            idempotency: idem.map(|idem| idem.claim(caller.user.id)),
         };
         let answer = self.enqueue(&lot, bid).await;
         metrics::histogram!("dkp_bid_latency_seconds").record(started.elapsed().as_secs_f64());
         answer
     }
 
-    async fn enqueue(&self, lot: &LotView, bid: BidCommand) -> Result<BidAnswer, ApiError> {
+    async fn enqueue(&self, lot: &LotView, bid: BidCommand) -> Result<BidAnswer, Error> {
         let (reply, answer) = oneshot::channel();
         let mut queued = Queued { bid, reply, queued_at: Instant::now() };
         // A sequencer that just went idle may have closed its queue: start another.
@@ -288,7 +235,7 @@ impl Service {
             let sender = self.sequencer(lot);
             match sender.send(queued).await {
                 Ok(()) => {
-                    return answer.await.map_err(|_| ApiError::Internal(anyhow::anyhow!("the sequencer stopped")))?;
+                    return answer.await.map_err(|_| Error::internal(anyhow::anyhow!("the sequencer stopped")))?;
                 }
                 Err(mpsc::error::SendError(back)) => {
                     queued = back;
@@ -299,7 +246,7 @@ impl Service {
                 }
             }
         }
-        Err(ApiError::Internal(anyhow::anyhow!("no sequencer took the bid")))
+        Err(Error::internal(anyhow::anyhow!("no sequencer took the bid")))
     }
 
     /// The queue of the lot's sequencer, started if there is none.
@@ -308,7 +255,7 @@ impl Service {
         if let Some(sender) = queues.get(&lot.id).filter(|s| !s.is_closed()) {
             return sender.clone();
         }
-        let (sender, receiver) = mpsc::channel(4096);
+        let (sender, receiver) = mpsc::channel(super::sequencer::QUEUE);
         queues.insert(lot.id, sender.clone());
         let sequencer = Sequencer {
             store: self.store.clone(),
@@ -331,7 +278,7 @@ impl Service {
         lot_id: &str,
         ending: Ending,
         reason: Option<String>,
-    ) -> Result<LotView, ApiError> {
+    ) -> Result<LotView, Error> {
         let access = self.guild_access(caller, slug, Action::RunLots).await?;
         let reason = match reason {
             Some(reason) => names::display_text("reason", &reason, 500)?,
@@ -339,6 +286,11 @@ impl Service {
         };
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         self.finish_lot(access.guild.id, super::id(lot_id)?, ending, &reason, &ctx).await
+    }
+
+    /// The standing of a lot as instances share it, when newer than `seq`.
+    pub async fn shared_lot_standing(&self, lot_id: Uuid, seq: i64) -> Option<LotStanding> {
+        self.auctions.states.newer_than(lot_id, seq).await
     }
 
     /// Ends a lot, then publishes and remembers the outcome.
@@ -349,112 +301,10 @@ impl Service {
         ending: Ending,
         reason: &str,
         ctx: &Ctx,
-    ) -> Result<LotView, ApiError> {
+    ) -> Result<LotView, Error> {
         let (lot, events) = self.store.end_lot(guild_id, lot_id, ending, reason, ctx).await?;
         self.hub.publish(&events);
         self.auctions.states.remember(&lot);
         Ok(lot)
-    }
-}
-
-/// The task that owns one lot's queue on this instance.
-struct Sequencer {
-    store: Arc<dyn Store>,
-    hub: Arc<dyn Hub>,
-    clock: Arc<dyn Clock>,
-    auctions: Arc<Auctions>,
-    guild_id: Uuid,
-    pool_id: Uuid,
-    lot_id: Uuid,
-}
-
-impl Sequencer {
-    async fn run(self, mut queue: mpsc::Receiver<Queued>, own: mpsc::WeakSender<Queued>) {
-        loop {
-            let first = match tokio::time::timeout(SEQUENCER_IDLE, queue.recv()).await {
-                Ok(Some(first)) => first,
-                _ => break,
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            self.apply(batch).await;
-        }
-        // Idle: leave the map first, so no new bid is handed this queue, then
-        // close it and apply what was sent before the close.
-        {
-            let mut queues = self.auctions.queues.lock().unwrap_or_else(|e| e.into_inner());
-            let ours = match (queues.get(&self.lot_id), own.upgrade()) {
-                (Some(current), Some(own)) => current.same_channel(&own),
-                _ => false,
-            };
-            if ours {
-                queues.remove(&self.lot_id);
-            }
-            queue.close();
-        }
-        let mut leftovers = Vec::new();
-        while let Some(queued) = queue.recv().await {
-            leftovers.push(queued);
-        }
-        if !leftovers.is_empty() {
-            self.apply(leftovers).await;
-        }
-    }
-
-    /// Puts a batch in the order that accepts the most bids (see
-    /// `dkp_core::auction::batch_order`), from the lot's last known state.
-    fn order(&self, batch: Vec<Queued>) -> Vec<Queued> {
-        let Some(lot) = self.auctions.states.cached(self.lot_id) else { return batch };
-        // (Past the largest amount, the high bid itself bounds the chain.)
-        let floor = floor(&lot).unwrap_or_else(|_| lot.high_bid.unwrap_or(lot.min_bid));
-        let amounts: Vec<Points> = batch.iter().map(|q| q.bid.amount).collect();
-        let order = dkp_core::auction::batch_order(lot.mode, floor, lot.increment, &amounts);
-        let mut slots: Vec<Option<Queued>> = batch.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
-    }
-
-    async fn apply(&self, batch: Vec<Queued>) {
-        metrics::histogram!("dkp_sequencer_batch_size").record(batch.len() as f64);
-        let batch = self.order(batch);
-        let commands: Vec<BidCommand> = batch.iter().map(|q| q.bid.clone()).collect();
-        let ctx = Ctx { actor: None, request_id: format!("sequencer:{}", self.lot_id), now: self.clock.now() };
-        match self.store.place_bids(self.guild_id, self.pool_id, self.lot_id, &commands, &ctx).await {
-            Ok(result) => {
-                self.hub.publish(&result.events);
-                self.auctions.states.remember(&result.lot);
-                for (queued, outcome) in batch.into_iter().zip(result.outcomes) {
-                    let answer = match outcome {
-                        BidOutcome::Accepted(bid) => {
-                            metrics::counter!("dkp_bids_accepted_total").increment(1);
-                            Ok(BidAnswer::Accepted { bid, lot: result.lot.clone() })
-                        }
-                        BidOutcome::Rejected(error) => Err(bid_error(error)),
-                        BidOutcome::Replay { status, body } => Ok(BidAnswer::Replay { status, body }),
-                        BidOutcome::KeyReused => Err(crate::store::StoreError::IdempotencyKeyReused.into()),
-                    };
-                    metrics::histogram!("dkp_bid_queue_seconds").record(queued.queued_at.elapsed().as_secs_f64());
-                    let _ = queued.reply.send(answer);
-                }
-            }
-            Err(error) => {
-                let contended = crate::store::is_contention(&error);
-                tracing::warn!(lot_id = %self.lot_id, error = %error, "a batch of bids failed");
-                for queued in batch {
-                    let answer = if contended {
-                        ApiError::Contended
-                    } else if matches!(error, crate::store::StoreError::NotFound) {
-                        ApiError::NotFound
-                    } else {
-                        ApiError::Internal(anyhow::anyhow!("a batch of bids failed"))
-                    };
-                    let _ = queued.reply.send(Err(answer));
-                }
-            }
-        }
     }
 }

@@ -13,13 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::ledger::{Idempotency, entry_response, fingerprint};
-use super::{Caller, Service, amount};
-use crate::error::ApiError;
-use crate::store::{EntryCommand, EntryRequest, IdempotencyClaim, Job, JobEnd, NewJob, Read, Recorded, StoreError};
-
-/// The kind of a decay job.
-pub const DECAY: &str = "decay";
+use super::idempotency::{Request, job_claim};
+use super::{Caller, Error, Service, amount};
+use crate::model::{Answer, Code, EntryCommand, EntryRequest, Job, JobEnd, JobKind, NewJob, Recorded};
+use crate::store::{Read, StoreError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,21 +24,6 @@ pub struct DecayInput {
     /// Percent of each balance, like `"10"` or `"2.5"`.
     pub percent: Value,
     pub reason: Option<String>,
-}
-
-/// A job as clients see it.
-pub fn job_json(job: &Job) -> Value {
-    json!({
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.state,
-        "attempts": job.attempts,
-        "run_at": job.run_at,
-        "created_at": job.created_at,
-        "finished_at": job.finished_at,
-        "result": job.result,
-        "error": job.last_error,
-    })
 }
 
 impl Service {
@@ -52,23 +34,25 @@ impl Service {
         slug: &str,
         pool_id: &str,
         input: DecayInput,
-        idem: Option<Idempotency>,
-    ) -> Result<(Job, bool), ApiError> {
+        idem: Option<Request>,
+    ) -> Result<(Job, bool), Error> {
         let access = self.guild_access(caller, slug, Action::MovePoints).await?;
         let pool_id = super::id(pool_id)?;
         // A check before a write: on the primary, which has every pool.
         if !self.store.pools(access.guild.id, Read::Fresh).await?.iter().any(|pool| pool.id == pool_id) {
-            return Err(ApiError::NotFound);
+            return Err(Error::not_found());
         }
         let percent = amount(&input.percent)?;
         if !percent.is_positive() || percent > Points::from_stored(100_00) {
-            return Err(ApiError::unprocessable("invalid_amount", "percent: more than 0 and at most 100"));
+            return Err(Error::invalid(Code::InvalidAmount, "percent: more than 0 and at most 100"));
         }
         let reason = super::ledger::reason(input.reason.as_deref().unwrap_or("decay"))?;
-        let request = idem.as_ref().map(|idem| hex(&fingerprint(&idem.request)));
+        let request = idem.as_ref().map(Request::fingerprint_hex);
         let job = NewJob {
-            kind: DECAY,
-            dedup_key: idem.as_ref().map(|idem| format!("{DECAY}:{}:{}", caller.user.id, idem.key)),
+            kind: JobKind::Decay,
+            dedup_key: idem
+                .as_ref()
+                .map(|idem| format!("{}:{}:{}", JobKind::Decay.as_str(), caller.user.id, idem.key())),
             guild_id: Some(access.guild.id),
             payload: json!({
                 "pool_id": pool_id,
@@ -82,9 +66,9 @@ impl Service {
         };
         match self.store.enqueue_job(&job, &self.ctx(Some(caller.user.id), &caller.request_id)).await {
             Ok(job) => Ok((job, true)),
-            Err(StoreError::Conflict("duplicate_job")) => {
+            Err(StoreError::Conflict(Code::DuplicateJob)) => {
                 let key = job.dedup_key.as_deref().unwrap_or_default();
-                let earlier = self.store.job_by_key(key).await?.ok_or(ApiError::NotFound)?;
+                let earlier = self.store.job_by_key(key).await?.ok_or_else(Error::not_found)?;
                 if earlier.payload["request"] != json!(request) {
                     return Err(StoreError::IdempotencyKeyReused.into());
                 }
@@ -95,9 +79,9 @@ impl Service {
     }
 
     /// One of the guild's jobs.
-    pub async fn job(&self, caller: &Caller, slug: &str, job_id: &str) -> Result<Job, ApiError> {
+    pub async fn job(&self, caller: &Caller, slug: &str, job_id: &str) -> Result<Job, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        self.store.job(access.guild.id, super::id(job_id)?).await?.ok_or(ApiError::NotFound)
+        self.store.job(access.guild.id, super::id(job_id)?).await?.ok_or_else(Error::not_found)
     }
 
     /// Carries out a decay job.
@@ -112,13 +96,15 @@ impl Service {
                 JobEnd::Done(json!({"entry_id": entry.id}))
             }
             // An earlier run of this job wrote it already.
-            Ok(Recorded::Replay { body, .. }) => {
+            Ok(Recorded::Replay(Answer::Entry(entry))) => JobEnd::Done(json!({"entry_id": entry.id})),
+            Ok(Recorded::Replay(Answer::Rendered { body, .. })) => {
                 let earlier: Value = serde_json::from_str(&body).unwrap_or_default();
                 JobEnd::Done(json!({"entry_id": earlier["entry"]["id"]}))
             }
-            Err(error) => match ApiError::refusal(&error) {
-                Some(refusal) => JobEnd::Failed(refusal.to_string()),
-                None => crate::jobs::retry(self, job, &error),
+            Ok(Recorded::Replay(other)) => JobEnd::Failed(format!("an earlier run answered {other:?}")),
+            Err(error) => match super::error::refusal(&error) {
+                Some(refusal) => JobEnd::Failed(refusal.message),
+                None => self.retry_job(job, &error),
             },
         }
     }
@@ -127,19 +113,12 @@ impl Service {
 fn decay_command(job: &Job) -> Option<EntryCommand> {
     let payload = &job.payload;
     let id = |field: &str| payload[field].as_str().and_then(|text| Uuid::try_parse(text).ok());
-    // A space: no client's key can be this one (keys are visible ASCII).
-    let key = format!("job {}", job.id);
     Some(EntryCommand {
         guild_id: job.guild_id?,
         pool_id: id("pool_id")?,
         actor_member: id("member_id")?,
         request: EntryRequest::Decay { percent: Points::parse(payload["percent"].as_str()?).ok()? },
         reason: payload["reason"].as_str()?.to_owned(),
-        idempotency: Some(IdempotencyClaim { user_id: id("user_id")?, fingerprint: fingerprint(&key), key }),
-        respond: entry_response,
+        idempotency: Some(job_claim(id("user_id")?, job.id)),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,9 +4,9 @@ use dkp_core::names::{self, Slug, Username};
 use dkp_core::{Action, Role};
 use serde::Deserialize;
 
+use super::Error;
 use super::{Caller, Service};
-use crate::error::ApiError;
-use crate::store::{AuditRecord, Member, Membership, NewGuild, Page, PageRequest};
+use crate::model::{AuditRecord, Member, Membership, NewGuild, Page, PageRequest};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,30 +28,30 @@ pub struct RoleInput {
     pub role: String,
 }
 
-fn role(text: &str) -> Result<Role, ApiError> {
-    Role::parse(text).ok_or_else(|| ApiError::unprocessable("invalid_field", "role: one of owner, officer, member"))
+fn role(text: &str) -> Result<Role, Error> {
+    Role::parse(text).ok_or_else(|| Error::invalid_field("role: one of owner, officer, member"))
 }
 
 impl Service {
-    pub async fn create_guild(&self, caller: &Caller, input: NewGuildInput) -> Result<Membership, ApiError> {
+    pub async fn create_guild(&self, caller: &Caller, input: NewGuildInput) -> Result<Membership, Error> {
         let slug = Slug::parse(&input.slug)?;
         let name = names::display_text("name", &input.name, 100)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         Ok(self.store.create_guild(&NewGuild { slug: slug.as_str().to_owned(), name }, &ctx).await?)
     }
 
-    pub async fn add_member(&self, caller: &Caller, slug: &str, input: NewMemberInput) -> Result<Member, ApiError> {
+    pub async fn add_member(&self, caller: &Caller, slug: &str, input: NewMemberInput) -> Result<Member, Error> {
         let access = self.guild_access(caller, slug, Action::AddMember).await?;
         let role = role(&input.role)?;
         if !access.role.may_add_with(role) {
-            return Err(ApiError::Forbidden);
+            return Err(Error::Forbidden);
         }
         let username = Username::parse(&input.username)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         Ok(self.store.add_member(access.guild.id, &username.folded(), role, &ctx).await?)
     }
 
-    pub async fn members(&self, caller: &Caller, slug: &str) -> Result<Vec<Member>, ApiError> {
+    pub async fn members(&self, caller: &Caller, slug: &str) -> Result<Vec<Member>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         Ok(self.store.members(access.guild.id, caller.reads).await?)
     }
@@ -62,7 +62,7 @@ impl Service {
         slug: &str,
         member_id: &str,
         input: RoleInput,
-    ) -> Result<Member, ApiError> {
+    ) -> Result<Member, Error> {
         let access = self.guild_access(caller, slug, Action::ManageRoles).await?;
         let member_id = super::id(member_id)?;
         let role = role(&input.role)?;
@@ -72,7 +72,7 @@ impl Service {
         Ok(member)
     }
 
-    pub async fn audit(&self, caller: &Caller, slug: &str, page: PageRequest) -> Result<Page<AuditRecord>, ApiError> {
+    pub async fn audit(&self, caller: &Caller, slug: &str, page: PageRequest) -> Result<Page<AuditRecord>, Error> {
         let access = self.guild_access(caller, slug, Action::ReadAudit).await?;
         Ok(self.store.audit(access.guild.id, page, caller.reads).await?)
     }

@@ -6,10 +6,10 @@
 use bytes::Bytes;
 use dkp_core::Action;
 
+use super::Error;
 use super::{Caller, Service};
 use crate::blobs::{BlobKey, Image};
-use crate::error::ApiError;
-use crate::store::{Guild, LotView};
+use crate::model::{Guild, LotView};
 
 /// An uploaded body with the type it was sent as, already within the size limit.
 pub struct Upload {
@@ -18,7 +18,7 @@ pub struct Upload {
 }
 
 impl Service {
-    pub async fn set_guild_logo(&self, caller: &Caller, slug: &str, upload: Upload) -> Result<Guild, ApiError> {
+    pub async fn set_guild_logo(&self, caller: &Caller, slug: &str, upload: Upload) -> Result<Guild, Error> {
         let access = self.guild_access(caller, slug, Action::UploadImages).await?;
         let image = Image::parse(upload.content_type.as_deref(), upload.bytes)?;
         let key = self.keep(access.guild.id, &image).await?;
@@ -35,25 +35,47 @@ impl Service {
         slug: &str,
         lot_id: &str,
         upload: Upload,
-    ) -> Result<LotView, ApiError> {
+    ) -> Result<LotView, Error> {
         let access = self.guild_access(caller, slug, Action::UploadImages).await?;
         let lot_id = super::id(lot_id)?;
         let image = Image::parse(upload.content_type.as_deref(), upload.bytes)?;
         // An unknown lot stores nothing, not even an unreferenced object.
-        self.store.lot(access.guild.id, lot_id).await?.ok_or(ApiError::NotFound)?;
+        self.store.lot(access.guild.id, lot_id).await?.ok_or_else(Error::not_found)?;
         let key = self.keep(access.guild.id, &image).await?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         Ok(self.store.set_lot_icon(access.guild.id, lot_id, key.as_str(), &ctx).await?)
     }
 
     /// Writes the image to the blob store under its content address in the guild's space.
-    async fn keep(&self, guild_id: uuid::Uuid, image: &Image) -> Result<BlobKey, ApiError> {
+    async fn keep(&self, guild_id: uuid::Uuid, image: &Image) -> Result<BlobKey, Error> {
         let key = BlobKey::for_image(guild_id, image);
         self.blobs.put(&key, image).await.map_err(|error| {
             tracing::warn!(error = %error, key = key.as_str(), "the blob store refused an image");
-            ApiError::Unavailable("the blob store")
+            Error::Unavailable("the blob store")
         })?;
         metrics::counter!("dkp_blobs_written_total").increment(1);
         Ok(key)
     }
+}
+
+impl Service {
+    /// The largest image accepted, in bytes.
+    pub fn image_limit(&self) -> usize {
+        self.blobs.max_bytes()
+    }
+
+    /// A stored image, if `key` names one.
+    pub async fn image(&self, key: &BlobKey) -> Result<Option<object_store::GetResult>, Error> {
+        self.blobs.get(key).await.map_err(|error| blob_unavailable(key, &error))
+    }
+
+    /// Whether `key` names a stored image.
+    pub async fn image_exists(&self, key: &BlobKey) -> Result<bool, Error> {
+        self.blobs.exists(key).await.map_err(|error| blob_unavailable(key, &error))
+    }
+}
+
+fn blob_unavailable(key: &BlobKey, error: &object_store::Error) -> Error {
+    tracing::warn!(error = %error, key = key.as_str(), "the blob store failed a read");
+    Error::Unavailable("the blob store")
 }

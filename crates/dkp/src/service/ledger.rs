@@ -5,12 +5,11 @@ use dkp_core::Action;
 use dkp_core::names;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Caller, Service, amount, field_id};
-use crate::error::ApiError;
-use crate::store::{Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded, Standing};
+use super::idempotency::Request;
+use super::{Caller, Error, Service, amount, field_id};
+use crate::model::{Entry, EntryCommand, EntryRequest, Page, PageRequest, Pool, Recorded, Standing};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,45 +50,28 @@ pub struct ReversalInput {
     pub reason: String,
 }
 
-/// The `Idempotency-Key` of a request and what identifies the request itself.
-pub struct Idempotency {
-    pub key: String,
-    /// The route and the body, canonicalised: the same request fingerprints the same.
-    pub request: String,
-}
-
 /// The most members one award may name (a raid is far smaller; the bound keeps
 /// each statement within the databases' limits on bound values).
 const MAX_AWARDED: usize = 1000;
 
-/// What identifies a request under its idempotency key.
-pub fn fingerprint(request: &str) -> Vec<u8> {
-    Sha256::digest(request.as_bytes()).to_vec()
-}
-
-/// The answer stored for a fresh entry and replayed for its key.
-pub(super) fn entry_response(entry: &Entry) -> (u16, String) {
-    (201, serde_json::json!({ "entry": entry }).to_string())
-}
-
-pub(super) fn reason(text: &str) -> Result<String, ApiError> {
+pub(super) fn reason(text: &str) -> Result<String, Error> {
     Ok(names::display_text("reason", text, 500)?)
 }
 
 impl Service {
-    pub async fn create_pool(&self, caller: &Caller, slug: &str, input: NewPoolInput) -> Result<Pool, ApiError> {
+    pub async fn create_pool(&self, caller: &Caller, slug: &str, input: NewPoolInput) -> Result<Pool, Error> {
         let access = self.guild_access(caller, slug, Action::ManagePools).await?;
         let name = names::display_text("name", &input.name, 64)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         Ok(self.store.create_pool(access.guild.id, &name, input.allow_negative, &ctx).await?)
     }
 
-    pub async fn pools(&self, caller: &Caller, slug: &str) -> Result<Vec<Pool>, ApiError> {
+    pub async fn pools(&self, caller: &Caller, slug: &str) -> Result<Vec<Pool>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         Ok(self.store.pools(access.guild.id, caller.reads).await?)
     }
 
-    pub async fn standings(&self, caller: &Caller, slug: &str, pool_id: &str) -> Result<Vec<Standing>, ApiError> {
+    pub async fn standings(&self, caller: &Caller, slug: &str, pool_id: &str) -> Result<Vec<Standing>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         let standings = self.store.standings(access.guild.id, super::id(pool_id)?, caller.reads).await?;
         Ok(standings
@@ -105,7 +87,7 @@ impl Service {
         pool_id: &str,
         member_id: Option<&str>,
         page: PageRequest,
-    ) -> Result<Page<Entry>, ApiError> {
+    ) -> Result<Page<Entry>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         let member_id = member_id.map(|m| field_id("member_id", m)).transpose()?;
         Ok(self.store.entries(access.guild.id, super::id(pool_id)?, member_id, page, caller.reads).await?)
@@ -117,13 +99,10 @@ impl Service {
         slug: &str,
         pool_id: &str,
         input: AwardInput,
-        idem: Option<Idempotency>,
-    ) -> Result<Recorded, ApiError> {
+        idem: Option<Request>,
+    ) -> Result<Recorded<Entry>, Error> {
         if input.member_ids.len() > MAX_AWARDED {
-            return Err(ApiError::unprocessable(
-                "invalid_field",
-                format!("member_ids: at most {MAX_AWARDED} in one award"),
-            ));
+            return Err(Error::invalid_field(format!("member_ids: at most {MAX_AWARDED} in one award")));
         }
         let member_ids =
             input.member_ids.iter().map(|m| field_id("member_ids", m)).collect::<Result<Vec<Uuid>, _>>()?;
@@ -137,8 +116,8 @@ impl Service {
         slug: &str,
         pool_id: &str,
         input: AdjustmentInput,
-        idem: Option<Idempotency>,
-    ) -> Result<Recorded, ApiError> {
+        idem: Option<Request>,
+    ) -> Result<Recorded<Entry>, Error> {
         let request = EntryRequest::Adjustment {
             member_id: field_id("member_id", &input.member_id)?,
             amount: amount(&input.amount)?,
@@ -152,8 +131,8 @@ impl Service {
         slug: &str,
         pool_id: &str,
         input: TransferInput,
-        idem: Option<Idempotency>,
-    ) -> Result<Recorded, ApiError> {
+        idem: Option<Request>,
+    ) -> Result<Recorded<Entry>, Error> {
         let request = EntryRequest::Transfer {
             from: field_id("from_member_id", &input.from_member_id)?,
             to: field_id("to_member_id", &input.to_member_id)?,
@@ -168,11 +147,11 @@ impl Service {
         slug: &str,
         entry_id: &str,
         input: ReversalInput,
-        idem: Option<Idempotency>,
-    ) -> Result<Recorded, ApiError> {
+        idem: Option<Request>,
+    ) -> Result<Recorded<Entry>, Error> {
         let access = self.guild_access(caller, slug, Action::MovePoints).await?;
         let entry_id = super::id(entry_id)?;
-        let original = self.store.entry(access.guild.id, entry_id).await?.ok_or(ApiError::NotFound)?;
+        let original = self.store.entry(access.guild.id, entry_id).await?.ok_or_else(Error::not_found)?;
         let request = EntryRequest::Reversal { entry_id };
         self.move_points(caller, slug, original.pool_id, request, &input.reason, idem).await
     }
@@ -184,8 +163,8 @@ impl Service {
         pool_id: Uuid,
         request: EntryRequest,
         reason: &str,
-        idem: Option<Idempotency>,
-    ) -> Result<Recorded, ApiError> {
+        idem: Option<Request>,
+    ) -> Result<Recorded<Entry>, Error> {
         let access = self.guild_access(caller, slug, Action::MovePoints).await?;
         let command = EntryCommand {
             guild_id: access.guild.id,
@@ -193,22 +172,13 @@ impl Service {
             actor_member: access.member_id,
             request,
             reason: self::reason(reason)?,
-            idempotency: idem.map(|idem| IdempotencyClaim {
-                user_id: caller.user.id,
-                key: idem.key,
-                fingerprint: fingerprint(&idem.request),
-            }),
-            respond: entry_response,
+            idempotency: idem.map(|idem| idem.claim(caller.user.id)),
         };
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         let recorded = match self.store.record_entry(&command, &ctx).await {
             Ok(recorded) => recorded,
             Err(error) => {
-                // A refusal is the first answer under the key too: a repeat gets it again.
-                if let (Some(claim), Some(refusal)) = (&command.idempotency, ApiError::refusal(&error)) {
-                    let (status, body) = refusal.status_and_body();
-                    self.store.remember_refusal(claim, status.as_u16(), &body.to_string(), &ctx).await?;
-                }
+                self.remember_refusal(command.idempotency.as_ref(), &error, &ctx).await?;
                 return Err(error.into());
             }
         };

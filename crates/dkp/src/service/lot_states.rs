@@ -9,14 +9,15 @@
 //! write in.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use dkp_core::Points;
 use dkp_core::auction::Status;
 use uuid::Uuid;
 
+use crate::clock::Clock;
+use crate::model::LotView;
 use crate::shared::Shared;
-use crate::store::LotView;
 
 /// From this many lots on, remembering one sweeps out the ended ones.
 const SWEEP_AT: usize = 4096;
@@ -63,13 +64,14 @@ impl Standing {
 
 pub struct LotStates {
     local: Mutex<HashMap<Uuid, LotView>>,
+    clock: Arc<dyn Clock>,
     shared: Option<Shared>,
     script: redis::Script,
 }
 
 impl LotStates {
-    pub fn new(shared: Option<Shared>) -> LotStates {
-        LotStates { local: Mutex::default(), shared, script: redis::Script::new(KEEP_NEWEST) }
+    pub fn new(shared: Option<Shared>, clock: Arc<dyn Clock>) -> LotStates {
+        LotStates { local: Mutex::default(), clock, shared, script: redis::Script::new(KEEP_NEWEST) }
     }
 
     /// This instance's copy of a lot.
@@ -84,7 +86,7 @@ impl LotStates {
             if local.len() >= SWEEP_AT && local.len().is_power_of_two() {
                 // Lots ended elsewhere (another instance, a worker) are never
                 // seen ending here: forget those well past their end.
-                let horizon = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+                let horizon = self.clock.now().0 - time::Duration::minutes(10);
                 local.retain(|_, known| known.ends_at.0 > horizon);
             }
             let newer = local.get(&lot.id).is_none_or(|known| known.seq <= lot.seq);

@@ -5,28 +5,28 @@
 use std::collections::{BTreeMap, HashMap};
 
 use dkp_core::Points;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::model::{Event, user_channel};
-use super::sql::{Db, Row, Tx, placeholders, value_rows};
-use super::{Ctx, StoreError};
+use super::sql::{Row, Tx, placeholders, value_rows};
+use super::{Ctx, Store, StoreError};
+use crate::model::{Event, EventName, balance_changed, user_channel};
 
 /// An event to write: on a lot's channel with the lot's own offset, or on
 /// another channel at that channel's next offset.
 pub struct Pending {
     pub channel: String,
     pub offset: Option<i64>,
-    pub name: &'static str,
+    pub name: EventName,
     pub data: Value,
 }
 
 impl Pending {
-    pub fn at(channel: String, offset: i64, name: &'static str, data: Value) -> Pending {
+    pub fn at(channel: String, offset: i64, name: EventName, data: Value) -> Pending {
         Pending { channel, offset: Some(offset), name, data }
     }
 
-    pub fn next(channel: String, name: &'static str, data: Value) -> Pending {
+    pub fn next(channel: String, name: EventName, data: Value) -> Pending {
         Pending { channel, offset: None, name, data }
     }
 }
@@ -83,7 +83,7 @@ pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec
         statement = statement
             .bind(event.channel.clone())
             .bind(event.offset)
-            .bind(event.name)
+            .bind(event.name.as_str())
             .bind(event.data.to_string())
             .bind(ctx.now);
     }
@@ -118,12 +118,9 @@ pub async fn balance_changes(
     let mut pending = Vec::with_capacity(members.len());
     for row in statement.fetch_all().await? {
         let (balance, held) = (Points::from_stored(row.get("balance")?), Points::from_stored(row.get("held")?));
-        let available = balance.checked_sub(held).map_err(|_| StoreError::Corrupt("available overflows".into()))?;
-        let data = json!({
-            "guild_id": guild_id, "pool_id": pool_id, "member_id": row.get::<Uuid>("member_id")?,
-            "balance": balance.to_string(), "held": held.to_string(), "available": available.to_string(),
-        });
-        pending.push(Pending::next(user_channel(row.get("user_id")?), "balance_changed", data));
+        let data = balance_changed(guild_id, pool_id, row.get("member_id")?, balance, held)
+            .ok_or_else(|| StoreError::Corrupt("available overflows".into()))?;
+        pending.push(Pending::next(user_channel(row.get("user_id")?), EventName::BalanceChanged, data));
     }
     Ok(pending)
 }
@@ -134,38 +131,34 @@ fn event_of(row: &Row) -> Result<Event, StoreError> {
     Ok(Event {
         channel: row.get("channel")?,
         offset: row.get("offset")?,
-        name: EVENT_NAMES
-            .into_iter()
-            .find(|n| *n == name)
-            .ok_or_else(|| StoreError::Corrupt(format!("event {name:?}")))?,
+        name: EventName::parse(&name).ok_or_else(|| StoreError::Corrupt(format!("event {name:?}")))?,
         data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
-/// Every event name the service writes.
-pub const EVENT_NAMES: [&str; 6] =
-    ["lot_opened", "bid_placed", "lot_extended", "lot_closed", "lot_cancelled", "balance_changed"];
+impl Store {
+    /// Up to `limit` events of `channel` after `offset`, in order.
+    pub async fn events_since(&self, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        self.db.sql("SELECT channel, \"offset\", name, data FROM events WHERE channel = $1 AND \"offset\" > $2 ORDER BY \"offset\" LIMIT $3")
+            .bind(channel)
+            .bind(offset)
+            .bind(i64::from(limit))
+            .fetch_all()
+            .await?
+            .iter()
+            .map(event_of)
+            .collect()
+    }
 
-/// Up to `limit` events of `channel` after `offset`, in order.
-pub async fn since(db: &Db, channel: &str, offset: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
-    db.sql("SELECT channel, \"offset\", name, data FROM events WHERE channel = $1 AND \"offset\" > $2 ORDER BY \"offset\" LIMIT $3")
-        .bind(channel)
-        .bind(offset)
-        .bind(i64::from(limit))
-        .fetch_all()
-        .await?
-        .iter()
-        .map(event_of)
-        .collect()
-}
-
-/// The oldest and newest offsets kept for `channel`.
-pub async fn bounds(db: &Db, channel: &str) -> Result<Option<(i64, i64)>, StoreError> {
-    let row = db
-        .sql("SELECT MIN(\"offset\") AS first, MAX(\"offset\") AS last FROM events WHERE channel = $1")
-        .bind(channel)
-        .fetch_one()
-        .await?;
-    let (first, last): (Option<i64>, Option<i64>) = (row.get("first")?, row.get("last")?);
-    Ok(first.zip(last))
+    /// The oldest and newest offsets kept for `channel`.
+    pub async fn event_bounds(&self, channel: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = self
+            .db
+            .sql("SELECT MIN(\"offset\") AS first, MAX(\"offset\") AS last FROM events WHERE channel = $1")
+            .bind(channel)
+            .fetch_one()
+            .await?;
+        let (first, last): (Option<i64>, Option<i64>) = (row.get("first")?, row.get("last")?);
+        Ok(first.zip(last))
+    }
 }

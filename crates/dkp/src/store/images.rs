@@ -5,59 +5,66 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::model::{AuditWrite, Guild, LotView};
+use super::audit::{AuditWrite, audit};
 use super::retry::retry;
-use super::sql::Db;
-use super::sql_store::audit;
-use super::{Ctx, StoreError, auction};
+use super::{Ctx, Store, StoreError, lots};
+use crate::model::{Guild, LotView};
 
-pub async fn set_guild_logo(db: &Db, guild_id: Uuid, key: &str, ctx: &Ctx) -> Result<Guild, StoreError> {
-    retry("set_guild_logo", || async {
-        let mut tx = db.begin_write().await?;
-        let row = tx
-            .sql("SELECT id, slug, name, logo_key FROM guilds WHERE id = $1")
-            .bind(guild_id)
-            .fetch_optional()
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let before: Option<String> = row.get("logo_key")?;
-        tx.sql("UPDATE guilds SET logo_key = $1 WHERE id = $2").bind(key).bind(guild_id).execute().await?;
-        let change = AuditWrite::new(ctx, Some(guild_id), "guild.logo", "guild", guild_id)
-            .before(json!({ "key": before }))
-            .after(json!({ "key": key }));
-        audit(&mut tx, change).await?;
-        tx.commit().await?;
-        Ok(Guild { id: row.get("id")?, slug: row.get("slug")?, name: row.get("name")?, logo_key: Some(key.to_owned()) })
-    })
-    .await
-}
+impl Store {
+    pub async fn set_guild_logo(&self, guild_id: Uuid, key: &str, ctx: &Ctx) -> Result<Guild, StoreError> {
+        retry("set_guild_logo", || async {
+            let mut tx = self.db.begin_write().await?;
+            let row = tx
+                .sql("SELECT id, slug, name, logo_key FROM guilds WHERE id = $1")
+                .bind(guild_id)
+                .fetch_optional()
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let before: Option<String> = row.get("logo_key")?;
+            tx.sql("UPDATE guilds SET logo_key = $1 WHERE id = $2").bind(key).bind(guild_id).execute().await?;
+            let change = AuditWrite::new(ctx, Some(guild_id), "guild.logo", "guild", guild_id)
+                .before(json!({ "key": before }))
+                .after(json!({ "key": key }));
+            audit(&mut tx, change).await?;
+            tx.commit().await?;
+            Ok(Guild {
+                id: row.get("id")?,
+                slug: row.get("slug")?,
+                name: row.get("name")?,
+                logo_key: Some(key.to_owned()),
+            })
+        })
+        .await
+    }
 
-/// Takes the lot's pool lane first, as bid batches do, so that changing the
-/// icon of a hot lot waits its turn instead of failing a batch's snapshot.
-pub async fn set_lot_icon(
-    db: &Db,
-    guild_id: Uuid,
-    pool_id: Uuid,
-    lot_id: Uuid,
-    key: &str,
-    ctx: &Ctx,
-) -> Result<LotView, StoreError> {
-    retry("set_lot_icon", || async {
-        let mut tx = db.begin_write_in_lane(pool_id).await?;
-        let mut lot = auction::lot_in(&mut tx, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?;
-        let before = lot.icon_key.replace(key.to_owned());
-        tx.sql("UPDATE lots SET icon_key = $1 WHERE guild_id = $2 AND id = $3")
-            .bind(key)
-            .bind(guild_id)
-            .bind(lot_id)
-            .execute()
-            .await?;
-        let change = AuditWrite::new(ctx, Some(guild_id), "lot.icon", "lot", lot_id)
-            .before(json!({ "key": before }))
-            .after(json!({ "key": key }));
-        audit(&mut tx, change).await?;
-        tx.commit().await?;
-        Ok(lot)
-    })
-    .await
+    /// Takes the lot's pool lane first, as bid batches do, so that changing the
+    /// icon of a hot lot waits its turn instead of failing a batch's snapshot.
+    pub async fn set_lot_icon(
+        &self,
+        guild_id: Uuid,
+        lot_id: Uuid,
+        key: &str,
+        ctx: &Ctx,
+    ) -> Result<LotView, StoreError> {
+        let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
+        let _turn = self.gate.enter(pool_id).await;
+        retry("set_lot_icon", || async {
+            let mut tx = self.db.begin_write_in_lane(pool_id).await?;
+            let mut lot = lots::lot_in(&mut tx, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?;
+            let before = lot.icon_key.replace(key.to_owned());
+            tx.sql("UPDATE lots SET icon_key = $1 WHERE guild_id = $2 AND id = $3")
+                .bind(key)
+                .bind(guild_id)
+                .bind(lot_id)
+                .execute()
+                .await?;
+            let change = AuditWrite::new(ctx, Some(guild_id), "lot.icon", "lot", lot_id)
+                .before(json!({ "key": before }))
+                .after(json!({ "key": key }));
+            audit(&mut tx, change).await?;
+            tx.commit().await?;
+            Ok(lot)
+        })
+        .await
+    }
 }

@@ -7,53 +7,12 @@
 //! written so that running it twice changes nothing: a guarded lot
 //! transition, a ledger entry under an idempotency key.
 
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::sql::Ts;
-use super::sql::{Backend, Db, Row, Tx};
-use super::sql_store::OnUnique;
-use super::{Ctx, StoreError};
-
-/// A job to write.
-#[derive(Clone, Debug)]
-pub struct NewJob {
-    pub kind: &'static str,
-    /// At most one job per key.
-    pub dedup_key: Option<String>,
-    pub guild_id: Option<Uuid>,
-    pub payload: Value,
-    pub run_at: Ts,
-}
-
-/// A job as stored.
-#[derive(Clone, Debug)]
-pub struct Job {
-    pub id: Uuid,
-    pub kind: String,
-    pub guild_id: Option<Uuid>,
-    pub payload: Value,
-    pub state: String,
-    pub run_at: Ts,
-    pub attempts: i32,
-    pub result: Option<Value>,
-    pub last_error: Option<String>,
-    pub created_at: Ts,
-    pub finished_at: Option<Ts>,
-}
-
-/// How a run of a job ended.
-#[derive(Clone, Debug)]
-pub enum JobEnd {
-    /// Finished, with what it came to.
-    Done(Value),
-    /// Nothing to do yet: run it again at this time (not counted as a failure).
-    Later(Ts),
-    /// Failed for now: run it again at this time.
-    Retry { at: Ts, error: String },
-    /// Failed for good.
-    Failed(String),
-}
+use super::audit::OnUnique;
+use super::sql::{Backend, Row, Tx};
+use super::{Ctx, Store, StoreError};
+use crate::model::{Code, Job, JobEnd, NewJob, Ts};
 
 /// The columns a `Job` is read from.
 macro_rules! job_columns {
@@ -124,24 +83,10 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob, ctx: &Ctx) -> Result<Uuid, Store
     Ok(id)
 }
 
-/// Writes a job on its own; 409 `duplicate_job` when its key is taken.
-pub async fn enqueue_alone(db: &Db, job: &NewJob, ctx: &Ctx) -> Result<Job, StoreError> {
-    let id = Uuid::now_v7();
-    let mut tx = db.begin_write().await?;
-    insert(&mut tx, id, job, ctx, insert_job!()).await.on_unique(
-        "jobs_dedup_key_key",
-        "jobs.dedup_key",
-        "duplicate_job",
-    )?;
-    tx.commit().await?;
-    let row = db.sql(job_sql!("SELECT", " FROM jobs WHERE id = $1")).bind(id).fetch_optional().await?;
-    row.as_ref().map(job_of).transpose()?.ok_or(StoreError::NotFound)
-}
-
 async fn insert(tx: &mut Tx, id: Uuid, job: &NewJob, ctx: &Ctx, sql: &'static str) -> Result<u64, sqlx::Error> {
     tx.sql(sql)
         .bind(id)
-        .bind(job.kind)
+        .bind(job.kind.as_str())
         .bind(job.dedup_key.clone())
         .bind(job.guild_id)
         .bind(job.payload.to_string())
@@ -151,96 +96,117 @@ async fn insert(tx: &mut Tx, id: Uuid, job: &NewJob, ctx: &Ctx, sql: &'static st
         .await
 }
 
-/// The job with this dedup key, if any.
-pub async fn job_by_key(db: &Db, key: &str) -> Result<Option<Job>, StoreError> {
-    db.sql(job_sql!("SELECT", " FROM jobs WHERE dedup_key = $1"))
-        .bind(key)
-        .fetch_optional()
-        .await?
-        .as_ref()
-        .map(job_of)
-        .transpose()
-}
+impl Store {
+    /// Writes a job on its own; 409 `duplicate_job` when its key is taken.
+    pub async fn enqueue_job(&self, job: &NewJob, ctx: &Ctx) -> Result<Job, StoreError> {
+        let id = Uuid::now_v7();
+        let mut tx = self.db.begin_write().await?;
+        insert(&mut tx, id, job, ctx, insert_job!()).await.on_unique(
+            "jobs_dedup_key_key",
+            "jobs.dedup_key",
+            Code::DuplicateJob,
+        )?;
+        tx.commit().await?;
+        let row = self.db.sql(job_sql!("SELECT", " FROM jobs WHERE id = $1")).bind(id).fetch_optional().await?;
+        row.as_ref().map(job_of).transpose()?.ok_or(StoreError::NotFound)
+    }
 
-/// A guild's job.
-pub async fn job(db: &Db, guild_id: Uuid, id: Uuid) -> Result<Option<Job>, StoreError> {
-    db.sql(job_sql!("SELECT", " FROM jobs WHERE guild_id = $1 AND id = $2"))
-        .bind(guild_id)
-        .bind(id)
-        .fetch_optional()
-        .await?
-        .as_ref()
-        .map(job_of)
-        .transpose()
-}
+    /// The job with this dedup key, if any.
+    pub async fn job_by_key(&self, key: &str) -> Result<Option<Job>, StoreError> {
+        self.db
+            .sql(job_sql!("SELECT", " FROM jobs WHERE dedup_key = $1"))
+            .bind(key)
+            .fetch_optional()
+            .await?
+            .as_ref()
+            .map(job_of)
+            .transpose()
+    }
 
-/// Claims up to `limit` due jobs for `runner` until `lease_until` (the
-/// caller looks first whether any is due: see `backlog`). A job whose runs all
-/// died before they could record an end (it crashes its runner, or outlives
-/// every lease) is given up instead, not claimed forever.
-pub async fn claim(
-    db: &Db,
-    runner: &str,
-    now: Ts,
-    lease_until: Ts,
-    limit: u32,
-    max_attempts: i32,
-) -> Result<Vec<Job>, StoreError> {
-    db.sql(concat!(
-        "UPDATE jobs SET state = 'failed', finished_at = $1, locked_by = NULL, locked_until = NULL, \
-          last_error = 'no run finished; given up' WHERE attempts >= $2 AND ",
-        due!()
-    ))
-    .bind(now)
-    .bind(max_attempts)
-    .execute()
-    .await?;
-    let sql = match db.backend() {
-        Backend::Postgres => claim_sql!(" FOR UPDATE SKIP LOCKED"),
-        // One writer at a time: nothing to skip.
-        Backend::Sqlite => claim_sql!(""),
-    };
-    let rows = db.sql(sql).bind(now).bind(runner).bind(lease_until).bind(i64::from(limit)).fetch_all().await?;
-    rows.iter().map(job_of).collect()
-}
+    /// A guild's job.
+    pub async fn job(&self, guild_id: Uuid, id: Uuid) -> Result<Option<Job>, StoreError> {
+        self.db
+            .sql(job_sql!("SELECT", " FROM jobs WHERE guild_id = $1 AND id = $2"))
+            .bind(guild_id)
+            .bind(id)
+            .fetch_optional()
+            .await?
+            .as_ref()
+            .map(job_of)
+            .transpose()
+    }
 
-/// Records how a claimed run ended, unless the lease was lost to another
-/// runner meanwhile (then that runner's run counts). Whether it was recorded.
-pub async fn finish(db: &Db, id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> Result<bool, StoreError> {
-    let (state, run_at, result, error) = match end {
-        JobEnd::Done(result) => ("done", None, Some(result.to_string()), None),
-        JobEnd::Later(at) => ("queued", Some(*at), None, None),
-        JobEnd::Retry { at, error } => ("queued", Some(*at), None, Some(error.clone())),
-        JobEnd::Failed(error) => ("failed", None, None, Some(error.clone())),
-    };
-    let finished_at = (state != "queued").then_some(now);
-    let changed = db
-        .sql(
-            "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), result = $3, last_error = COALESCE($4, last_error), \
-              finished_at = $5, locked_by = NULL, locked_until = NULL, \
-              attempts = CASE WHEN $6 THEN attempts - 1 ELSE attempts END \
-              WHERE id = $7 AND locked_by = $8",
-        )
-        .bind(state)
-        .bind(run_at)
-        .bind(result)
-        .bind(error)
-        .bind(finished_at)
-        .bind(matches!(end, JobEnd::Later(_)))
-        .bind(id)
-        .bind(runner)
-        .execute()
-        .await?;
-    Ok(changed == 1)
-}
+    /// Claims up to `limit` due jobs for `runner` until `lease_until` (the
+    /// caller looks first whether any is due: see `backlog`). A job whose runs all
+    /// died before they could record an end (it crashes its runner, or outlives
+    /// every lease) is given up instead, not claimed forever.
+    pub async fn claim_jobs(
+        &self,
+        runner: &str,
+        now: Ts,
+        lease_until: Ts,
+        limit: u32,
+        max_attempts: i32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.db
+            .sql(concat!(
+                "UPDATE jobs SET state = 'failed', finished_at = $1, locked_by = NULL, locked_until = NULL, \
+              last_error = 'no run finished; given up' WHERE attempts >= $2 AND ",
+                due!()
+            ))
+            .bind(now)
+            .bind(max_attempts)
+            .execute()
+            .await?;
+        let sql = match self.db.backend() {
+            Backend::Postgres => claim_sql!(" FOR UPDATE SKIP LOCKED"),
+            // One writer at a time: nothing to skip.
+            Backend::Sqlite => claim_sql!(""),
+        };
+        let rows = self.db.sql(sql).bind(now).bind(runner).bind(lease_until).bind(i64::from(limit)).fetch_all().await?;
+        rows.iter().map(job_of).collect()
+    }
 
-/// Jobs due now and not running, and how late the oldest of them is, in seconds.
-pub async fn backlog(db: &Db, now: Ts) -> Result<(i64, f64), StoreError> {
-    let row = db
-        .sql(concat!("SELECT COUNT(*) AS due, MIN(run_at) AS oldest FROM jobs WHERE ", due!()))
-        .bind(now)
-        .fetch_one()
-        .await?;
-    let oldest = row.get::<Option<Ts>>("oldest")?.map_or(0.0, |at| (now.0 - at.0).as_seconds_f64().max(0.0));
-    Ok((row.get("due")?, oldest))
+    /// Records how a claimed run ended, unless the lease was lost to another
+    /// runner meanwhile (then that runner's run counts). Whether it was recorded.
+    pub async fn finish_job(&self, id: Uuid, runner: &str, end: &JobEnd, now: Ts) -> Result<bool, StoreError> {
+        let (state, run_at, result, error) = match end {
+            JobEnd::Done(result) => ("done", None, Some(result.to_string()), None),
+            JobEnd::Later(at) => ("queued", Some(*at), None, None),
+            JobEnd::Retry { at, error } => ("queued", Some(*at), None, Some(error.clone())),
+            JobEnd::Failed(error) => ("failed", None, None, Some(error.clone())),
+        };
+        let finished_at = (state != "queued").then_some(now);
+        let changed = self
+                .db
+            .sql(
+                "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), result = $3, last_error = COALESCE($4, last_error), \
+                  finished_at = $5, locked_by = NULL, locked_until = NULL, \
+                  attempts = CASE WHEN $6 THEN attempts - 1 ELSE attempts END \
+                  WHERE id = $7 AND locked_by = $8",
+            )
+            .bind(state)
+            .bind(run_at)
+            .bind(result)
+            .bind(error)
+            .bind(finished_at)
+            .bind(matches!(end, JobEnd::Later(_)))
+            .bind(id)
+            .bind(runner)
+            .execute()
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Jobs due now and not running, and how late the oldest of them is, in seconds.
+    pub async fn job_backlog(&self, now: Ts) -> Result<(i64, f64), StoreError> {
+        let row = self
+            .db
+            .sql(concat!("SELECT COUNT(*) AS due, MIN(run_at) AS oldest FROM jobs WHERE ", due!()))
+            .bind(now)
+            .fetch_one()
+            .await?;
+        let oldest = row.get::<Option<Ts>>("oldest")?.map_or(0.0, |at| (now.0 - at.0).as_seconds_f64().max(0.0));
+        Ok((row.get("due")?, oldest))
+    }
 }

@@ -9,22 +9,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dkp_core::ledger::{self, Wallet};
-use dkp_core::{AccountRef, Points, Posting, SystemAccount};
+use dkp_core::{AccountRef, EntryKind, Points, Posting, SystemAccount};
 use uuid::Uuid;
 
-use super::model::*;
+use super::audit::{AuditWrite, OnUnique, audit, paginate};
+use super::idempotency::{remember, replay};
+use super::retry::retry;
 use super::sql::{Backend, Db, Row, Tx, placeholders};
-use super::sql_store::{OnUnique, audit};
-use super::{Ctx, StoreError};
-use crate::store::retry::retry;
+use super::{Ctx, Read, Store, StoreError};
+use crate::model::{
+    Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Page, PageRequest, Pool, Recorded, Standing,
+};
 
-pub async fn create_pool(
-    db: &Db,
-    guild_id: Uuid,
-    name: &str,
-    allow_negative: bool,
-    ctx: &Ctx,
-) -> Result<Pool, StoreError> {
+async fn create_pool(db: &Db, guild_id: Uuid, name: &str, allow_negative: bool, ctx: &Ctx) -> Result<Pool, StoreError> {
     retry("create_pool", || async {
         let mut tx = db.begin_write().await?;
         let pool = Pool { id: Uuid::now_v7(), name: name.to_owned(), allow_negative };
@@ -36,7 +33,7 @@ pub async fn create_pool(
             .bind(ctx.now)
             .execute()
             .await
-            .on_unique("pools_guild_name_key", "pools.guild_id", "pool_name_taken")?;
+            .on_unique("pools_guild_name_key", "pools.guild_id", Code::PoolNameTaken)?;
         for system in SystemAccount::ALL {
             open_account(&mut tx, guild_id, pool.id, None, Some(system)).await?;
         }
@@ -81,7 +78,7 @@ fn pool_of(row: &Row) -> Result<Pool, sqlx::Error> {
     Ok(Pool { id: row.get("id")?, name: row.get("name")?, allow_negative: row.get("allow_negative")? })
 }
 
-pub async fn pools(db: &Db, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
+async fn pools(db: &Db, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
     let rows = db
         .sql("SELECT id, name, allow_negative FROM pools WHERE guild_id = $1 ORDER BY id")
         .bind(guild_id)
@@ -101,7 +98,7 @@ async fn pool(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Pool, StoreError
     Ok(pool_of(&row)?)
 }
 
-pub async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
+async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
     pool(db, guild_id, pool_id).await?;
     let rows = db
         .sql(concat!(
@@ -139,10 +136,7 @@ fn entry_of(row: &Row) -> Result<Entry, StoreError> {
     Ok(Entry {
         id: row.get("id")?,
         pool_id: row.get("pool_id")?,
-        kind: ENTRY_KINDS
-            .into_iter()
-            .find(|k| *k == kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("entry kind {kind:?}")))?,
+        kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("entry kind {kind:?}")))?,
         reason: row.get("reason")?,
         created_at: row.get("created_at")?,
         created_by: row.get("created_by")?,
@@ -162,7 +156,7 @@ fn posting_of(row: &Row) -> Result<EntryPosting, StoreError> {
     Ok(EntryPosting { account, amount: Points::from_stored(row.get("amount")?) })
 }
 
-pub async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
+async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
     let Some(row) = db
         .sql(
             "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
@@ -191,7 +185,7 @@ pub async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Ent
     Ok(Some(entry))
 }
 
-pub async fn entries(
+async fn entries(
     db: &Db,
     guild_id: Uuid,
     pool_id: Uuid,
@@ -242,11 +236,11 @@ pub async fn entries(
 }
 
 /// One try at writing an entry; `retry` runs it again on a serialization failure.
-pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded, StoreError> {
+async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
     let mut tx = db.begin_write_in_lane(command.pool_id).await?;
     if let Some(claim) = &command.idempotency {
-        if let Some(replay) = replay(&mut tx, claim).await? {
-            return Ok(replay);
+        if let Some(answer) = replay(&mut tx, claim).await? {
+            return Ok(Recorded::Replay(answer));
         }
     }
     let allow_negative: bool = tx
@@ -269,18 +263,10 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
         allow_negative,
     };
     let entry = post(&mut tx, draft, ctx).await?;
-    let action = match entry.kind {
-        "award" => "entry.award",
-        "adjustment" => "entry.adjustment",
-        "transfer" => "entry.transfer",
-        "reversal" => "entry.reversal",
-        "decay" => "entry.decay",
-        _ => "entry.settlement",
-    };
+    let action = audit_action(entry.kind);
     audit(&mut tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
     if let Some(claim) = &command.idempotency {
-        let (status, body) = (command.respond)(&entry);
-        remember(&mut tx, claim, status, &body, ctx).await?;
+        remember(&mut tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
     }
     let pending = super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members()).await?;
     let events = super::events::append(&mut tx, pending, ctx).await?;
@@ -292,7 +278,7 @@ pub async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<
 pub(super) struct Draft {
     pub guild_id: Uuid,
     pub pool_id: Uuid,
-    pub kind: &'static str,
+    pub kind: EntryKind,
     pub reason: String,
     pub created_by: Uuid,
     pub reverses: Option<Uuid>,
@@ -341,14 +327,14 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
     .bind(entry.id)
     .bind(draft.guild_id)
     .bind(entry.pool_id)
-    .bind(entry.kind)
+    .bind(entry.kind.as_str())
     .bind(entry.reason.as_str())
     .bind(entry.created_at)
     .bind(entry.created_by)
     .bind(entry.reverses)
     .execute()
     .await
-    .on_unique("entries_reverses_key", "entries.reverses", "already_reversed")?;
+    .on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed)?;
     for (member, balance) in &balances {
         tx.sql("UPDATE accounts SET balance = $1 WHERE id = $2")
             .bind(balance.hundredths())
@@ -405,10 +391,10 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
                 .await?
                 .ok_or(StoreError::NotFound)?;
             if original.get::<Option<Uuid>>("reverses")?.is_some() {
-                return Err(StoreError::Conflict("not_reversible"));
+                return Err(StoreError::Conflict(Code::NotReversible));
             }
             if original.get::<i64>("reversals")? > 0 {
-                return Err(StoreError::Conflict("already_reversed"));
+                return Err(StoreError::Conflict(Code::AlreadyReversed));
             }
             let rows = tx
                 .sql("SELECT p.entry_id, a.member_id, a.system, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id \
@@ -474,47 +460,55 @@ async fn credit_system(tx: &mut Tx, pool_id: Uuid, system: SystemAccount, amount
     Ok(id)
 }
 
-/// The stored answer for a key seen before, or an error if the key came with
-/// another request.
-pub(super) async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Recorded>, StoreError> {
-    let Some(row) = tx
-        .sql("SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2")
-        .bind(claim.user_id)
-        .bind(claim.key.as_str())
-        .fetch_optional()
-        .await?
-    else {
-        return Ok(None);
-    };
-    if row.get::<Vec<u8>>("fingerprint")? != claim.fingerprint {
-        return Err(StoreError::IdempotencyKeyReused);
+/// The audit action of an entry of `kind`.
+fn audit_action(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Award => "entry.award",
+        EntryKind::Adjustment => "entry.adjustment",
+        EntryKind::Transfer => "entry.transfer",
+        EntryKind::Reversal => "entry.reversal",
+        EntryKind::Decay => "entry.decay",
+        EntryKind::Settlement => "entry.settlement",
     }
-    let status: i32 = row.get("status")?;
-    Ok(Some(Recorded::Replay { status: u16::try_from(status).unwrap_or(200), body: row.get("response")? }))
 }
 
-/// Stores the answer under the key. A racer that stored it first makes this
-/// attempt retry, and the retry replays the racer's answer.
-pub(super) async fn remember(
-    tx: &mut Tx,
-    claim: &IdempotencyClaim,
-    status: u16,
-    body: &str,
-    ctx: &Ctx,
-) -> Result<(), StoreError> {
-    tx.sql("INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(claim.user_id)
-        .bind(claim.key.as_str())
-        .bind(claim.fingerprint.as_slice())
-        .bind(i32::from(status))
-        .bind(body)
-        .bind(ctx.now)
-        .execute()
-        .await
-        .on_unique("idempotency_keys_pkey", "idempotency_keys.user_id", "raced")
-        .map_err(|e| match e {
-            StoreError::Conflict("raced") => StoreError::Raced,
-            other => other,
-        })?;
-    Ok(())
+impl Store {
+    pub async fn create_pool(
+        &self,
+        guild_id: Uuid,
+        name: &str,
+        allow_negative: bool,
+        ctx: &Ctx,
+    ) -> Result<Pool, StoreError> {
+        create_pool(&self.db, guild_id, name, allow_negative, ctx).await
+    }
+
+    pub async fn pools(&self, guild_id: Uuid, read: Read) -> Result<Vec<Pool>, StoreError> {
+        self.read(read, |db| pools(db, guild_id)).await
+    }
+
+    pub async fn standings(&self, guild_id: Uuid, pool_id: Uuid, read: Read) -> Result<Vec<Standing>, StoreError> {
+        self.read(read, |db| standings(db, guild_id, pool_id)).await
+    }
+
+    pub async fn entry(&self, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
+        entry(&self.db, guild_id, entry_id).await
+    }
+
+    pub async fn entries(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        member_id: Option<Uuid>,
+        page: PageRequest,
+        read: Read,
+    ) -> Result<Page<Entry>, StoreError> {
+        self.read(read, |db| entries(db, guild_id, pool_id, member_id, page)).await
+    }
+
+    /// Writes one ledger entry, or replays the answer kept under its idempotency key.
+    pub async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
+        let _turn = self.gate.enter(command.pool_id).await;
+        retry(command.request.kind().as_str(), || record_entry(&self.db, command, ctx)).await
+    }
 }

@@ -7,6 +7,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Database, Decode, Encode, PgPool, Postgres, Row as _, Sqlite, SqlitePool, Type};
 
+use crate::model::Ts;
+
 /// A value both drivers can bind.
 pub trait Value:
     for<'q> Encode<'q, Postgres> + Type<Postgres> + for<'q> Encode<'q, Sqlite> + Type<Sqlite> + Send
@@ -273,22 +275,9 @@ impl Row {
     }
 }
 
-/// A point in time: `timestamptz` on PostgreSQL, integer microseconds since
-/// the epoch on SQLite, so that it sorts and compares right on both (SQLite's
-/// text timestamps vary in length and do not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Ts(pub time::OffsetDateTime);
-
-impl Ts {
-    fn micros(self) -> i64 {
-        // Microseconds since 1970 fit an i64 for ±292,000 years.
-        (self.0.unix_timestamp_nanos() / 1_000) as i64
-    }
-
-    fn from_micros(micros: i64) -> Result<Ts, sqlx::error::BoxDynError> {
-        Ok(Ts(time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)?))
-    }
-}
+// `Ts` is `timestamptz` on PostgreSQL and integer microseconds since the
+// epoch on SQLite, so that it sorts and compares right on both (SQLite's text
+// timestamps vary in length and do not).
 
 type BoxDynError = sqlx::error::BoxDynError;
 
@@ -326,7 +315,8 @@ impl Encode<'_, Sqlite> for Ts {
 }
 impl<'r> Decode<'r, Sqlite> for Ts {
     fn decode(value: <Sqlite as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ts::from_micros(<i64 as Decode<Sqlite>>::decode(value)?)
+        let micros = <i64 as Decode<Sqlite>>::decode(value)?;
+        Ts::from_micros(micros).ok_or_else(|| format!("a time out of range: {micros}").into())
     }
 }
 

@@ -307,7 +307,7 @@ async fn racing_bidders_leave_strictly_rising_bids_and_only_the_leader_holding(a
     let events = app.store.events_since(&format!("lot:{id}"), 0, 10_000).await.unwrap();
     let amounts: Vec<i64> = events
         .iter()
-        .filter(|e| e.name == "bid_placed")
+        .filter(|e| e.name.as_str() == "bid_placed")
         .map(|e| dkp_core::Points::parse(e.data["amount"].as_str().unwrap()).unwrap().hundredths())
         .collect();
     assert_eq!(amounts.len() as i64, accepted);

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::both_stores;
-use crate::support::{Guild, Kind, Reply, TestApp, spawn_app_with};
+use crate::support::{Feed, Guild, Kind, Reply, TestApp, spawn_app_with};
 
 both_stores!(
     a_logo_round_trips_through_the_local_folder,
@@ -172,9 +172,16 @@ async fn a_lot_icon_shows_in_every_answer_that_carries_the_lot(app: TestApp) {
 
     let closed = app.post(&format!("{lots}/{lot_id}/close")).token(&officer.token).send().await.expect(200);
     assert_eq!(closed.json["lot"]["icon_url"], url.as_str());
-    let events = app.store.events_since(&format!("lot:{lot_id}"), 0, 100).await.expect("events");
-    let closing = events.iter().find(|e| e.name == "lot_closed").expect("a lot_closed event");
-    assert_eq!(closing.data["lot"]["icon_url"], url.as_str());
+    // The logged event, replayed to a subscriber, shows the icon as every answer does.
+    let mut feed = Feed::connect(app.serve().await, &officer.token).await;
+    feed.subscribe(&format!("lot:{lot_id}"), Some(0)).await;
+    let closing = loop {
+        let message = feed.next().await;
+        if message["event"] == "lot_closed" {
+            break message;
+        }
+    };
+    assert_eq!(closing["data"]["lot"]["icon_url"], url.as_str());
 
     let served = fetch(&app, Method::GET, &url, None).await;
     assert_eq!(

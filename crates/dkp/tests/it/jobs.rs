@@ -108,8 +108,8 @@ async fn a_job_run_twice_applies_once(app: TestApp) {
 
     let first = app.service.run_decay(&job).await;
     let second = app.service.run_decay(&job).await;
-    let entry = |end: dkp::store::JobEnd| match end {
-        dkp::store::JobEnd::Done(result) => result["entry_id"].clone(),
+    let entry = |end: dkp::model::JobEnd| match end {
+        dkp::model::JobEnd::Done(result) => result["entry_id"].clone(),
         other => panic!("not done: {other:?}"),
     };
     assert_eq!(entry(first), entry(second), "the second run finds the first one's entry");

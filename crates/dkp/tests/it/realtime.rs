@@ -194,13 +194,13 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_counted() {
     // Publish far more than socket buffers and the queue hold, and read none of it.
     let padding = "x".repeat(16 * 1024);
     for offset in 0..4000 {
-        let event = dkp::store::Event {
-            channel: dkp::store::lot_channel(id),
+        let event = dkp::model::Event {
+            channel: dkp::model::lot_channel(id),
             offset: 1000 + offset,
-            name: "bid_placed",
+            name: dkp::model::EventName::BidPlaced,
             data: json!({"padding": padding}),
         };
-        app.service.hub.publish(&[event]);
+        app.service.publish(&[event]);
         if offset % 200 == 0 {
             tokio::task::yield_now().await;
         }

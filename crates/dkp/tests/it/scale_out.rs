@@ -97,7 +97,7 @@ async fn events_and_lot_states_cross_instances(url: String) {
     let lot_id = uuid::Uuid::parse_str(id).unwrap();
     let mut standing = None;
     for _ in 0..40 {
-        standing = a.service.auctions.states.newer_than(lot_id, 0).await;
+        standing = a.service.shared_lot_standing(lot_id, 0).await;
         if standing.is_some() {
             break;
         }

@@ -41,7 +41,7 @@ pub enum Kind {
 pub struct TestApp {
     pub kind: Kind,
     pub router: Router,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub service: Arc<dkp::service::Service>,
     pub location: Location,
     /// The connection string of this test's own database or schema.
@@ -424,15 +424,15 @@ impl TestApp {
     /// Runs this instance's job runner until the returned guard is dropped.
     pub fn start_jobs(&self) -> JobsRunning {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runner = dkp::jobs::Runner::new("test", std::time::Duration::from_secs(30));
-        let task = tokio::spawn(dkp::jobs::run(self.service.clone(), runner, stopped));
+        let runner = dkp::service::jobs::Runner::new("test", std::time::Duration::from_secs(30));
+        let task = tokio::spawn(dkp::service::jobs::run(self.service.clone(), runner, stopped));
         JobsRunning { _stop: stop, task }
     }
 
     /// One pass of a job runner: claims and runs what is due now.
     pub async fn run_due_jobs(&self) -> usize {
-        let runner = dkp::jobs::Runner::new("test", std::time::Duration::from_secs(30));
-        dkp::jobs::run_due(&self.service, &runner).await
+        let runner = dkp::service::jobs::Runner::new("test", std::time::Duration::from_secs(30));
+        dkp::service::jobs::run_due(&self.service, &runner).await
     }
 
     /// Serves the router on a real port of 127.0.0.1, for WebSocket clients.

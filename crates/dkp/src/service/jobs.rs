@@ -17,9 +17,9 @@ use futures_util::FutureExt;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::error::ApiError;
-use crate::service::Service;
-use crate::store::{CLOSE_LOT, Ctx, Ending, Job, JobEnd, Ts};
+use super::Service;
+use crate::model::{Code, Ending, Job, JobEnd, JobKind, Ts};
+use crate::store::Ctx;
 
 /// How often due jobs are looked for: a lot closes at most this late (plus its run).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -70,7 +70,7 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
     if observe(service, now).await == Some(0) {
         return 0;
     }
-    let lease_until = Ts(now.0 + runner.lease);
+    let lease_until = now.plus(runner.lease);
     let claimed = match service.store.claim_jobs(&runner.name, now, lease_until, CLAIM, MAX_ATTEMPTS).await {
         Ok(claimed) => claimed,
         Err(error) => {
@@ -82,7 +82,7 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
         // A job that panics fails like any other instead of ending the runner.
         let end = match std::panic::AssertUnwindSafe(run_one(service, job)).catch_unwind().await {
             Ok(end) => end,
-            Err(_) => retry(service, job, &"the job's run panicked"),
+            Err(_) => service.retry_job(job, &"the job's run panicked"),
         };
         let outcome = match &end {
             JobEnd::Done(_) => "done",
@@ -117,10 +117,10 @@ async fn observe(service: &Service, now: Ts) -> Option<i64> {
 }
 
 async fn run_one(service: &Service, job: &Job) -> JobEnd {
-    match job.kind.as_str() {
-        CLOSE_LOT => close_lot(service, job).await,
-        crate::service::decay::DECAY => service.run_decay(job).await,
-        other => JobEnd::Failed(format!("no runner knows jobs of kind {other}")),
+    match JobKind::parse(&job.kind) {
+        Some(JobKind::CloseLot) => close_lot(service, job).await,
+        Some(JobKind::Decay) => service.run_decay(job).await,
+        None => JobEnd::Failed(format!("no runner knows jobs of kind {}", job.kind)),
     }
 }
 
@@ -133,27 +133,29 @@ async fn close_lot(service: &Service, job: &Job) -> JobEnd {
     match service.finish_lot(guild_id, lot_id, Ending::Due, "", &ctx).await {
         Ok(lot) => JobEnd::Done(json!({"status": lot.status.as_str()})),
         // A late bid moved the end: come back then.
-        Err(ApiError::Conflict { code: "lot_not_due", .. }) => match service.store.lot(guild_id, lot_id).await {
+        Err(error) if error.is(Code::LotNotDue) => match service.store.lot(guild_id, lot_id).await {
             Ok(Some(lot)) => JobEnd::Later(lot.ends_at),
             Ok(None) => JobEnd::Failed("the lot is gone".into()),
-            Err(error) => retry(service, job, &error),
+            Err(error) => service.retry_job(job, &error),
         },
         // Closed by an officer or cancelled: nothing left to do.
-        Err(ApiError::Conflict { code: "lot_closed", .. }) => JobEnd::Done(json!({"status": "ended before"})),
-        Err(ApiError::NotFound) => JobEnd::Failed("the lot is gone".into()),
-        Err(error) => retry(service, job, &error),
+        Err(error) if error.is(Code::LotClosed) => JobEnd::Done(json!({"status": "ended before"})),
+        Err(error) if error.is(Code::NotFound) => JobEnd::Failed("the lot is gone".into()),
+        Err(error) => service.retry_job(job, &error),
     }
 }
 
-/// Runs a failed job again after a backoff that doubles (1 s to 5 min), or
-/// gives up after `MAX_ATTEMPTS`. The cause is logged; the job keeps only a
-/// word on it, since guild members can read a job.
-pub fn retry(service: &Service, job: &Job, cause: &dyn std::fmt::Display) -> JobEnd {
-    tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %cause, "a job's run failed");
-    let error = "a run failed for a reason of the moment (the database, contention); it is retried".to_owned();
-    if job.attempts >= MAX_ATTEMPTS {
-        return JobEnd::Failed(error);
+impl Service {
+    /// Runs a failed job again after a backoff that doubles (1 s to 5 min),
+    /// or gives up after `MAX_ATTEMPTS`. The cause is logged; the job keeps
+    /// only a word on it, since guild members can read a job.
+    pub(super) fn retry_job(&self, job: &Job, cause: &dyn std::fmt::Display) -> JobEnd {
+        tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %cause, "a job's run failed");
+        let error = "a run failed for a reason of the moment (the database, contention); it is retried".to_owned();
+        if job.attempts >= MAX_ATTEMPTS {
+            return JobEnd::Failed(error);
+        }
+        let backoff = Duration::from_secs(1u64 << job.attempts.clamp(0, 8)).min(Duration::from_secs(300));
+        JobEnd::Retry { at: self.clock.now().plus(backoff), error }
     }
-    let backoff = Duration::from_secs(1u64 << job.attempts.clamp(0, 8)).min(Duration::from_secs(300));
-    JobEnd::Retry { at: Ts(service.clock.now().0 + backoff), error }
 }

@@ -8,9 +8,10 @@
 //! A refusal is 429 `rate_limited` with `Retry-After`; it changes nothing.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::error::ApiError;
+use super::Error;
+use crate::clock::Clock;
 use crate::shared::Shared;
 
 /// What is limited.
@@ -42,6 +43,7 @@ return n";
 
 pub struct Limits {
     shared: Option<Shared>,
+    clock: Arc<dyn Clock>,
     script: redis::Script,
     bids_per_s: u32,
     connects_per_s: u32,
@@ -50,12 +52,13 @@ pub struct Limits {
 
 impl Limits {
     /// Limits of `per_second` each; 0 turns one off.
-    pub fn new(shared: Option<Shared>, bids_per_s: u32, connects_per_s: u32) -> Limits {
-        Limits { shared, script: redis::Script::new(COUNT), bids_per_s, connects_per_s, local: Mutex::default() }
+    pub fn new(shared: Option<Shared>, clock: Arc<dyn Clock>, bids_per_s: u32, connects_per_s: u32) -> Limits {
+        let script = redis::Script::new(COUNT);
+        Limits { shared, clock, script, bids_per_s, connects_per_s, local: Mutex::default() }
     }
 
     /// Admits one more `what` by `who` in this second, or refuses it.
-    pub async fn admit(&self, what: Limited, who: &str) -> Result<(), ApiError> {
+    pub async fn admit(&self, what: Limited, who: &str) -> Result<(), Error> {
         let limit = match what {
             Limited::Bid => self.bids_per_s,
             Limited::Connect => self.connects_per_s,
@@ -63,14 +66,14 @@ impl Limits {
         if limit == 0 {
             return Ok(());
         }
-        let window = crate::shared::now_ms() / WINDOW_MS;
+        let window = self.clock.now_ms() / WINDOW_MS;
         let count = match self.count_shared(what, who, window).await {
             Some(count) => count,
             None => self.count_local(what, who, window),
         };
         if count > u64::from(limit) {
             metrics::counter!("dkp_rate_limited_total", "what" => what.as_str()).increment(1);
-            return Err(ApiError::RateLimited { retry_after_s: 1 });
+            return Err(Error::RateLimited { retry_after_s: 1 });
         }
         Ok(())
     }
@@ -103,7 +106,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_limit_refuses_past_it_within_a_window_and_zero_turns_it_off() {
-        let limits = Limits::new(None, 2, 0);
+        let clock = Arc::new(crate::clock::TestClock::new());
+        let limits = Limits::new(None, clock.clone(), 2, 0);
         let window = 10;
         assert_eq!(limits.count_local(Limited::Bid, "a", window), 1);
         assert_eq!(limits.count_local(Limited::Bid, "a", window), 2);
@@ -112,15 +116,15 @@ mod tests {
         for _ in 0..100 {
             limits.admit(Limited::Connect, "127.0.0.1").await.expect("off");
         }
-        let refused = {
-            let mut refused = 0;
-            for _ in 0..5 {
-                if limits.admit(Limited::Bid, "c").await.is_err() {
-                    refused += 1;
-                }
+        // The clock stands still: one window, two bids allowed in it.
+        let mut refused = 0;
+        for _ in 0..5 {
+            if limits.admit(Limited::Bid, "c").await.is_err() {
+                refused += 1;
             }
-            refused
-        };
-        assert!(refused >= 1, "five bids in at most two windows, two allowed in each");
+        }
+        assert_eq!(refused, 3, "five bids in one window, two allowed");
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(limits.admit(Limited::Bid, "c").await.is_ok(), "the next window admits again");
     }
 }

@@ -1,0 +1,65 @@
+//! Readiness: whether every backing service this instance depends on answers.
+
+use std::time::Duration;
+
+use super::Service;
+use crate::store::Lsn;
+
+/// How long one backing service may take to answer the readiness check.
+const CHECK_LIMIT: Duration = Duration::from_secs(2);
+
+impl Service {
+    /// The backing services that answered, in the order checked, or the
+    /// first that did not: `database`, then `redis`, `blobs` and
+    /// `database_read` where configured.
+    pub async fn readiness(&self) -> Result<Vec<&'static str>, &'static str> {
+        match tokio::time::timeout(CHECK_LIMIT, self.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "readiness: the database does not answer");
+                return Err("database");
+            }
+            Err(_) => return Err("database"),
+        }
+        let mut ready = vec!["database"];
+        if let Some(shared) = &self.shared {
+            // Without Redis this instance would miss the others' events.
+            if let Err(error) = shared.ping().await {
+                tracing::warn!(error = %error, "readiness: Redis does not answer");
+                return Err("redis");
+            }
+            if !self.hub.healthy() {
+                return Err("redis");
+            }
+            ready.push("redis");
+        }
+        if self.blobs.is_remote() {
+            // A local folder fails with its own requests; a remote store may be away.
+            match tokio::time::timeout(CHECK_LIMIT, self.blobs.ping()).await {
+                Ok(Ok(())) => ready.push("blobs"),
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error, "readiness: the blob store does not answer");
+                    return Err("blobs");
+                }
+                Err(_) => return Err("blobs"),
+            }
+        }
+        // Reads fall back to the primary while the replica is away, but readiness says so.
+        match tokio::time::timeout(CHECK_LIMIT, self.store.ping_replica()).await {
+            Ok(None) => {}
+            Ok(Some(Ok(()))) => ready.push("database_read"),
+            Ok(Some(Err(error))) => {
+                tracing::warn!(error = %error, "readiness: the read replica does not answer");
+                return Err("database_read");
+            }
+            Err(_) => return Err("database_read"),
+        }
+        Ok(ready)
+    }
+
+    /// How far the primary has written, for a caller who has just written;
+    /// `None` when reads never go to a replica.
+    pub async fn write_position(&self) -> Result<Option<Lsn>, super::Error> {
+        Ok(self.store.write_position().await?)
+    }
+}

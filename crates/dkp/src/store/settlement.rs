@@ -1,0 +1,112 @@
+//! Closing and cancelling a lot: guarded transitions of the locked lot row,
+//! so a lot is settled exactly once however many closers race (an officer,
+//! the closing job on any instance or worker).
+
+use std::collections::BTreeSet;
+
+use dkp_core::auction::Status;
+use dkp_core::{EntryKind, Points, ledger};
+use uuid::Uuid;
+
+use super::audit::{AuditWrite, audit};
+use super::events::{Pending, append, balance_changes};
+use super::ledger::{Draft, post};
+use super::lots::{Locked, lock_lot};
+use super::retry::retry;
+use super::sql::Db;
+use super::{Ctx, Store, StoreError};
+use crate::model::{Code, Ending, Event, EventName, LotView, guild_channel, lot_channel};
+
+impl Store {
+    /// Closes (settling it) or cancels an open lot.
+    pub async fn end_lot(
+        &self,
+        guild_id: Uuid,
+        lot_id: Uuid,
+        ending: Ending,
+        reason: &str,
+        ctx: &Ctx,
+    ) -> Result<(LotView, Vec<Event>), StoreError> {
+        let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
+        let _turn = self.gate.enter(pool_id).await;
+        end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
+    }
+}
+
+/// Ends an open lot: settles it (charging the winner through one ledger
+/// entry) or cancels it, releases every hold, and reports it.
+async fn end_lot(
+    db: &Db,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    lot_id: Uuid,
+    ending: Ending,
+    reason: &str,
+    ctx: &Ctx,
+) -> Result<(LotView, Vec<Event>), StoreError> {
+    retry("end_lot", || async {
+        let mut tx = db.begin_write_in_lane(pool_id).await?;
+        let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
+        if view.status != Status::Open {
+            return Err(StoreError::Conflict(Code::LotClosed));
+        }
+        if ending == Ending::Due && ctx.now.micros() < lot.ends_at {
+            return Err(StoreError::Conflict(Code::LotNotDue));
+        }
+        tx.sql("DELETE FROM holds WHERE lot_id = $1").bind(lot_id).execute().await?;
+        let mut touched: BTreeSet<Uuid> = lot.standing.iter().map(|s| s.member).collect();
+        view.seq = lot.seq + 1;
+        let (name, action) = if ending == Ending::Cancel {
+            view.status = Status::Cancelled;
+            view.cancel_reason = Some(reason.to_owned());
+            (EventName::LotCancelled, "lot.cancel")
+        } else {
+            view.status = Status::Closed;
+            if let Some((winner, price)) = lot.outcome().filter(|(_, price)| price.is_positive()) {
+                let draft = Draft {
+                    guild_id,
+                    pool_id,
+                    kind: EntryKind::Settlement,
+                    reason: format!("won {}", view.item_name),
+                    created_by: view.created_by,
+                    reverses: None,
+                    postings: ledger::loot(winner, price)?,
+                    allow_negative,
+                };
+                let entry = post(&mut tx, draft, ctx).await?;
+                view.winner_member_id = Some(winner);
+                view.price = Some(price);
+                view.settlement_entry_id = Some(entry.id);
+                touched.insert(winner);
+            }
+            (EventName::LotClosed, "lot.close")
+        };
+        tx.sql(
+            "UPDATE lots SET status = $1, seq = $2, winner_member_id = $3, price = $4, settlement_entry_id = $5, \
+             closed_at = $6, cancel_reason = $7 WHERE id = $8 AND status = 'open'",
+        )
+        .bind(view.status.as_str())
+        .bind(view.seq)
+        .bind(view.winner_member_id)
+        .bind(view.price.map(Points::hundredths))
+        .bind(view.settlement_entry_id)
+        .bind(ctx.now)
+        .bind(view.cancel_reason.clone())
+        .bind(lot_id)
+        .execute()
+        .await?;
+        let data = Event::lot_data(&view);
+        let touched: Vec<Uuid> = touched.into_iter().collect();
+        let mut pending = vec![
+            Pending::at(lot_channel(lot_id), view.seq, name, data.clone()),
+            Pending::next(guild_channel(&slug), name, data),
+        ];
+        pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
+        let events = append(&mut tx, pending, ctx).await?;
+        audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.without_secrets()))
+            .await?;
+        tx.commit().await?;
+        Ok((view, events))
+    })
+    .await
+}
