@@ -32,6 +32,7 @@ use dkp_core::{Action, Points};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::store::{Lsn, Read};
 pub use error::Error;
 
 use crate::blobs::Blobs;
@@ -39,7 +40,7 @@ use crate::clock::Clock;
 use crate::hub::Hub;
 use crate::model::{Code, Membership, PageRequest, User};
 use crate::shared::Shared;
-use crate::store::{Ctx, Read, Store};
+use crate::store::{Ctx, Store};
 use limits::Limits;
 
 /// What every use case needs.

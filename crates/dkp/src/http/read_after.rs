@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::AppState;
 use super::extract::cookie;
-use crate::store::{Lsn, Read};
+use crate::service::{Lsn, Read};
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-dkp-read-after");
 pub const COOKIE: &str = "dkp_read_after";

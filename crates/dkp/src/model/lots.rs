@@ -87,6 +87,37 @@ pub struct NewLot {
     pub created_by: Uuid,
 }
 
+impl NewLot {
+    /// The lot as it opens, with `id`, at `now`: its first event is its `seq` 1.
+    pub fn opened(&self, id: Uuid, now: Ts) -> LotView {
+        LotView {
+            id,
+            guild_id: self.guild_id,
+            pool_id: self.pool_id,
+            item_name: self.item_name.clone(),
+            game_item_id: self.game_item_id.clone(),
+            mode: self.terms.mode,
+            status: Status::Open,
+            min_bid: self.terms.min_bid,
+            increment: self.terms.increment,
+            anti_snipe_s: self.anti_snipe_s,
+            extend_s: self.extend_s,
+            ends_at: Ts(now.0 + time::Duration::seconds(self.duration_s)),
+            created_at: now,
+            created_by: self.created_by,
+            seq: 1,
+            bid_count: 0,
+            high_bid: None,
+            leader_member_id: None,
+            winner_member_id: None,
+            price: None,
+            settlement_entry_id: None,
+            cancel_reason: None,
+            icon_key: None,
+        }
+    }
+}
+
 /// How a lot ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {

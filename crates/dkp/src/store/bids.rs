@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use dkp_core::Points;
+use dkp_core::auction::Decision;
 use uuid::Uuid;
 
 use super::events::{Pending, append, balance_changes};
@@ -47,18 +48,7 @@ async fn place_bids(
 ) -> Result<BidBatch, StoreError> {
     let mut tx = db.begin_write_in_lane(pool_id).await?;
     let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
-    // Kept answers first: a bid seen before is not decided again.
-    let mut outcomes: Vec<Option<BidOutcome>> = Vec::with_capacity(bids.len());
-    for bid in bids {
-        outcomes.push(match &bid.idempotency {
-            Some(claim) => match replay(&mut tx, claim).await {
-                Ok(answer) => answer.map(BidOutcome::Replay),
-                Err(StoreError::IdempotencyKeyReused) => Some(BidOutcome::KeyReused),
-                Err(other) => return Err(other),
-            },
-            None => None,
-        });
-    }
+    let mut outcomes = kept_answers(&mut tx, bids).await?;
     let fresh: Vec<usize> = (0..bids.len()).filter(|&i| outcomes[i].is_none()).collect();
     let bidders: BTreeSet<Uuid> = fresh.iter().map(|&i| bids[i].member_id).collect();
     let mut wallets = Vec::with_capacity(bidders.len());
@@ -68,45 +58,12 @@ async fn place_bids(
     }
     let asked: Vec<(Uuid, Points)> = fresh.iter().map(|&i| (bids[i].member_id, bids[i].amount)).collect();
     let batch = lot.decide(&mut wallets, &asked, ctx.now.micros());
-    let mut pending = Vec::new();
-    let mut placed: Vec<(Uuid, BidView)> = Vec::new();
-    // The lot's count and end as each accepted bid left them, for its events.
-    let (mut bid_count, mut ends_at) = (view.bid_count, view.ends_at);
-    for (&index, decision) in fresh.iter().zip(batch.decisions) {
-        let bid = &bids[index];
-        outcomes[index] = Some(match decision {
-            Ok(accepted) => {
-                bid_count += 1;
-                if let Some(until) = accepted.extended_to {
-                    ends_at = from_micros(until)?;
-                }
-                let view_bid =
-                    BidView { id: Uuid::now_v7(), seq: accepted.seq, amount: bid.amount, created_at: ctx.now };
-                let open = (!view.mode.is_sealed()).then_some((bid.amount, bid.member_id, view_bid.id));
-                pending.extend(bid_events(lot_id, &view_bid, open, bid_count, ends_at, accepted.extended_to.is_some()));
-                placed.push((bid.member_id, view_bid.clone()));
-                BidOutcome::Accepted(view_bid)
-            }
-            Err(error) => {
-                if let Some(claim) = &bid.idempotency {
-                    // A refusal is an answer too: a repeat gets the same one.
-                    remember(&mut tx, claim, &Answer::Refused(Refusal::from(&error)), ctx).await?;
-                }
-                BidOutcome::Rejected(error)
-            }
-        });
-    }
+    let (mut pending, placed) = record(&mut tx, &view, bids, &fresh, batch.decisions, &mut outcomes, ctx).await?;
     let mut events = Vec::new();
     if !placed.is_empty() {
         insert_bids(&mut tx, lot_id, &placed).await?;
         write_holds(&mut tx, lot_id, &batch.holds, &accounts).await?;
-        let leader = lot.leader().map(|s| (s.member, s.amount));
-        view.seq = lot.seq;
-        view.bid_count = lot.bid_count;
-        view.ends_at = from_micros(lot.ends_at)?;
-        view.high_bid = leader.map(|(_, amount)| amount);
-        view.leader_member_id = leader.map(|(member, _)| member);
-        update_lot(&mut tx, &view).await?;
+        update_lot(&mut tx, &mut view, &lot).await?;
         let mut touched: Vec<Uuid> = batch.holds.iter().map(|(member, _)| *member).collect();
         touched.sort_unstable();
         pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
@@ -121,6 +78,48 @@ async fn place_bids(
     tx.commit().await?;
     let outcomes = outcomes.into_iter().map(|o| o.unwrap_or(BidOutcome::KeyReused)).collect();
     Ok(BidBatch { outcomes, lot: view, events })
+}
+
+/// Turns each decided bid into its outcome: an accepted bid into its view and
+/// events, a refusal under a key into the answer kept for it. The events and
+/// the accepted bids, with their bidders.
+async fn record(
+    tx: &mut Tx,
+    view: &LotView,
+    bids: &[BidCommand],
+    fresh: &[usize],
+    decisions: Vec<Decision<Uuid>>,
+    outcomes: &mut [Option<BidOutcome>],
+    ctx: &Ctx,
+) -> Result<(Vec<Pending>, Vec<(Uuid, BidView)>), StoreError> {
+    let (mut pending, mut placed) = (Vec::new(), Vec::new());
+    // The lot's count and end as each accepted bid left them, for its events.
+    let (mut bid_count, mut ends_at) = (view.bid_count, view.ends_at);
+    for (&index, decision) in fresh.iter().zip(decisions) {
+        let bid = &bids[index];
+        outcomes[index] = Some(match decision {
+            Ok(accepted) => {
+                bid_count += 1;
+                if let Some(until) = accepted.extended_to {
+                    ends_at = from_micros(until)?;
+                }
+                let shown = BidView { id: Uuid::now_v7(), seq: accepted.seq, amount: bid.amount, created_at: ctx.now };
+                let open = (!view.mode.is_sealed()).then_some((bid.amount, bid.member_id, shown.id));
+                let extended = accepted.extended_to.is_some();
+                pending.extend(bid_events(view.id, &shown, open, bid_count, ends_at, extended));
+                placed.push((bid.member_id, shown.clone()));
+                BidOutcome::Accepted(shown)
+            }
+            Err(error) => {
+                if let Some(claim) = &bid.idempotency {
+                    // A refusal is an answer too: a repeat gets the same one.
+                    remember(tx, claim, &Answer::Refused(Refusal::from(&error)), ctx).await?;
+                }
+                BidOutcome::Rejected(error)
+            }
+        });
+    }
+    Ok((pending, placed))
 }
 
 /// The events of one accepted bid: the bid (its amount, bidder and id only
@@ -142,8 +141,31 @@ fn bid_events(
     events
 }
 
-/// Writes the lot's new standing after a batch.
-async fn update_lot(tx: &mut Tx, view: &LotView) -> Result<(), StoreError> {
+/// The answers kept for the bids seen before (a bid seen before is not
+/// decided again); `None` for the others.
+async fn kept_answers(tx: &mut Tx, bids: &[BidCommand]) -> Result<Vec<Option<BidOutcome>>, StoreError> {
+    let mut outcomes = Vec::with_capacity(bids.len());
+    for bid in bids {
+        outcomes.push(match &bid.idempotency {
+            Some(claim) => match replay(tx, claim).await {
+                Ok(answer) => answer.map(BidOutcome::Replay),
+                Err(StoreError::IdempotencyKeyReused) => Some(BidOutcome::KeyReused),
+                Err(other) => return Err(other),
+            },
+            None => None,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Writes the lot's new standing after a batch, into `view` and its row.
+async fn update_lot(tx: &mut Tx, view: &mut LotView, lot: &dkp_core::auction::Lot<Uuid>) -> Result<(), StoreError> {
+    let leader = lot.leader().map(|s| (s.member, s.amount));
+    view.seq = lot.seq;
+    view.bid_count = lot.bid_count;
+    view.ends_at = from_micros(lot.ends_at)?;
+    view.high_bid = leader.map(|(_, amount)| amount);
+    view.leader_member_id = leader.map(|(member, _)| member);
     tx.sql(
         "UPDATE lots SET seq = $1, bid_count = $2, ends_at = $3, high_bid = $4, leader_member_id = $5 WHERE id = $6",
     )

@@ -320,21 +320,7 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
             .map(|p| EntryPosting { account: p.account.clone(), amount: p.amount })
             .collect(),
     };
-    tx.sql(
-        "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(entry.id)
-    .bind(draft.guild_id)
-    .bind(entry.pool_id)
-    .bind(entry.kind.as_str())
-    .bind(entry.reason.as_str())
-    .bind(entry.created_at)
-    .bind(entry.created_by)
-    .bind(entry.reverses)
-    .execute()
-    .await
-    .on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed)?;
+    insert_entry(tx, draft.guild_id, &entry).await?;
     for (member, balance) in &balances {
         tx.sql("UPDATE accounts SET balance = $1 WHERE id = $2")
             .bind(balance.hundredths())
@@ -356,6 +342,26 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
             .await?;
     }
     Ok(entry)
+}
+
+/// Writes an entry's row; a second reversal of one entry is refused here.
+async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), StoreError> {
+    tx.sql(
+        "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.id)
+    .bind(guild_id)
+    .bind(entry.pool_id)
+    .bind(entry.kind.as_str())
+    .bind(entry.reason.as_str())
+    .bind(entry.created_at)
+    .bind(entry.created_by)
+    .bind(entry.reverses)
+    .execute()
+    .await
+    .on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed)?;
+    Ok(())
 }
 
 /// The postings a request makes, and the entry it reverses if it is a reversal.

@@ -72,79 +72,29 @@ pub(super) fn from_micros(us: i64) -> Result<Ts, StoreError> {
     Ts::from_micros(us).ok_or_else(|| corrupt("a time out of range"))
 }
 
-async fn create_lot(db: &Db, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
-    retry("create_lot", || async {
-        let mut tx = db.begin_write().await?;
-        let exists = tx
-            .sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2")
-            .bind(new.guild_id)
-            .bind(new.pool_id)
-            .fetch_optional()
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::UnknownReference("pool_id"));
-        }
-        let lot = LotView {
-            id: Uuid::now_v7(),
-            guild_id: new.guild_id,
-            pool_id: new.pool_id,
-            item_name: new.item_name.clone(),
-            game_item_id: new.game_item_id.clone(),
-            mode: new.terms.mode,
-            status: Status::Open,
-            min_bid: new.terms.min_bid,
-            increment: new.terms.increment,
-            anti_snipe_s: new.anti_snipe_s,
-            extend_s: new.extend_s,
-            ends_at: Ts(ctx.now.0 + time::Duration::seconds(new.duration_s)),
-            created_at: ctx.now,
-            created_by: new.created_by,
-            seq: 1,
-            bid_count: 0,
-            high_bid: None,
-            leader_member_id: None,
-            winner_member_id: None,
-            price: None,
-            settlement_entry_id: None,
-            cancel_reason: None,
-            icon_key: None,
-        };
-        tx.sql(
-            "INSERT INTO lots (id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
-             anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, 1, 0)",
-        )
-        .bind(lot.id)
-        .bind(lot.guild_id)
-        .bind(lot.pool_id)
-        .bind(lot.item_name.as_str())
-        .bind(lot.game_item_id.clone())
-        .bind(lot.mode.as_str())
-        .bind(lot.min_bid.hundredths())
-        .bind(lot.increment.hundredths())
-        .bind(lot.anti_snipe_s)
-        .bind(lot.extend_s)
-        .bind(lot.ends_at)
-        .bind(lot.created_at)
-        .bind(lot.created_by)
-        .execute()
-        .await?;
-        let data = Event::lot_data(&lot);
-        let pending = vec![
-            Pending::at(lot_channel(lot.id), 1, EventName::LotOpened, data.clone()),
-            Pending::next(guild_channel(&new.guild_slug), EventName::LotOpened, data),
-        ];
-        let events = append(&mut tx, pending, ctx).await?;
-        audit(
-            &mut tx,
-            AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id).after(lot.without_secrets()),
-        )
-        .await?;
-        super::jobs::enqueue(&mut tx, &close_job(&lot), ctx).await?;
-        tx.commit().await?;
-        Ok((lot, events))
-    })
-    .await
+/// Writes a new lot's row.
+async fn insert_lot(tx: &mut Tx, lot: &LotView) -> Result<(), StoreError> {
+    tx.sql(
+        "INSERT INTO lots (id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
+         anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, 1, 0)",
+    )
+    .bind(lot.id)
+    .bind(lot.guild_id)
+    .bind(lot.pool_id)
+    .bind(lot.item_name.as_str())
+    .bind(lot.game_item_id.clone())
+    .bind(lot.mode.as_str())
+    .bind(lot.min_bid.hundredths())
+    .bind(lot.increment.hundredths())
+    .bind(lot.anti_snipe_s)
+    .bind(lot.extend_s)
+    .bind(lot.ends_at)
+    .bind(lot.created_at)
+    .bind(lot.created_by)
+    .execute()
+    .await?;
+    Ok(())
 }
 
 /// The job that closes a lot when it is due (run again later if a bid extended it).
@@ -244,9 +194,29 @@ pub(super) async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Resul
 }
 
 impl Store {
-    /// Opens a lot; the events of its opening.
-    pub async fn create_lot(&self, lot: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
-        create_lot(&self.db, lot, ctx).await
+    /// Opens a lot, with the job that closes it; the events of its opening.
+    pub async fn create_lot(&self, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+        retry("create_lot", || async {
+            let mut tx = self.db.begin_write().await?;
+            let pool = tx.sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2");
+            if pool.bind(new.guild_id).bind(new.pool_id).fetch_optional().await?.is_none() {
+                return Err(StoreError::UnknownReference("pool_id"));
+            }
+            let lot = new.opened(Uuid::now_v7(), ctx.now);
+            insert_lot(&mut tx, &lot).await?;
+            let data = Event::lot_data(&lot);
+            let pending = vec![
+                Pending::at(lot_channel(lot.id), lot.seq, EventName::LotOpened, data.clone()),
+                Pending::next(guild_channel(&new.guild_slug), EventName::LotOpened, data),
+            ];
+            let events = append(&mut tx, pending, ctx).await?;
+            let opened = AuditWrite::new(ctx, Some(lot.guild_id), "lot.open", "lot", lot.id);
+            audit(&mut tx, opened.after(lot.without_secrets())).await?;
+            super::jobs::enqueue(&mut tx, &close_job(&lot), ctx).await?;
+            tx.commit().await?;
+            Ok((lot, events))
+        })
+        .await
     }
 
     pub async fn lot(&self, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, StoreError> {

@@ -13,7 +13,7 @@ use super::events::{Pending, append, balance_changes};
 use super::ledger::{Draft, post};
 use super::lots::{Locked, lock_lot};
 use super::retry::retry;
-use super::sql::Db;
+use super::sql::{Db, Tx};
 use super::{Ctx, Store, StoreError};
 use crate::model::{Code, Ending, Event, EventName, LotView, guild_channel, lot_channel};
 
@@ -63,38 +63,12 @@ async fn end_lot(
         } else {
             view.status = Status::Closed;
             if let Some((winner, price)) = lot.outcome().filter(|(_, price)| price.is_positive()) {
-                let draft = Draft {
-                    guild_id,
-                    pool_id,
-                    kind: EntryKind::Settlement,
-                    reason: format!("won {}", view.item_name),
-                    created_by: view.created_by,
-                    reverses: None,
-                    postings: ledger::loot(winner, price)?,
-                    allow_negative,
-                };
-                let entry = post(&mut tx, draft, ctx).await?;
-                view.winner_member_id = Some(winner);
-                view.price = Some(price);
-                view.settlement_entry_id = Some(entry.id);
+                settle(&mut tx, &mut view, winner, price, allow_negative, ctx).await?;
                 touched.insert(winner);
             }
             (EventName::LotClosed, "lot.close")
         };
-        tx.sql(
-            "UPDATE lots SET status = $1, seq = $2, winner_member_id = $3, price = $4, settlement_entry_id = $5, \
-             closed_at = $6, cancel_reason = $7 WHERE id = $8 AND status = 'open'",
-        )
-        .bind(view.status.as_str())
-        .bind(view.seq)
-        .bind(view.winner_member_id)
-        .bind(view.price.map(Points::hundredths))
-        .bind(view.settlement_entry_id)
-        .bind(ctx.now)
-        .bind(view.cancel_reason.clone())
-        .bind(lot_id)
-        .execute()
-        .await?;
+        write_end(&mut tx, &view, ctx).await?;
         let data = Event::lot_data(&view);
         let touched: Vec<Uuid> = touched.into_iter().collect();
         let mut pending = vec![
@@ -109,4 +83,49 @@ async fn end_lot(
         Ok((view, events))
     })
     .await
+}
+
+/// Charges the winner of a closed lot through one settlement entry.
+async fn settle(
+    tx: &mut Tx,
+    view: &mut LotView,
+    winner: Uuid,
+    price: Points,
+    allow_negative: bool,
+    ctx: &Ctx,
+) -> Result<(), StoreError> {
+    let draft = Draft {
+        guild_id: view.guild_id,
+        pool_id: view.pool_id,
+        kind: EntryKind::Settlement,
+        reason: format!("won {}", view.item_name),
+        created_by: view.created_by,
+        reverses: None,
+        postings: ledger::loot(winner, price)?,
+        allow_negative,
+    };
+    let entry = post(tx, draft, ctx).await?;
+    view.winner_member_id = Some(winner);
+    view.price = Some(price);
+    view.settlement_entry_id = Some(entry.id);
+    Ok(())
+}
+
+/// Writes how the lot ended, guarded: only an open lot ends.
+async fn write_end(tx: &mut Tx, view: &LotView, ctx: &Ctx) -> Result<(), StoreError> {
+    tx.sql(
+        "UPDATE lots SET status = $1, seq = $2, winner_member_id = $3, price = $4, settlement_entry_id = $5, \
+         closed_at = $6, cancel_reason = $7 WHERE id = $8 AND status = 'open'",
+    )
+    .bind(view.status.as_str())
+    .bind(view.seq)
+    .bind(view.winner_member_id)
+    .bind(view.price.map(Points::hundredths))
+    .bind(view.settlement_entry_id)
+    .bind(ctx.now)
+    .bind(view.cancel_reason.clone())
+    .bind(view.id)
+    .execute()
+    .await?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use dkp::app::Application;
+use dkp::clock::TestClock;
 use dkp::config::{Config, Secret};
 use dkp::store::{Location, Store};
 use serde_json::{Value, json};
@@ -40,6 +41,8 @@ pub enum Kind {
 
 pub struct TestApp {
     pub kind: Kind,
+    /// The time every instance of this test reads: it moves only when the test moves it.
+    pub clock: Arc<TestClock>,
     pub router: Router,
     pub store: Arc<Store>,
     pub service: Arc<dkp::service::Service>,
@@ -168,8 +171,9 @@ pub async fn spawn_app_on(url: &str, adjust: impl FnOnce(&mut Config)) -> TestAp
 async fn build(kind: Kind, location: Location, url: String, dir: PathBuf, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = config(location.clone(), &dir);
     adjust(&mut config);
-    let app = Application::build(config).await.expect("the app builds");
-    TestApp { kind, router: app.router(), store: app.store(), service: app.service(), location, url, dir }
+    let clock = Arc::new(TestClock::new());
+    let app = Application::build_with_clock(config, clock.clone()).await.expect("the app builds");
+    TestApp { kind, clock, router: app.router(), store: app.store(), service: app.service(), location, url, dir }
 }
 
 impl TestApp {
@@ -185,9 +189,10 @@ impl TestApp {
         let dir = temp_dir();
         let mut config = config(self.location.clone(), &dir);
         adjust(&mut config);
-        let app = Application::build(config).await.expect("the second instance builds");
+        let app = Application::build_with_clock(config, self.clock.clone()).await.expect("the second instance builds");
         TestApp {
             kind: self.kind,
+            clock: self.clock.clone(),
             router: app.router(),
             store: app.store(),
             service: app.service(),
