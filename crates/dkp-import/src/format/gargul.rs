@@ -1,0 +1,105 @@
+//! Gargul's award history: `GargulDB.AwardHistory[checksum]` entries
+//! `{awardedTo, itemLink, itemID, timestamp, BRCost, GDKPCost, OS, ...}`.
+//! Each becomes a loot row; `awardedTo = "||de||"` means disenchanted, not a
+//! player. Boosted-roll points (`BRCost`) are points and are charged; a GDKP
+//! price is gold, not points, so it is kept in the row's note and charged to
+//! no one. Gargul states no balances. Timestamps are unix times, so UTC.
+
+use std::io::BufRead;
+
+use dkp_core::Points;
+
+use crate::Format;
+use crate::builder::Builder;
+use crate::error::{ErrorKind, ImportError, invalid};
+use crate::format::{item_from_link, record_table, unix_time};
+use crate::lua::{self, Events, Key, Step, Table, Value, Visitor};
+use crate::model::{HistoryRow, Kind, Loot, Posting, Recipient};
+use crate::time::TimeZone;
+
+const DISENCHANTED: &str = "||de||";
+
+struct Reader {
+    builder: Builder,
+    found_history: bool,
+    gold_prices: usize,
+}
+
+pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
+    let builder = Builder::new(Format::Gargul, TimeZone::Utc);
+    let mut reader = Reader { builder, found_history: false, gold_prices: 0 };
+    lua::walk(&mut Events::new(input), &mut reader)?;
+    if !reader.found_history {
+        return Err(ImportError::whole_file(ErrorKind::WrongShape(
+            "no GargulDB.AwardHistory: not a Gargul file".into(),
+        )));
+    }
+    if reader.gold_prices > 0 {
+        reader.builder.warn(format!(
+            "{} awards have a GDKP gold price; gold is not points, so it is kept in the loot notes only",
+            reader.gold_prices
+        ));
+    }
+    Ok(reader.builder)
+}
+
+impl Visitor for Reader {
+    fn step(&mut self, path: &[Key]) -> Step {
+        match (path[0].name(), path.get(1).and_then(Key::name), path.len()) {
+            (Some("GargulDB"), _, 1) => Step::Descend,
+            (Some("GargulDB"), Some("AwardHistory"), 2) => {
+                self.found_history = true;
+                Step::Descend
+            }
+            (Some("GargulDB"), Some("AwardHistory"), 3) => Step::Collect,
+            _ => Step::Skip,
+        }
+    }
+
+    fn record(&mut self, _path: &[Key], value: Value, line: u64) -> Result<(), ImportError> {
+        let award = record_table(&value, line, "an award")?;
+        let row = self.award(award, line)?;
+        self.builder.history.push(row);
+        Ok(())
+    }
+}
+
+impl Reader {
+    fn award(&mut self, award: &Table, line: u64) -> Result<HistoryRow, ImportError> {
+        let awarded_to = award.text("awardedTo").ok_or_else(|| invalid(line, "an award has no awardedTo"))?;
+        let to = match awarded_to {
+            DISENCHANTED => Recipient::Disenchanted,
+            name => Recipient::Player(self.builder.player(name, line)?),
+        };
+        let cost = match award.get("BRCost").and_then(Value::decimal) {
+            Some(cost) => self.builder.points(cost, line)?,
+            None => Points::ZERO,
+        };
+        let postings = match to {
+            Recipient::Player(player) if cost != Points::ZERO => {
+                let amount = cost.checked_neg().map_err(|_| invalid(line, "a BRCost is too large"))?;
+                vec![Posting { player, amount }]
+            }
+            _ => Vec::new(),
+        };
+        let mut notes = Vec::new();
+        if award.get("OS").and_then(Value::boolean) == Some(true) {
+            notes.push("offspec".to_owned());
+        }
+        let gold = award.get("GDKPCost").and_then(Value::decimal).and_then(|gold| gold.to_points().ok());
+        if let Some(gold) = gold.map(|gold| gold.points).filter(|gold| gold.is_positive()) {
+            self.gold_prices += 1;
+            notes.push(format!("GDKP price {gold}g"));
+        }
+        let id = award.get("itemID").and_then(Value::integer).and_then(|id| u32::try_from(id).ok());
+        let loot = Loot {
+            item: item_from_link(award.text("itemLink").unwrap_or("unknown item"), id),
+            to,
+            boss: None,
+            zone: None,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        };
+        let at = unix_time(award, "timestamp");
+        Ok(HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(loot), raid: None, line })
+    }
+}

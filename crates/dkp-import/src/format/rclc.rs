@@ -1,0 +1,106 @@
+//! RCLootCouncil's CSV export of loot history. The header row names the
+//! columns; `player` (`Name-Realm`), `date` (`M/D/YY`), `time` and `item` are
+//! required, `itemID`, `response`, `class`, `instance`, `boss`, `note` and
+//! `isAwardReason` are read when present. Every row is a loot row with no
+//! price: the export holds no balances and no points.
+//!
+//! An award for a reason (`isAwardReason` true) whose response names
+//! disenchanting or the bank went to no player. Dates and times are the
+//! exporting client's wall-clock time; the file states no zone.
+
+use std::io::BufRead;
+
+use crate::Format;
+use crate::builder::Builder;
+use crate::csv::{CsvReader, Record};
+use crate::error::{ImportError, invalid};
+use crate::format::item_from_link;
+use crate::model::{HistoryRow, Kind, Loot, Recipient};
+use crate::time::{At, LocalTime, TimeZone, parse_clock, parse_us_date};
+
+pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
+    let mut builder = Builder::new(Format::RclcCsv, TimeZone::Unstated);
+    let mut reader = CsvReader::new(input, false);
+    let header = reader.header()?;
+    let [player, date, time, item] = header.require(["player", "date", "time", "item"])?;
+    let optional = |name: &str| header.column(name);
+    let columns = Columns {
+        player,
+        date,
+        time,
+        item,
+        item_id: optional("itemid"),
+        response: optional("response"),
+        class: optional("class"),
+        instance: optional("instance"),
+        boss: optional("boss"),
+        note: optional("note"),
+        award_reason: optional("isawardreason"),
+    };
+    while let Some(record) = reader.next_record()? {
+        let row = loot_row(&mut builder, &columns, &record)?;
+        builder.history.push(row);
+    }
+    Ok(builder)
+}
+
+struct Columns {
+    player: usize,
+    date: usize,
+    time: usize,
+    item: usize,
+    item_id: Option<usize>,
+    response: Option<usize>,
+    class: Option<usize>,
+    instance: Option<usize>,
+    boss: Option<usize>,
+    note: Option<usize>,
+    award_reason: Option<usize>,
+}
+
+fn loot_row(builder: &mut Builder, columns: &Columns, record: &Record) -> Result<HistoryRow, ImportError> {
+    let line = record.line;
+    let optional = |column: Option<usize>| column.map(|column| record.get(column)).filter(|text| !text.is_empty());
+    let response = optional(columns.response);
+    let for_reason = optional(columns.award_reason).is_some_and(|flag| flag.eq_ignore_ascii_case("true"));
+    let reason = response.map(str::to_lowercase).unwrap_or_default();
+    let to = match (for_reason, reason.contains("disenchant"), reason.contains("bank")) {
+        (true, true, _) => Recipient::Disenchanted,
+        (true, false, true) => Recipient::Bank,
+        _ => {
+            let player = builder.player(record.get(columns.player), line)?;
+            let class = optional(columns.class).and_then(|class| builder.class(class));
+            builder.set_class(player, class);
+            Recipient::Player(player)
+        }
+    };
+    let id = optional(columns.item_id).and_then(|id| id.parse().ok());
+    let notes: Vec<&str> = [response, optional(columns.note)].into_iter().flatten().collect();
+    let loot = Loot {
+        item: item_from_link(record.get(columns.item), id),
+        to,
+        boss: optional(columns.boss).map(str::to_owned),
+        zone: optional(columns.instance).map(str::to_owned),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    };
+    let at = moment(record.get(columns.date), record.get(columns.time), line)?;
+    Ok(HistoryRow {
+        kind: Kind::Loot,
+        at: Some(at),
+        postings: Vec::new(),
+        reason: None,
+        loot: Some(loot),
+        raid: None,
+        line,
+    })
+}
+
+fn moment(date: &str, time: &str, line: u64) -> Result<At, ImportError> {
+    let (year, month, day) =
+        parse_us_date(date).ok_or_else(|| invalid(line, format!("{date:?} is not an M/D/YY date")))?;
+    let (hour, minute, second) =
+        parse_clock(time).ok_or_else(|| invalid(line, format!("{time:?} is not an HH:MM:SS time")))?;
+    let local = LocalTime::new(year, month, day, hour, minute, second)
+        .ok_or_else(|| invalid(line, format!("{date} {time} is not a calendar date and time")))?;
+    Ok(At::Local(local))
+}
