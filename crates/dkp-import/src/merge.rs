@@ -98,6 +98,7 @@ fn join(player: &mut Player, group: &mut Group, name: &RawName, key: &str, uses_
     let (character, realm) = if uses_realms { names::split_realm(&name.text) } else { (name.text.as_str(), None) };
     player.characters.push(Character {
         name: character.to_owned(),
+        key: key.to_owned(),
         realm: realm.map(str::to_owned),
         class: name.class,
         main: player.characters.is_empty(),

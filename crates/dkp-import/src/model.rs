@@ -63,6 +63,8 @@ pub struct Player {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Character {
     pub name: String,
+    /// The full name as the file writes it, compared as the game compares names.
+    pub key: String,
     pub realm: Option<String>,
     pub class: Option<Class>,
     pub main: bool,
@@ -186,10 +188,13 @@ impl Import {
         &self.players[player.index()]
     }
 
-    /// The player a name means in this import, compared as the import compared names.
+    /// The player a name (of a member or any of its characters) means in this import,
+    /// compared as the import compared names.
     pub fn find(&self, name: &str) -> Option<PlayerRef> {
         let key = names::lookup_key(name, self.format.uses_realms(), self.realms_dropped);
-        let index = self.players.iter().position(|player| player.key == key)?;
+        let index = self.players.iter().position(|player| player.key == key).or_else(|| {
+            self.players.iter().position(|player| player.characters.iter().any(|character| character.key == key))
+        })?;
         Some(PlayerRef(index as u32))
     }
 

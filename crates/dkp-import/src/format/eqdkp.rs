@@ -84,10 +84,11 @@ fn parse<R: BufRead>(input: R) -> Result<Export, ImportError> {
     let mut text = String::new();
     let mut buffer = Vec::new();
     loop {
-        let line = reader.get_ref().line();
         let event = reader
             .read_event_into(&mut buffer)
             .map_err(|error| syntax(reader.get_ref().line(), format!("malformed XML: {error}")))?;
+        // The reader consumes exactly up to the end of the event it returns.
+        let line = reader.get_ref().line();
         match event {
             Event::Start(start) | Event::Empty(start)
                 if path.is_empty() && start.local_name().as_ref() != b"response" =>
@@ -226,3 +227,6 @@ impl Export {
         *field = value;
     }
 }
+
+#[cfg(test)]
+mod tests;
