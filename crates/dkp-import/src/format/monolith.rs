@@ -195,18 +195,19 @@ impl Reader<'_> {
         let Some(chosen) = chosen else {
             return Err(choose("name the team to import with the team option", &self.teams));
         };
-        let team_name = settings.teams.iter().find(|(key, _)| *key == chosen).map(|(_, name)| name.clone());
-        let others: Vec<&String> = keys.iter().filter(|key| **key != chosen).collect();
+        let label = |key: &str| match settings.teams.iter().find(|(team, _)| team == key) {
+            Some((_, name)) if !name.is_empty() => format!("'{name}' ({key})"),
+            _ => key.to_owned(),
+        };
+        let mut others: Vec<String> = settings.teams.iter().map(|(key, _)| key.clone()).collect();
+        others.extend(keys.iter().filter(|key| !others.contains(key)).cloned().collect::<Vec<_>>());
+        let others: Vec<String> = others.iter().filter(|key| **key != chosen).map(|key| label(key)).collect();
+        let shown = label(&chosen);
         let team = self.teams.into_iter().find(|(id, _)| in_guild(id) && id.2 == chosen).map(|(_, team)| team);
         let mut builder = team.unwrap_or_else(Team::new).finish();
-        let shown = match team_name {
-            Some(name) if !name.is_empty() => format!("'{name}' ({chosen})"),
-            _ => chosen.clone(),
-        };
         builder.warn(format!("read CommunityDKP team {shown} of guild '{guild}' on {realm}"));
         if !others.is_empty() {
-            let others: Vec<&str> = others.iter().map(|key| key.as_str()).collect();
-            builder.warn(format!("the file also holds teams {} (not read)", others.join(", ")));
+            builder.warn(format!("the guild also has teams {} (not read)", others.join(", ")));
         }
         Ok(builder)
     }
@@ -242,3 +243,6 @@ fn choose(message: &str, teams: &[(TeamId, Team)]) -> ImportError {
         teams.iter().map(|((realm, guild, team), _)| format!("{realm}/{guild} team {team}")).collect();
     ImportError::whole_file(ErrorKind::WrongShape(format!("{message} (the file holds: {})", held.join(", "))))
 }
+
+#[cfg(test)]
+mod tests;
