@@ -103,3 +103,56 @@ impl Reader {
         Ok(HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(loot), raid: None, line })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use dkp_core::Points;
+
+    use crate::time::At;
+    use crate::{ErrorKind, Format, Options, Recipient, read};
+
+    const FILE: &str = include_str!("../../tests/fixtures/gargul.lua");
+
+    #[test]
+    fn awards_become_loot_and_disenchanted_items_go_to_no_player() {
+        let import = read(Format::Gargul, FILE.as_bytes(), &Options::default()).unwrap();
+        let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
+        assert_eq!(names, ["Arthasdk-Firemaw", "Healbot-Firemaw", "Goldbuyer-Firemaw"]);
+        let character = &import.players[0].characters[0];
+        assert_eq!((character.name.as_str(), character.realm.as_deref()), ("Arthasdk", Some("Firemaw")));
+        let rows: Vec<(&str, Recipient, Vec<Points>, Option<&str>)> = import
+            .history
+            .iter()
+            .map(|row| {
+                let loot = row.loot.as_ref().unwrap();
+                let amounts = row.postings.iter().map(|posting| posting.amount).collect();
+                (loot.item.name.as_str(), loot.to, amounts, loot.note.as_deref())
+            })
+            .collect();
+        let player = |name: &str| Recipient::Player(import.find(name).unwrap());
+        assert_eq!(
+            rows,
+            [
+                ("Betrayer of Humanity", player("arthasdk-firemaw"), vec![], None),
+                ("Envoy of Mortality", Recipient::Disenchanted, vec![], None),
+                ("Sinister Revenge", player("Healbot-Firemaw"), vec![Points::parse("-15").unwrap()], Some("offspec")),
+                ("Boundless Ambition", player("Goldbuyer-Firemaw"), vec![], Some("GDKP price 1500.00g")),
+            ]
+        );
+        assert_eq!(import.history[0].at, Some(At::Unix(1_665_443_560)));
+        assert_eq!(import.history[0].loot.as_ref().unwrap().item.id, Some(40384));
+        assert!(import.warnings.iter().any(|warning| warning.contains("1 awards have a GDKP gold price")));
+    }
+
+    #[test]
+    fn a_file_without_award_history_is_not_gargul() {
+        let error = read(Format::Gargul, &b"GargulDB = { [\"Settings\"] = {} }"[..], &Options::default()).unwrap_err();
+        assert!(matches!(error.kind, ErrorKind::WrongShape(_)));
+        let error = read(
+            Format::Gargul,
+            &b"GargulDB = {\n[\"AwardHistory\"] = {\n[\"x\"] = {},\n},\n}"[..],
+            &Options::default(),
+        );
+        assert_eq!(error.unwrap_err().to_string(), "line 3: an award has no awardedTo");
+    }
+}

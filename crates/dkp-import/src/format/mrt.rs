@@ -166,3 +166,83 @@ fn loot(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use dkp_core::Points;
+
+    use crate::time::{At, TimeZone};
+    use crate::{Class, Format, Import, Kind, Options, Recipient, read, reconcile};
+
+    const FILE: &str = include_str!("../../tests/fixtures/mrt.lua");
+
+    fn import() -> Import {
+        read(Format::Mrt, FILE.as_bytes(), &Options::default()).unwrap()
+    }
+
+    #[test]
+    fn raids_carry_attendance_and_kills_without_the_trash_pseudo_boss() {
+        let import = import();
+        assert_eq!(import.time_zone, TimeZone::Utc);
+        assert_eq!(import.raids.len(), 2);
+        let raid = &import.raids[0];
+        assert_eq!((raid.zone.as_deref(), raid.size), (Some("Onyxia's Lair"), Some(40)));
+        assert_eq!((raid.start, raid.end), (At::Unix(1_588_900_000), Some(At::Unix(1_588_908_000))));
+        let booster = import.find("Booster").unwrap();
+        let stays: Vec<_> = raid.attendance.iter().filter(|stay| stay.player == booster).collect();
+        assert_eq!(stays.len(), 2);
+        assert_eq!((stays[1].join, stays[1].leave), (Some(At::Unix(1_588_903_600)), Some(At::Unix(1_588_908_000))));
+        let kills: Vec<&str> = raid.kills.iter().map(|kill| kill.boss.as_str()).collect();
+        assert_eq!(kills, ["Onyxia"]);
+        let open = &import.raids[1];
+        assert_eq!((open.end, open.attendance[0].leave), (None, None));
+    }
+
+    #[test]
+    fn names_with_and_without_realm_meet_when_the_file_mixes_both() {
+        let import = import();
+        assert!(import.realms_dropped);
+        let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
+        assert_eq!(names, ["Booster", "Nevets"]);
+        assert_eq!(import.find("Booster-Netherwind"), import.find("booster"));
+        assert_eq!(import.player(import.find("Booster").unwrap()).class, Some(Class::Priest));
+        assert_eq!(import.player(import.find("Nevets").unwrap()).class, Some(Class::Warrior));
+        let warnings = import.warnings.join("\n");
+        assert!(warnings.contains("'Booster', 'Booster-Netherwind' are one player"), "{warnings}");
+    }
+
+    #[test]
+    fn loot_is_charged_to_looters_and_markers_go_to_no_one() {
+        let import = import();
+        let loot: Vec<(&str, Recipient, Option<&str>, Option<At>)> = import
+            .history
+            .iter()
+            .map(|row| {
+                assert_eq!((row.kind, row.raid), (Kind::Loot, Some(0)));
+                let loot = row.loot.as_ref().unwrap();
+                (loot.item.name.as_str(), loot.to, loot.boss.as_deref(), row.at)
+            })
+            .collect();
+        let booster = import.find("Booster").unwrap();
+        let nevets = import.find("Nevets").unwrap();
+        assert_eq!(
+            loot,
+            [
+                ("Eskhandar's Collar", Recipient::Bank, None, Some(At::Unix(1_588_900_200))),
+                ("Sapphiron Drape", Recipient::Disenchanted, Some("Onyxia"), Some(At::Unix(1_588_901_000))),
+                ("Head of Onyxia", Recipient::Player(booster), Some("Onyxia"), Some(At::Unix(1_588_901_100))),
+                (
+                    "Ancient Cornerstone Grimoire",
+                    Recipient::Player(nevets),
+                    Some("Onyxia"),
+                    Some(At::Unix(1_588_901_300))
+                ),
+            ]
+        );
+        assert_eq!(import.history[2].loot.as_ref().unwrap().note.as_deref(), Some("won the roll"));
+        let reconciled = reconcile(&import).unwrap();
+        assert!(reconciled.mismatches.is_empty() && import.stated.is_empty());
+        let minus = |text: &str| Points::parse(text).unwrap();
+        assert_eq!(reconciled.balances, [(booster, minus("-25")), (nevets, minus("-12.5"))]);
+    }
+}

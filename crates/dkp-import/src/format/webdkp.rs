@@ -208,3 +208,89 @@ fn log_row(builder: &mut Builder, entry: &PendingLog) -> Result<HistoryRow, Impo
     }
     Ok(HistoryRow { kind, at: entry.at, postings, reason: entry.reason.clone(), loot, raid: None, line: entry.line })
 }
+
+#[cfg(test)]
+mod tests {
+    use dkp_core::Points;
+
+    use crate::time::{At, LocalTime, TimeZone};
+    use crate::{ErrorKind, Format, Import, Kind, Options, read, reconcile};
+
+    const FILE: &str = include_str!("../../tests/fixtures/webdkp.lua");
+
+    fn import(options: &Options) -> Import {
+        read(Format::Webdkp, FILE.as_bytes(), options).unwrap()
+    }
+
+    fn points(text: &str) -> Points {
+        Points::parse(text).unwrap()
+    }
+
+    #[test]
+    fn lucey_and_lucey_are_one_member_whose_balances_add() {
+        let import = import(&Options::default());
+        let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
+        assert_eq!(names, ["Lucey", "Scyllá", "Feyà"]);
+        assert_eq!(import.stated_balance(import.find("LUCEY").unwrap()), Some(points("158")));
+        assert_eq!(import.stated_balance(import.find("Scyllá").unwrap()), Some(points("30")));
+        assert_eq!(import.find("Scylla"), None);
+        assert_eq!(import.stated_balance(import.find("feyà").unwrap()), Some(points("110.26")));
+        let warnings = import.warnings.join("\n");
+        for expected in [
+            "'Lucey', 'lucey' are one player",
+            "'Lucey' has 2 balance records; they are added: 158.00",
+            "the file holds DKP tables 'Main Table' (1), 'Alt Table' (2); table 1 was read",
+            "WebDKP_Alts lists 1 alts",
+            "rounded half away from zero",
+        ] {
+            assert!(warnings.contains(expected), "{expected:?} not in:\n{warnings}");
+        }
+    }
+
+    #[test]
+    fn the_log_gives_awards_and_paid_items_in_local_time() {
+        let import = import(&Options::default());
+        assert_eq!(import.time_zone, TimeZone::Unstated);
+        let kinds: Vec<Kind> = import.history.iter().map(|row| row.kind).collect();
+        assert_eq!(kinds, [Kind::Award, Kind::Loot]);
+        let award = &import.history[0];
+        assert_eq!(award.at, Some(At::Local(LocalTime::new(2012, 12, 13, 23, 8, 42).unwrap())));
+        assert_eq!(award.postings.len(), 2);
+        let item = &import.history[1];
+        // No `date` field: the date comes from the end of the key.
+        assert_eq!(item.at, Some(At::Local(LocalTime::new(2012, 12, 14, 20, 15, 0).unwrap())));
+        assert_eq!(item.postings[0].amount, points("-12.5"));
+        let loot = item.loot.as_ref().unwrap();
+        assert_eq!((loot.item.name.as_str(), loot.item.id), ("Vizier's Ruby Signet", Some(86813)));
+        let mismatches: Vec<(String, Points, Points)> =
+            reconcile(&import).unwrap().mismatches.into_iter().map(|m| (m.name, m.stated, m.rebuilt)).collect();
+        assert_eq!(
+            mismatches,
+            [("Lucey".to_owned(), points("158"), points("17.5")), ("Feyà".to_owned(), points("110.26"), Points::ZERO)]
+        );
+    }
+
+    #[test]
+    fn the_table_option_reads_another_table_and_its_log() {
+        for table in ["2", "alt table"] {
+            let import = import(&Options { table: Some(table.into()), ..Options::default() });
+            let lucey = import.find("Lucey").unwrap();
+            assert_eq!(import.stated.len(), 1);
+            assert_eq!(import.stated_balance(lucey), Some(points("5")));
+            assert_eq!(import.history.len(), 1);
+            assert!(reconcile(&import).unwrap().mismatches.is_empty());
+        }
+        let error =
+            read(Format::Webdkp, FILE.as_bytes(), &Options { table: Some("Raid".into()), ..Options::default() });
+        assert!(matches!(error.unwrap_err().kind, ErrorKind::WrongShape(_)));
+    }
+
+    #[test]
+    fn a_file_without_a_dkp_table_is_not_webdkp() {
+        let error = read(Format::Webdkp, &b"MonDKP_DKPTable = {}"[..], &Options::default()).unwrap_err();
+        assert!(matches!(error.kind, ErrorKind::WrongShape(_)));
+        let error =
+            read(Format::Webdkp, &b"WebDKP_DkpTable = {\n  [\"A\"] = { [\"dkp_1\"] = 5 }"[..], &Options::default());
+        assert_eq!(error.unwrap_err().line, Some(1));
+    }
+}
