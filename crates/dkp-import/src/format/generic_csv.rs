@@ -86,3 +86,91 @@ fn moment(text: &str, line: u64) -> Result<At, ImportError> {
         invalid(line, format!("{text:?} is not a date (YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or RFC 3339 with a zone)"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use dkp_core::Points;
+
+    use crate::time::{At, LocalTime, TimeZone};
+    use crate::{Class, ErrorKind, Format, Import, Kind, Options, read, reconcile};
+
+    const BALANCES: &[u8] = include_bytes!("../../tests/fixtures/balances.csv");
+    const HISTORY: &str = include_str!("../../tests/fixtures/history.csv");
+
+    fn import(bytes: &[u8]) -> Import {
+        read(Format::Csv, bytes, &Options::default()).unwrap()
+    }
+
+    fn points(text: &str) -> Points {
+        Points::parse(text).unwrap()
+    }
+
+    #[test]
+    fn name_balance_rows_state_balances() {
+        let import = import(BALANCES);
+        let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
+        assert_eq!(names, ["Ana", "Bors", "Cid, the Bold"]);
+        assert_eq!(import.stated_balance(import.find("ana").unwrap()), Some(points("130.5")));
+        assert_eq!(import.stated_balance(import.find("Cid, the Bold").unwrap()), Some(points("0.13")));
+        assert_eq!(import.player(import.find("Bors").unwrap()).class, Some(Class::Warrior));
+        let warnings = import.warnings.join("\n");
+        assert!(warnings.contains("'Ana', 'ana' are one player"), "{warnings}");
+        assert!(warnings.contains("(the first on line 5)"), "{warnings}");
+        assert!(import.history.is_empty());
+    }
+
+    #[test]
+    fn name_date_amount_rows_are_history_with_explicit_dates() {
+        let import = import(HISTORY.as_bytes());
+        assert!(import.stated.is_empty());
+        assert_eq!(import.time_zone, TimeZone::Unstated);
+        let rows: Vec<(Kind, Option<At>, Points, Option<&str>)> = import
+            .history
+            .iter()
+            .map(|row| (row.kind, row.at, row.postings[0].amount, row.reason.as_deref()))
+            .collect();
+        let local = |day, hour, minute| At::Local(LocalTime::new(2026, 11, day, hour, minute, 0).unwrap());
+        assert_eq!(
+            rows,
+            [
+                (Kind::Award, Some(At::Unix(1_795_716_000)), points("10"), Some("Boss kill")),
+                (Kind::Award, Some(local(27, 0, 0)), points("25"), Some("Said \"thanks\"")),
+                (Kind::Adjustment, Some(At::Unix(1_795_804_200)), points("-4.5"), Some("Late, twice")),
+                (Kind::Adjustment, Some(local(28, 21, 15)), points("-5"), None),
+            ]
+        );
+        let reconciled = reconcile(&import).unwrap();
+        assert_eq!(
+            reconciled.balances,
+            [(import.find("Ana").unwrap(), points("5.5")), (import.find("Bors").unwrap(), points("20"))]
+        );
+    }
+
+    #[test]
+    fn semicolon_files_use_a_decimal_comma() {
+        let import = import("Name;Balance\nAna;12,5\n".as_bytes());
+        assert_eq!(import.stated_balance(import.find("Ana").unwrap()), Some(points("12.5")));
+    }
+
+    #[test]
+    fn bad_csv_files_name_their_line() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                b"name,points\nAna,5\n",
+                "line 1: missing column(s): balance (for balances), or date and amount (for history)",
+            ),
+            (b"name,date\nAna,2026-01-01\n", "line 1: missing column(s): amount"),
+            (b"name,balance\nAna,twelve\n", "line 2: \"twelve\" is not an amount (digits, a '.', at most one sign)"),
+            (
+                b"name,date,amount\nAna,26/11/2026,5\n",
+                "line 2: \"26/11/2026\" is not a date (YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or RFC 3339 with a zone)",
+            ),
+            (b"name,balance\n,5\n", "line 2: a player name is empty"),
+        ];
+        for (bytes, message) in cases {
+            assert_eq!(read(Format::Csv, bytes, &Options::default()).unwrap_err().to_string(), message);
+        }
+        let empty = read(Format::Csv, &b""[..], &Options::default()).unwrap_err();
+        assert!(matches!(empty.kind, ErrorKind::Truncated(_)));
+    }
+}

@@ -104,3 +104,56 @@ fn moment(date: &str, time: &str, line: u64) -> Result<At, ImportError> {
         .ok_or_else(|| invalid(line, format!("{date} {time} is not a calendar date and time")))?;
     Ok(At::Local(local))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::time::{At, LocalTime, TimeZone};
+    use crate::{Class, ErrorKind, Format, Options, Recipient, read};
+
+    const FILE: &str = include_str!("../../tests/fixtures/rclc.csv");
+
+    #[test]
+    fn every_row_is_loot_at_a_local_time_without_points() {
+        let import = read(Format::RclcCsv, FILE.as_bytes(), &Options::default()).unwrap();
+        assert_eq!(import.time_zone, TimeZone::Unstated);
+        assert!(import.stated.is_empty());
+        assert!(import.history.iter().all(|row| row.postings.is_empty() && row.loot.is_some()));
+        let first = &import.history[0];
+        assert_eq!(first.at, Some(At::Local(LocalTime::new(2020, 3, 23, 2, 17, 50).unwrap())));
+        let loot = first.loot.as_ref().unwrap();
+        assert_eq!((loot.item.name.as_str(), loot.item.id), ("The Eye of Divinity", Some(18646)));
+        assert_eq!(
+            (loot.boss.as_deref(), loot.zone.as_deref()),
+            (Some("Majordomo Executus"), Some("Molten Core-40 Player"))
+        );
+        assert_eq!(loot.note.as_deref(), Some("Best Available"));
+        let second = import.history[1].loot.as_ref().unwrap();
+        assert_eq!(second.note.as_deref(), Some("Offspec / PvP/Greed; garbage, might try for pvp"));
+    }
+
+    #[test]
+    fn names_keep_their_realm_and_award_reasons_go_to_no_player() {
+        let import = read(Format::RclcCsv, FILE.as_bytes(), &Options::default()).unwrap();
+        assert!(!import.realms_dropped);
+        let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
+        assert_eq!(names, ["Booster-Netherwind", "Spear-Netherwind"]);
+        assert_eq!(import.players[0].class, Some(Class::Priest));
+        let to: Vec<Recipient> = import.history.iter().map(|row| row.loot.as_ref().unwrap().to).collect();
+        let booster = Recipient::Player(import.find("booster-netherwind").unwrap());
+        let spear = Recipient::Player(import.find("Spear-Netherwind").unwrap());
+        assert_eq!(to, [booster, booster, Recipient::Disenchanted, Recipient::Bank, spear]);
+    }
+
+    #[test]
+    fn missing_columns_and_bad_dates_name_their_line() {
+        let error =
+            read(Format::RclcCsv, &b"player,item,response\nA-B,[X],Pass\n"[..], &Options::default()).unwrap_err();
+        assert_eq!(error.to_string(), "line 1: missing column(s): date, time");
+        assert_eq!(error.kind, ErrorKind::MissingColumns("date, time".into()));
+        let bad_date = "player,date,time,item\nA-B,3/23/20,02:17:50,[X]\nA-B,2020-03-23,02:17:50,[X]\n";
+        let error = read(Format::RclcCsv, bad_date.as_bytes(), &Options::default()).unwrap_err();
+        assert_eq!(error.to_string(), "line 3: \"2020-03-23\" is not an M/D/YY date");
+        let bad_day = "player,date,time,item\nA-B,2/30/20,02:17:50,[X]\n";
+        assert_eq!(read(Format::RclcCsv, bad_day.as_bytes(), &Options::default()).unwrap_err().line, Some(2));
+    }
+}
