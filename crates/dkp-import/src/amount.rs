@@ -131,6 +131,21 @@ impl Decimal {
     }
 }
 
+impl std::fmt::Display for Decimal {
+    /// The plain decimal text: `12`, `-0.25`, `1500`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.mantissa < 0 { "-" } else { "" };
+        let digits = self.mantissa.unsigned_abs().to_string();
+        if self.exponent >= 0 {
+            return write!(f, "{sign}{digits}{}", "0".repeat(self.exponent.unsigned_abs() as usize));
+        }
+        let scale = self.exponent.unsigned_abs() as usize;
+        let padded = format!("{digits:0>width$}", width = scale + 1);
+        let (whole, fraction) = padded.split_at(padded.len() - scale);
+        write!(f, "{sign}{whole}.{fraction}")
+    }
+}
+
 fn parse_exponent(text: &str) -> Option<i32> {
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -194,6 +209,13 @@ mod tests {
     fn words_and_hex_are_not_decimals() {
         for bad in ["", "-", ".", "abc", "0x10", "1e", "1e+", "1..2", "1,5", " 1", "NaN"] {
             assert_eq!(Decimal::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_print_as_plain_text() {
+        for (text, shown) in [("12", "12"), ("-0.25", "-0.25"), ("1.5e3", "1500"), (".05", "0.05"), ("0", "0")] {
+            assert_eq!(Decimal::parse(text).unwrap().to_string(), shown);
         }
     }
 

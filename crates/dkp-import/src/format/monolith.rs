@@ -169,40 +169,11 @@ impl Reader<'_> {
         if !self.nested {
             return Ok(self.teams.into_iter().next().map_or_else(Team::new, |(_, team)| team).finish());
         }
-        let mut guilds: Vec<(String, String)> = Vec::new();
-        for ((realm, guild, _), _) in &self.teams {
-            let pair = (realm.clone(), guild.clone());
-            if guild_matches(self.options.guild.as_deref(), realm, guild) && !guilds.contains(&pair) {
-                guilds.push(pair);
-            }
-        }
-        let (realm, guild) = match guilds.len() {
-            0 if self.options.guild.is_some() => return Err(choose("no guild matches the guild option", &self.teams)),
-            0 => return Ok(Team::new().finish()),
-            1 => guilds.remove(0),
-            _ => return Err(choose("the file holds several guilds; name one with the guild option", &self.teams)),
-        };
-        let default_settings = GuildSettings::default();
-        let settings = self.guild_settings(&realm, &guild).unwrap_or(&default_settings);
+        let Some((realm, guild)) = self.choose_guild()? else { return Ok(Team::new().finish()) };
         let in_guild = |id: &TeamId| id.0 == realm && id.1 == guild;
         let keys: Vec<String> = self.teams.iter().filter(|(id, _)| in_guild(id)).map(|(id, _)| id.2.clone()).collect();
-        let chosen = match (&self.options.team, &settings.current_team) {
-            (Some(wanted), _) => keys.iter().find(|key| team_matches(wanted, key, settings)).cloned(),
-            (None, Some(current)) => Some(current.clone()),
-            (None, None) if keys.len() == 1 => Some(keys[0].clone()),
-            (None, None) => None,
-        };
-        let Some(chosen) = chosen else {
-            return Err(choose("name the team to import with the team option", &self.teams));
-        };
-        let label = |key: &str| match settings.teams.iter().find(|(team, _)| team == key) {
-            Some((_, name)) if !name.is_empty() => format!("'{name}' ({key})"),
-            _ => key.to_owned(),
-        };
-        let mut others: Vec<String> = settings.teams.iter().map(|(key, _)| key.clone()).collect();
-        others.extend(keys.iter().filter(|key| !others.contains(key)).cloned().collect::<Vec<_>>());
-        let others: Vec<String> = others.iter().filter(|key| **key != chosen).map(|key| label(key)).collect();
-        let shown = label(&chosen);
+        let chosen = self.choose_team(&realm, &guild, &keys)?;
+        let (shown, others) = self.describe_teams(&realm, &guild, &keys, &chosen);
         let team = self.teams.into_iter().find(|(id, _)| in_guild(id) && id.2 == chosen).map(|(_, team)| team);
         let mut builder = team.unwrap_or_else(Team::new).finish();
         builder.warn(format!("read CommunityDKP team {shown} of guild '{guild}' on {realm}"));
@@ -210,6 +181,54 @@ impl Reader<'_> {
             builder.warn(format!("the guild also has teams {} (not read)", others.join(", ")));
         }
         Ok(builder)
+    }
+
+    /// The one realm and guild with records that the guild option allows.
+    fn choose_guild(&self) -> Result<Option<(String, String)>, ImportError> {
+        let mut guilds: Vec<(String, String)> = Vec::new();
+        for ((realm, guild, _), _) in &self.teams {
+            let pair = (realm.clone(), guild.clone());
+            if guild_matches(self.options.guild.as_deref(), realm, guild) && !guilds.contains(&pair) {
+                guilds.push(pair);
+            }
+        }
+        match guilds.len() {
+            0 if self.options.guild.is_some() => Err(choose("no guild matches the guild option", &self.teams)),
+            0 => Ok(None),
+            1 => Ok(guilds.pop()),
+            _ => Err(choose("the file holds several guilds; name one with the guild option", &self.teams)),
+        }
+    }
+
+    /// The team option's team, else the settings' current team, else the only one.
+    fn choose_team(&self, realm: &str, guild: &str, keys: &[String]) -> Result<String, ImportError> {
+        let default_settings = GuildSettings::default();
+        let settings = self.guild_settings(realm, guild).unwrap_or(&default_settings);
+        let chosen = match (&self.options.team, &settings.current_team) {
+            (Some(wanted), _) => keys.iter().find(|key| team_matches(wanted, key, settings)).cloned(),
+            (None, Some(current)) => Some(current.clone()),
+            (None, None) if keys.len() == 1 => Some(keys[0].clone()),
+            (None, None) => None,
+        };
+        chosen.ok_or_else(|| choose("name the team to import with the team option", &self.teams))
+    }
+
+    /// The chosen team as shown to the user, and the guild's other teams.
+    fn describe_teams(&self, realm: &str, guild: &str, keys: &[String], chosen: &str) -> (String, Vec<String>) {
+        let default_settings = GuildSettings::default();
+        let settings = self.guild_settings(realm, guild).unwrap_or(&default_settings);
+        let label = |key: &str| match settings.teams.iter().find(|(team, _)| team == key) {
+            Some((_, name)) if !name.is_empty() => format!("'{name}' ({key})"),
+            _ => key.to_owned(),
+        };
+        let mut others: Vec<&str> = settings.teams.iter().map(|(key, _)| key.as_str()).collect();
+        for key in keys {
+            if !others.contains(&key.as_str()) {
+                others.push(key);
+            }
+        }
+        let others = others.into_iter().filter(|key| *key != chosen).map(label).collect();
+        (label(chosen), others)
     }
 }
 

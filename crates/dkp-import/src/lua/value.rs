@@ -52,7 +52,7 @@ impl Key {
         match self {
             Key::Index(index) => index.to_string(),
             Key::Name(name) => name.clone(),
-            Key::Number(number) => format!("{number:?}"),
+            Key::Number(number) => number.to_string(),
             Key::Bool(flag) => flag.to_string(),
         }
     }
