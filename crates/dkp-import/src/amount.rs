@@ -131,6 +131,11 @@ impl Decimal {
     }
 }
 
+/// The size of an amount without its sign (lifetime spent is kept positive).
+pub(crate) fn magnitude(points: Points) -> Points {
+    Points::from_stored(points.hundredths().abs())
+}
+
 impl std::fmt::Display for Decimal {
     /// The plain decimal text: `12`, `-0.25`, `1500`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -9,9 +9,11 @@ pub mod mrt;
 pub mod rclc;
 pub mod webdkp;
 
-use crate::error::ImportError;
+use dkp_core::Points;
+
+use crate::error::{ImportError, invalid};
 use crate::lua::{Table, Value};
-use crate::model::Item;
+use crate::model::{Item, Posting, Recipient};
 use crate::time::At;
 
 /// An item from a game link (`|cffa335ee|Hitem:18842::...|h[Staff of Dominance]|h|r`),
@@ -28,6 +30,18 @@ pub(crate) fn item_from_link(text: &str, id: Option<u32>) -> Item {
     Item { name: name.trim().to_owned(), id: id.or(linked_id) }
 }
 
+/// The postings of an item bought for `price`: the price leaves the buyer's
+/// balance; an item for free, or given to no player, moves nothing.
+pub(crate) fn charge(to: Recipient, price: Points, line: u64) -> Result<Vec<Posting>, ImportError> {
+    match to {
+        Recipient::Player(player) if price != Points::ZERO => {
+            let amount = price.checked_neg().map_err(|_| invalid(line, "a price is too large"))?;
+            Ok(vec![Posting { player, amount }])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// A unix time under a name key, when it is a whole number.
 pub(crate) fn unix_time(table: &Table, name: &str) -> Option<At> {
     table.get(name).and_then(Value::integer).map(At::Unix)
@@ -35,7 +49,7 @@ pub(crate) fn unix_time(table: &Table, name: &str) -> Option<At> {
 
 /// The record as a table, or an error naming its line.
 pub(crate) fn record_table<'a>(value: &'a Value, line: u64, what: &str) -> Result<&'a Table, ImportError> {
-    value.table().ok_or_else(|| crate::error::invalid(line, format!("{what} is not a table")))
+    value.table().ok_or_else(|| invalid(line, format!("{what} is not a table")))
 }
 
 #[cfg(test)]

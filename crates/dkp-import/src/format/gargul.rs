@@ -12,9 +12,9 @@ use dkp_core::Points;
 use crate::Format;
 use crate::builder::Builder;
 use crate::error::{ErrorKind, ImportError, invalid};
-use crate::format::{item_from_link, record_table, unix_time};
+use crate::format::{charge, item_from_link, record_table, unix_time};
 use crate::lua::{self, Events, Key, Step, Table, Value, Visitor};
-use crate::model::{HistoryRow, Kind, Loot, Posting, Recipient};
+use crate::model::{HistoryRow, Kind, Loot, Recipient};
 use crate::time::TimeZone;
 
 const DISENCHANTED: &str = "||de||";
@@ -75,13 +75,7 @@ impl Reader {
             Some(cost) => self.builder.points(cost, line)?,
             None => Points::ZERO,
         };
-        let postings = match to {
-            Recipient::Player(player) if cost != Points::ZERO => {
-                let amount = cost.checked_neg().map_err(|_| invalid(line, "a BRCost is too large"))?;
-                vec![Posting { player, amount }]
-            }
-            _ => Vec::new(),
-        };
+        let postings = charge(to, cost, line)?;
         let mut notes = Vec::new();
         if award.get("OS").and_then(Value::boolean) == Some(true) {
             notes.push("offspec".to_owned());

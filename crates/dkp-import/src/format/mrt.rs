@@ -16,9 +16,9 @@ use dkp_core::Points;
 use crate::Format;
 use crate::builder::Builder;
 use crate::error::{ErrorKind, ImportError, invalid};
-use crate::format::{item_from_link, record_table, unix_time};
+use crate::format::{charge, item_from_link, record_table, unix_time};
 use crate::lua::{self, Events, Key, Step, Table, Value, Visitor};
-use crate::model::{Attendance, HistoryRow, Kill, Kind, Loot, Posting, Raid, Recipient};
+use crate::model::{Attendance, HistoryRow, Kill, Kind, Loot, Raid, Recipient};
 use crate::time::{At, TimeZone};
 
 const TRASH: &str = "_TrashMobLoot_";
@@ -136,13 +136,7 @@ fn loot(
         Some(cost) => builder.points(cost, line)?,
         None => Points::ZERO,
     };
-    let postings = match to {
-        Recipient::Player(player) if cost != Points::ZERO => {
-            let amount = cost.checked_neg().map_err(|_| invalid(line, "a DKPValue is too large"))?;
-            vec![Posting { player, amount }]
-        }
-        _ => Vec::new(),
-    };
+    let postings = charge(to, cost, line)?;
     let boss_key = item.get("BossNumber").and_then(Value::integer).map(Key::Index);
     let boss = boss_key.and_then(|key| bosses.iter().find(|boss| boss.key == key));
     let at = unix_time(item, "Time").or(boss.and_then(|boss| boss.at));

@@ -229,12 +229,7 @@ impl<R: BufRead> Lexer<R> {
             }
             b'z' => {
                 self.bump();
-                while let Some(b' ' | b'\t' | 0x0B | 0x0C | b'\n' | b'\r') = self.peek()? {
-                    match self.peek()? {
-                        Some(b'\n' | b'\r') => self.newline()?,
-                        _ => self.bump(),
-                    }
-                }
+                self.skip_space()?;
             }
             b'x' => {
                 self.bump();
@@ -242,21 +237,7 @@ impl<R: BufRead> Lexer<R> {
                 let low = self.hex_digit(line)?;
                 text.push(high * 16 + low);
             }
-            b'0'..=b'9' => {
-                let mut value: u32 = 0;
-                for _ in 0..3 {
-                    match self.peek()? {
-                        Some(digit @ b'0'..=b'9') => {
-                            self.bump();
-                            value = value * 10 + u32::from(digit - b'0');
-                        }
-                        _ => break,
-                    }
-                }
-                let byte =
-                    u8::try_from(value).map_err(|_| syntax(line, format!("the escape \\{value} is above 255")))?;
-                text.push(byte);
-            }
+            b'0'..=b'9' => text.push(self.decimal_escape(line)?),
             b'u' => {
                 self.bump();
                 let character = self.unicode_escape(line)?;
@@ -265,6 +246,32 @@ impl<R: BufRead> Lexer<R> {
             other => return Err(syntax(line, format!("invalid escape \\{} in a string", shown(other)))),
         }
         Ok(())
+    }
+
+    /// `\z`: skips spaces and line breaks.
+    fn skip_space(&mut self) -> Result<(), ImportError> {
+        loop {
+            match self.peek()? {
+                Some(b'\n' | b'\r') => self.newline()?,
+                Some(b' ' | b'\t' | 0x0B | 0x0C) => self.bump(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// `\ddd`: up to three decimal digits naming one byte.
+    fn decimal_escape(&mut self, line: u64) -> Result<u8, ImportError> {
+        let mut value: u32 = 0;
+        for _ in 0..3 {
+            match self.peek()? {
+                Some(digit @ b'0'..=b'9') => {
+                    self.bump();
+                    value = value * 10 + u32::from(digit - b'0');
+                }
+                _ => break,
+            }
+        }
+        u8::try_from(value).map_err(|_| syntax(line, format!("the escape \\{value} is above 255")))
     }
 
     fn hex_digit(&mut self, line: u64) -> Result<u8, ImportError> {

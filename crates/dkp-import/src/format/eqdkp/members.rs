@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use dkp_core::Points;
 
 use super::{Export, PendingPlayer, PendingPoints};
+use crate::amount::magnitude;
 use crate::builder::Builder;
 use crate::error::{ErrorKind, ImportError};
 use crate::model::PlayerRef;
@@ -135,7 +136,7 @@ fn state(
 ) -> Result<(), ImportError> {
     let balance = amount(builder, current, line)?;
     let earned = optional_amount(builder, earned, line)?;
-    let spent = optional_amount(builder, spent, line)?.map(|spent| Points::from_stored(spent.hundredths().abs()));
+    let spent = optional_amount(builder, spent, line)?.map(magnitude);
     let stated = builder.stated(member, balance);
     (stated.earned, stated.spent) = (earned, spent);
     Ok(())

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use dkp_core::Points;
 
 use crate::Format;
-use crate::amount::Decimal;
+use crate::amount::{Decimal, magnitude};
 use crate::builder::Builder;
 use crate::error::{ImportError, invalid};
 use crate::format::{item_from_link, unix_time};
@@ -54,7 +54,7 @@ impl Team {
         self.builder.set_class(player, class);
         let balance = self.amount(record.get("dkp"), line, "dkp")?.unwrap_or(Points::ZERO);
         let earned = self.amount(record.get("lifetime_gained"), line, "lifetime_gained")?;
-        let spent = self.amount(record.get("lifetime_spent"), line, "lifetime_spent")?.map(abs);
+        let spent = self.amount(record.get("lifetime_spent"), line, "lifetime_spent")?.map(magnitude);
         let stated = self.builder.stated(player, balance);
         (stated.earned, stated.spent) = (earned, spent);
         Ok(())
@@ -209,10 +209,6 @@ fn split_amounts(list: &str, line: u64) -> Result<(Vec<Decimal>, bool), ImportEr
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((amounts, decay))
-}
-
-fn abs(points: Points) -> Points {
-    Points::from_stored(points.hundredths().abs())
 }
 
 fn lines(lines: &[u64]) -> String {
