@@ -36,6 +36,10 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
     pub fn column(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|known| known == name)
     }

@@ -7,7 +7,9 @@
 //! listed; the stated balance is what the pool gets, wherever there is one.
 //! A file that states balances and has history for a player it states no
 //! balance for (a player deleted from the table) lists that player too, with
-//! a stated balance of zero, since zero is what the pool will hold.
+//! a stated balance of zero, since zero is what the pool will hold. A file
+//! with no history at all (an EQdkp Plus export, a `name,balance` CSV) has
+//! nothing to rebuild from, so it has no mismatches.
 
 use dkp_core::Points;
 
@@ -62,6 +64,7 @@ pub fn reconcile(import: &Import) -> Result<Reconciliation, ImportError> {
             None => None,
         };
         if let Some(balance) = compared
+            && !import.history.is_empty()
             && balance != rebuilt[index]
         {
             mismatches.push(Mismatch {

@@ -56,7 +56,7 @@ pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
 fn history_columns(header: &Header) -> Result<[usize; 3], ImportError> {
     if header.column("amount").is_none() && header.column("date").is_none() {
         let missing = "balance (for balances), or date and amount (for history)";
-        return Err(ImportError::at(1, ErrorKind::MissingColumns(missing.into())));
+        return Err(ImportError::at(header.line(), ErrorKind::MissingColumns(missing.into())));
     }
     header.require(["name", "date", "amount"])
 }

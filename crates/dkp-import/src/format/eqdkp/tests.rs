@@ -1,7 +1,7 @@
 use dkp_core::Points;
 
 use crate::time::{At, LocalTime, TimeZone};
-use crate::{Class, ErrorKind, Format, Import, ImportError, Options, read};
+use crate::{Class, ErrorKind, Format, Import, ImportError, Options, read, reconcile};
 
 const TWINKS: &str = include_str!("../../../tests/fixtures/eqdkp-twinks.xml");
 const PLAIN: &str = include_str!("../../../tests/fixtures/eqdkp-plain.xml");
@@ -36,6 +36,10 @@ fn with_twinks_each_main_is_a_member_holding_its_total_with_twinks() {
     assert_eq!(import.exported_at, Some(At::Unix(1_579_616_503)));
     assert_eq!(import.time_zone, TimeZone::Utc);
     assert!(import.history.is_empty() && import.raids.is_empty());
+    // No history to rebuild from: the stated balances stand alone.
+    let reconciled = reconcile(&import).unwrap();
+    assert!(reconciled.mismatches.is_empty());
+    assert_eq!(reconciled.balances.len(), 5);
 }
 
 #[test]
