@@ -1,3 +1,6 @@
+//! The Lua reader through its public parts: every syntax form, the limits and
+//! the errors, each naming its line.
+
 use super::*;
 use crate::amount::Decimal;
 use crate::error::{ErrorKind, ImportError};

@@ -1,3 +1,5 @@
+//! EQdkp Plus exports with and without twinks, and XML that is not one.
+
 use dkp_core::Points;
 
 use crate::time::{At, LocalTime, TimeZone};

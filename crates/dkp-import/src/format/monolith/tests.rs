@@ -1,3 +1,5 @@
+//! MonolithDKP (flat) and CommunityDKP (teams) files, from the fixtures.
+
 use dkp_core::Points;
 
 use crate::time::At;
