@@ -1,0 +1,192 @@
+//! What readers fill while they stream through a file, and the one place that
+//! turns it into an `Import`.
+//!
+//! Readers name players by the text the file uses. Each distinct text gets a
+//! provisional `PlayerRef`; only when the whole file is read is it known
+//! whether the file mixes `Name` and `Name-Realm`, so `finish` computes the
+//! comparison keys then, merges names that compare equal (adding their
+//! balances and warning), and rewrites every reference to the merged players.
+
+use std::collections::{BTreeSet, HashMap};
+
+use dkp_core::Points;
+
+use crate::amount::Decimal;
+use crate::class::Class;
+use crate::error::{ImportError, invalid};
+use crate::model::{HistoryRow, Import, PlayerRef, Raid, Recipient, Stated};
+use crate::names;
+use crate::time::{At, TimeZone};
+use crate::{Format, merge};
+
+/// Warnings kept in full; past this many only a count is added.
+const MAX_WARNINGS: usize = 200;
+
+/// A name as the file writes it, before merging.
+pub(crate) struct RawName {
+    pub text: String,
+    pub class: Option<Class>,
+    /// For a twink (alt) folded into a main: the main's provisional ref.
+    pub main: Option<PlayerRef>,
+}
+
+/// The import being built.
+pub(crate) struct Builder {
+    format: Format,
+    pub(crate) names: Vec<RawName>,
+    by_text: HashMap<String, PlayerRef>,
+    pub(crate) stated: Vec<Stated>,
+    pub(crate) history: Vec<HistoryRow>,
+    pub(crate) raids: Vec<Raid>,
+    warnings: Vec<String>,
+    dropped_warnings: usize,
+    unknown_classes: BTreeSet<String>,
+    first_rounded_line: Option<u64>,
+    pub(crate) time_zone: TimeZone,
+    pub(crate) exported_at: Option<At>,
+}
+
+impl Builder {
+    pub fn new(format: Format, time_zone: TimeZone) -> Builder {
+        Builder {
+            format,
+            names: Vec::new(),
+            by_text: HashMap::new(),
+            stated: Vec::new(),
+            history: Vec::new(),
+            raids: Vec::new(),
+            warnings: Vec::new(),
+            dropped_warnings: 0,
+            unknown_classes: BTreeSet::new(),
+            first_rounded_line: None,
+            time_zone,
+            exported_at: None,
+        }
+    }
+
+    /// The provisional ref of a name; blank names are refused.
+    pub fn player(&mut self, text: &str, line: u64) -> Result<PlayerRef, ImportError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(invalid(line, "a player name is empty"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(invalid(line, format!("the player name {text:?} holds control characters")));
+        }
+        if let Some(found) = self.by_text.get(text) {
+            return Ok(*found);
+        }
+        let player = PlayerRef(self.names.len() as u32);
+        self.names.push(RawName { text: text.to_owned(), class: None, main: None });
+        self.by_text.insert(text.to_owned(), player);
+        Ok(player)
+    }
+
+    /// The provisional ref of a name the file already used, without adding it.
+    pub fn known(&self, text: &str) -> Option<PlayerRef> {
+        self.by_text.get(text.trim()).copied()
+    }
+
+    /// Records a player's class the first time the file gives one.
+    pub fn set_class(&mut self, player: PlayerRef, class: Option<Class>) {
+        let slot = &mut self.names[player.index()].class;
+        if slot.is_none() {
+            *slot = class;
+        }
+    }
+
+    /// Folds a twink into its main: both become one member.
+    pub fn set_main(&mut self, twink: PlayerRef, main: PlayerRef) {
+        if twink != main {
+            self.names[twink.index()].main = Some(main);
+        }
+    }
+
+    /// The class a file's class name means; unknown names are warned about once.
+    pub fn class(&mut self, name: &str) -> Option<Class> {
+        let name = name.trim();
+        let class = Class::from_name(name);
+        if class.is_none() && !name.is_empty() {
+            self.unknown_classes.insert(name.to_owned());
+        }
+        class
+    }
+
+    /// An amount in hundredths; extra decimals are rounded and remembered for one warning.
+    pub fn points(&mut self, amount: Decimal, line: u64) -> Result<Points, ImportError> {
+        let rounded = amount.to_points().map_err(|error| invalid(line, format!("an amount: {error}")))?;
+        if rounded.rounded && self.first_rounded_line.is_none() {
+            self.first_rounded_line = Some(line);
+        }
+        Ok(rounded.points)
+    }
+
+    /// An amount written as text (CSV, XML).
+    pub fn points_text(&mut self, text: &str, line: u64) -> Result<Points, ImportError> {
+        let amount = Decimal::parse(text.trim())
+            .ok_or_else(|| invalid(line, format!("{:?} is not an amount (digits, a '.', at most one sign)", text)))?;
+        self.points(amount, line)
+    }
+
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(warning.into());
+        } else {
+            self.dropped_warnings += 1;
+        }
+    }
+
+    pub fn stated(&mut self, player: PlayerRef, balance: Points) -> &mut Stated {
+        self.stated.push(Stated { player, balance, earned: None, spent: None });
+        let last = self.stated.len() - 1;
+        &mut self.stated[last]
+    }
+
+    /// Merges names, rewrites references, orders history and closes the warnings.
+    pub fn finish(mut self) -> Result<Import, ImportError> {
+        let uses_realms = self.format.uses_realms();
+        let drop_realms = uses_realms && names::mixes_forms(self.names.iter().map(|name| name.text.as_str()));
+        let mut merged = merge::merge_players(&self.names, uses_realms, drop_realms);
+        std::mem::take(&mut merged.warnings).into_iter().for_each(|warning| self.warn(warning));
+        let remap = |player: PlayerRef| merged.final_ref[player.index()];
+        let (stated, stated_warnings) = merge::merge_stated(&self.stated, &remap, &merged.players)?;
+        stated_warnings.into_iter().for_each(|warning| self.warn(warning));
+        for row in &mut self.history {
+            merge::remap_postings(&mut row.postings, &remap)?;
+            if let Some(Recipient::Player(player)) = row.loot.as_mut().map(|loot| &mut loot.to) {
+                *player = remap(*player);
+            }
+        }
+        for raid in &mut self.raids {
+            raid.attendance.iter_mut().for_each(|stay| stay.player = remap(stay.player));
+        }
+        self.history.sort_by_key(|row| row.at.map(At::sort_key));
+        self.close_warnings();
+        Ok(Import {
+            format: self.format,
+            players: merged.players,
+            stated,
+            history: self.history,
+            raids: self.raids,
+            warnings: self.warnings,
+            time_zone: self.time_zone,
+            exported_at: self.exported_at,
+            realms_dropped: drop_realms,
+        })
+    }
+
+    fn close_warnings(&mut self) {
+        if let Some(line) = self.first_rounded_line {
+            self.warnings.push(format!(
+                "amounts with more than two decimals were rounded half away from zero to hundredths (the first on line {line})"
+            ));
+        }
+        if !self.unknown_classes.is_empty() {
+            let list: Vec<&str> = self.unknown_classes.iter().map(String::as_str).collect();
+            self.warnings.push(format!("unknown class names, kept without a class: {}", list.join(", ")));
+        }
+        if self.dropped_warnings > 0 {
+            self.warnings.push(format!("{} more warnings not shown", self.dropped_warnings));
+        }
+    }
+}

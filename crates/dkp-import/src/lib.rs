@@ -1,0 +1,139 @@
+//! Reads the files of the DKP tools guilds move in from, and turns each into
+//! one model: players (members and their characters), the balances the file
+//! states, the history of awards, adjustments, decays and loot, and raids with
+//! attendance and kills. Pure: no I/O beyond the `BufRead` it is handed, no
+//! database, no async. The service's import use case stores what this gives.
+//!
+//! - `read` dispatches on the `Format` to one reader per tool (`format`);
+//! - readers stream: Lua SavedVariables through `lua` (parsed, never run,
+//!   record by record), XML through a streaming reader, CSV line by line;
+//! - `builder` collects what readers find and merges names at the end
+//!   (`names`, `merge`): names compare without case, accents kept, and
+//!   without `-Realm` when a World of Warcraft file mixes both forms;
+//! - `reconcile` rebuilds balances from the history and lists mismatches.
+//!
+//! Amounts are exact hundredths from the first digit read: no floats. Every
+//! error is an `ImportError` naming the line where one applies.
+
+mod amount;
+mod builder;
+mod class;
+mod csv;
+mod error;
+mod format;
+pub mod lua;
+mod merge;
+mod model;
+mod names;
+mod reconcile;
+mod text;
+mod time;
+
+use std::io::BufRead;
+use std::str::FromStr;
+
+pub use amount::Decimal;
+pub use class::{Class, UnknownClass};
+pub use error::{ErrorKind, ImportError};
+pub use model::{
+    Attendance, Character, HistoryRow, Import, Item, Kill, Kind, Loot, Player, PlayerRef, Posting, Raid, Recipient,
+    Stated,
+};
+pub use reconcile::{Mismatch, Reconciliation, reconcile};
+pub use time::{At, LocalTime, TimeZone};
+
+/// The tools an import reads, by the names the API and CLI use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// EQdkp Plus points export (`<response>` XML).
+    EqdkpXml,
+    /// MonolithDKP, EssentialDKP or CommunityDKP SavedVariables.
+    Monolith,
+    /// WebDKP SavedVariables.
+    Webdkp,
+    /// MizusRaidTracker SavedVariables: raids, attendance, loot.
+    Mrt,
+    /// RCLootCouncil's CSV export of loot history.
+    RclcCsv,
+    /// Gargul's award history (SavedVariables).
+    Gargul,
+    /// The documented generic CSV: `name,balance` or `name,date,amount,reason`.
+    Csv,
+}
+
+impl Format {
+    pub const ALL: [Format; 7] =
+        [Format::EqdkpXml, Format::Monolith, Format::Webdkp, Format::Mrt, Format::RclcCsv, Format::Gargul, Format::Csv];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::EqdkpXml => "eqdkp-xml",
+            Format::Monolith => "monolith",
+            Format::Webdkp => "webdkp",
+            Format::Mrt => "mrt",
+            Format::RclcCsv => "rclc-csv",
+            Format::Gargul => "gargul",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// Whether names may carry a World of Warcraft `-Realm` suffix.
+    pub fn uses_realms(self) -> bool {
+        !matches!(self, Format::EqdkpXml | Format::Csv)
+    }
+}
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(text: &str) -> Result<Format, UnknownFormat> {
+        Format::ALL.into_iter().find(|format| format.as_str() == text).ok_or(UnknownFormat)
+    }
+}
+
+/// A format name that is not one of `Format::ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format; one of eqdkp-xml, monolith, webdkp, mrt, rclc-csv, gargul, csv")]
+pub struct UnknownFormat;
+
+/// Choices for files that hold more than one pool of points.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// CommunityDKP: the team to read, by index (`"0"`) or name. Default: the
+    /// team the file's settings name as current.
+    pub team: Option<String>,
+    /// CommunityDKP: the guild to read (`"Guild"` or `"Realm-Faction/Guild"`)
+    /// when the file holds several.
+    pub guild: Option<String>,
+    /// EQdkp Plus: the multidkp pool id; WebDKP: the table id or name.
+    /// Default: the only one, or the first with a warning.
+    pub table: Option<String>,
+}
+
+/// Reads one file of the given format.
+pub fn read(format: Format, input: impl BufRead, options: &Options) -> Result<Import, ImportError> {
+    let input = text::check_start(input)?;
+    let builder = match format {
+        Format::EqdkpXml => format::eqdkp::read(input, options)?,
+        Format::Monolith => format::monolith::read(input, options)?,
+        Format::Webdkp => format::webdkp::read(input, options)?,
+        Format::Mrt => format::mrt::read(input)?,
+        Format::RclcCsv => format::rclc::read(input)?,
+        Format::Gargul => format::gargul::read(input)?,
+        Format::Csv => format::generic_csv::read(input)?,
+    };
+    builder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(format.as_str().parse::<Format>(), Ok(format));
+        }
+        assert_eq!("xml".parse::<Format>(), Err(UnknownFormat));
+    }
+}
