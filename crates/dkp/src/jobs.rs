@@ -106,7 +106,7 @@ pub async fn run_due(service: &Service, runner: &Runner) -> usize {
 
 /// Sets the gauges of open lots and of the job backlog; how many jobs are
 /// due and waiting, if that could be read.
-async fn observe(service: &Service, now: Ts) -> Option<i64> {
+pub async fn observe(service: &Service, now: Ts) -> Option<i64> {
     if let Ok(open) = service.store.open_lot_count().await {
         metrics::gauge!("dkp_lots_open").set(open as f64);
     }
