@@ -10,7 +10,7 @@ use std::process::Command;
 use dkp::config::Secret;
 use serde_json::json;
 
-use crate::support::{Kind, fresh_database, spawn_app_on, temp_dir};
+use crate::support::{Kind, fresh_database, spawn_app_on};
 
 /// Names the rules use that no process exports yet, each awaiting the
 /// feature that brings it; they stay out of the dashboard until then.
@@ -147,7 +147,8 @@ fn a_name_missing_from_metrics_is_found_missing() {
 async fn every_metric_the_dashboard_and_the_rules_name_is_on_metrics() {
     // Arrange: an instance whose read replica is its own database, and some
     // traffic: a guild, an award, a lot and a bid.
-    let (_, url) = fresh_database(Kind::Postgres, &temp_dir()).await;
+    // (A PostgreSQL database takes no folder of its own.)
+    let (_, url) = fresh_database(Kind::Postgres, &std::env::temp_dir()).await;
     let app = spawn_app_on(&url, |config| config.read_replica = Some(Secret::new(&url))).await;
     let guild = app.guild("watchers").await;
     let (bidder, _) = app.funded_member(&guild, "wren", 50).await;
