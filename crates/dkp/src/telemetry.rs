@@ -1,6 +1,13 @@
 //! Logs and metrics. Logs are JSON lines by default (pretty for people at a
 //! terminal), each carrying the request id of the request it belongs to.
 //! Metrics are kept by one Prometheus recorder per process.
+//!
+//! The metrics that count what rarely happens are registered with the
+//! recorder, at zero, so that `/metrics` names them from the start: a
+//! dashboard or an alert finds every name, and a counter's first count is a
+//! rise from zero that `rate()` sees. A counter with labels gets a series
+//! without labels for its name to be there; its labelled series still appear
+//! on their first count (the alert rules in deploy/monitoring allow for that).
 
 use std::sync::OnceLock;
 
@@ -37,10 +44,47 @@ pub fn metrics() -> PrometheusHandle {
                 })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    register_at_zero();
+                    handle
+                }
                 // Another recorder is installed already: keep a private one so /metrics still answers.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             }
         })
         .clone()
+}
+
+/// Counters, by name, whose events may not happen for a long while.
+const RARE_COUNTERS: [&str; 15] = [
+    "dkp_bids_accepted_total",
+    "dkp_bids_rejected_total",
+    "dkp_tx_retries_total",
+    "dkp_tx_failures_total",
+    "dkp_jobs_total",
+    "dkp_ws_messages_sent_total",
+    "dkp_ws_slow_consumers_dropped_total",
+    "dkp_hub_redis_published_total",
+    "dkp_hub_redis_received_total",
+    "dkp_hub_redis_dropped_total",
+    "dkp_redis_failures_total",
+    "dkp_redis_skipped_total",
+    "dkp_rate_limited_total",
+    "dkp_db_replica_fallbacks_total",
+    "dkp_blobs_written_total",
+];
+
+/// Histograms with no labels, shown with empty buckets until their first sample.
+const HISTOGRAMS: [&str; 3] = ["dkp_bid_latency_seconds", "dkp_bid_queue_seconds", "dkp_sequencer_batch_size"];
+
+/// Registers the rare counters and the histograms at zero, and the
+/// connection gauge at what it is when the process starts.
+fn register_at_zero() {
+    for name in RARE_COUNTERS {
+        metrics::counter!(name).increment(0);
+    }
+    for name in HISTOGRAMS {
+        let _ = metrics::histogram!(name);
+    }
+    metrics::gauge!("dkp_ws_connections").increment(0.0);
 }

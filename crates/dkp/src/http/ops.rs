@@ -1,6 +1,8 @@
 //! Operations: liveness, readiness (each backing service named when it
 //! fails), Prometheus metrics, and the OpenAPI document of the API.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,11 +34,19 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-fn not_ready(part: &str) -> Response {
+fn not_ready(part: &'static str) -> Response {
     let body = json!({"status": "not_ready", "failing": part, "error": {"code": "unavailable", "message": format!("{part} does not answer")}});
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Readiness, replica lag and the job backlog are sampled at each scrape, so
+    // they are current where no balancer asks /health/ready and no job runs in
+    // this process; within a bound, so a backend that hangs cannot hold up the rest.
+    let sample = async {
+        let _ = state.service.readiness().await;
+        state.service.observe_jobs().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(4), sample).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

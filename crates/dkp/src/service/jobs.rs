@@ -146,6 +146,12 @@ async fn close_lot(service: &Service, job: &Job) -> JobEnd {
 }
 
 impl Service {
+    /// Sets the gauges of open lots and of the job backlog now (as a runner's
+    /// poll does), for a process that runs no jobs itself.
+    pub async fn observe_jobs(&self) {
+        observe(self, self.clock.now()).await;
+    }
+
     /// Runs a failed job again after a backoff that doubles (1 s to 5 min),
     /// or gives up after `MAX_ATTEMPTS`. The cause is logged; the job keeps
     /// only a word on it, since guild members can read a job.

@@ -11,8 +11,22 @@ const CHECK_LIMIT: Duration = Duration::from_secs(2);
 impl Service {
     /// The backing services that answered, in the order checked, or the
     /// first that did not: `database`, then `redis`, `blobs` and
-    /// `database_read` where configured.
+    /// `database_read` where configured. Each answer sets
+    /// `dkp_backend_up{backend}` (1 or 0; the parts after a failing one keep
+    /// their last value).
     pub async fn readiness(&self) -> Result<Vec<&'static str>, &'static str> {
+        let checked = self.check_parts().await;
+        let up = |part: &'static str, up: bool| {
+            metrics::gauge!("dkp_backend_up", "backend" => part).set(if up { 1.0 } else { 0.0 });
+        };
+        match &checked {
+            Ok(ready) => ready.iter().for_each(|part| up(part, true)),
+            Err(failing) => up(failing, false),
+        }
+        checked
+    }
+
+    async fn check_parts(&self) -> Result<Vec<&'static str>, &'static str> {
         match tokio::time::timeout(CHECK_LIMIT, self.store.ping()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {

@@ -62,6 +62,10 @@ pub enum Read {
 const RECHECK: Duration = Duration::from_millis(5);
 /// How often a replica set aside is probed.
 const PROBE: Duration = Duration::from_secs(1);
+/// The replica's replay lag in seconds (see `Replica::ping`).
+const LAG: &str = "SELECT CAST(CASE WHEN NOT pg_is_in_recovery() THEN 0 \
+      WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+      ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS DOUBLE PRECISION) AS lag_s";
 
 /// The read replica and what this instance knows of it.
 #[derive(Clone)]
@@ -162,9 +166,12 @@ impl Replica {
         });
     }
 
-    /// Answers when the replica does.
+    /// Answers when the replica does, and sets `dkp_replica_lag_seconds`: how
+    /// long ago the last transaction it replayed committed, or 0 when it has
+    /// replayed all it received (an idle primary is no lag) or is no replica.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.db.sql("SELECT 1 AS one").fetch_one().await?;
+        let row = self.inner.db.sql(LAG).fetch_one().await?;
+        metrics::gauge!("dkp_replica_lag_seconds").set(row.get::<f64>("lag_s")?);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ mod haproxy;
 mod idempotency;
 mod jobs;
 mod ledger;
+mod monitoring;
 mod operations;
 mod pgbouncer;
 mod realtime;
