@@ -6,7 +6,7 @@
 //! the transport decides how a client sees them.
 //!
 //! The parts: `accounts`, `guilds`, `ledger`, `decay`, `auction` (lots and
-//! bids) with its `sequencer`, `images`, `realtime` (what the feed may
+//! bids) with its `writer`, `images`, `realtime` (what the feed may
 //! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
 //! `operations` (readiness).
 
@@ -24,7 +24,7 @@ mod lot_states;
 pub mod operations;
 pub mod realtime;
 mod recent;
-mod sequencer;
+mod writer;
 
 use std::sync::Arc;
 

@@ -51,6 +51,7 @@ use uuid::Uuid;
 use crate::model::{Code, Ts};
 use crate::secret::Secret;
 
+pub use bids::{LotBids, PlacedBids};
 pub use replica::{Lsn, Read};
 pub use retry::is_retryable as is_contention;
 pub use sql::Backend;

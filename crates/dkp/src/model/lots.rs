@@ -156,10 +156,9 @@ pub enum BidOutcome {
     KeyReused,
 }
 
-/// The result of one batch of bids on a lot, committed together.
+/// What a batch did to one lot: each bid's outcome, and the lot after.
 #[derive(Debug)]
 pub struct BidBatch {
     pub outcomes: Vec<BidOutcome>,
     pub lot: LotView,
-    pub events: Vec<super::Event>,
 }

@@ -1,11 +1,11 @@
 //! Lots and bids (seed risks R3 and, for the events, R2). A bid is checked
 //! against the lot's cached state first, so hopeless bids are refused without
-//! touching the database; the rest queue for the lot's sequencer
-//! (`sequencer`), which applies them in batches (one transaction per batch),
-//! and only after the commit answers each bid and publishes the events.
+//! touching the database; the rest queue for the instance's writer
+//! (`writer`), which applies the bids of every lot in batches (one
+//! transaction per batch), and only after the commit answers each bid and
+//! publishes the events.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use dkp_core::auction::{BidError, Mode, Status, Terms};
@@ -19,7 +19,7 @@ use super::idempotency::Request;
 use super::limits::Limited;
 use super::lot_states::LotStates;
 pub use super::lot_states::Standing as LotStanding;
-use super::sequencer::{Queued, Sequencer};
+use super::writer::{QUEUE, Queued, Writer};
 use super::{Caller, Error, Service, amount};
 use crate::clock::Clock;
 use crate::model::{Answer, BidCommand, BidView, Code, Ending, LotView, NewLot, Page, PageRequest};
@@ -65,15 +65,16 @@ pub enum BidAnswer {
     Replay(Answer),
 }
 
-/// The per-lot sequencers of this instance and the lot states they keep fresh.
+/// The writer of this instance's bids, started with the first bid, and the
+/// lot states it keeps fresh.
 pub struct Auctions {
-    pub(super) queues: Mutex<HashMap<Uuid, mpsc::Sender<Queued>>>,
-    pub(super) states: LotStates,
+    writer: OnceLock<mpsc::Sender<Queued>>,
+    pub(super) states: Arc<LotStates>,
 }
 
 impl Auctions {
     pub fn new(shared: Option<Shared>, clock: Arc<dyn Clock>) -> Auctions {
-        Auctions { queues: Mutex::default(), states: LotStates::new(shared, clock) }
+        Auctions { writer: OnceLock::new(), states: Arc::new(LotStates::new(shared, clock)) }
     }
 }
 
@@ -182,7 +183,7 @@ impl Service {
         self.store.lot(access.guild.id, super::id(lot_id)?).await?.ok_or_else(Error::not_found)
     }
 
-    /// Places a bid: refused at once if it cannot win, else queued for the lot's sequencer.
+    /// Places a bid: refused at once if it cannot win, else queued for the writer.
     pub async fn bid(
         &self,
         caller: &Caller,
@@ -229,45 +230,27 @@ impl Service {
 
     async fn enqueue(&self, lot: &LotView, bid: BidCommand) -> Result<BidAnswer, Error> {
         let (reply, answer) = oneshot::channel();
-        let mut queued = Queued { bid, reply, queued_at: Instant::now() };
-        // A sequencer that just went idle may have closed its queue: start another.
-        for _ in 0..2 {
-            let sender = self.sequencer(lot);
-            match sender.send(queued).await {
-                Ok(()) => {
-                    return answer.await.map_err(|_| Error::internal(anyhow::anyhow!("the sequencer stopped")))?;
-                }
-                Err(mpsc::error::SendError(back)) => {
-                    queued = back;
-                    let mut queues = self.auctions.queues.lock().unwrap_or_else(|e| e.into_inner());
-                    if queues.get(&lot.id).is_some_and(|s| s.same_channel(&sender)) {
-                        queues.remove(&lot.id);
-                    }
-                }
-            }
-        }
-        Err(Error::internal(anyhow::anyhow!("no sequencer took the bid")))
-    }
-
-    /// The queue of the lot's sequencer, started if there is none.
-    fn sequencer(&self, lot: &LotView) -> mpsc::Sender<Queued> {
-        let mut queues = self.auctions.queues.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sender) = queues.get(&lot.id).filter(|s| !s.is_closed()) {
-            return sender.clone();
-        }
-        let (sender, receiver) = mpsc::channel(super::sequencer::QUEUE);
-        queues.insert(lot.id, sender.clone());
-        let sequencer = Sequencer {
-            store: self.store.clone(),
-            hub: self.hub.clone(),
-            clock: self.clock.clone(),
-            auctions: self.auctions.clone(),
+        let queued = Queued {
             guild_id: lot.guild_id,
             pool_id: lot.pool_id,
             lot_id: lot.id,
+            bid,
+            reply,
+            queued_at: Instant::now(),
         };
-        tokio::spawn(sequencer.run(receiver, sender.downgrade()));
-        sender
+        let writer = self.auctions.writer.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let writer = Writer {
+                store: self.store.clone(),
+                hub: self.hub.clone(),
+                clock: self.clock.clone(),
+                states: self.auctions.states.clone(),
+            };
+            tokio::spawn(writer.run(receiver));
+            sender
+        });
+        writer.send(queued).await.map_err(|_| Error::internal(anyhow::anyhow!("the writer stopped")))?;
+        answer.await.map_err(|_| Error::internal(anyhow::anyhow!("the writer stopped")))?
     }
 
     /// Closes a lot now (an officer) or cancels it.

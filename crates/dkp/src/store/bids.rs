@@ -1,83 +1,187 @@
-//! A batch of bids on one lot, applied in one transaction (seed risk R3):
-//! the pool's lane, then the lot row, then the bidders' accounts in account
-//! order. Keys seen before get their kept answers; the rest are decided in
-//! memory, in order, by `dkp-core` (`Lot::decide`), and the batch is written
-//! with a fixed number of set-based statements whatever its size. Repeats of
-//! a key within the batch never reach here (the sequencer answers them).
+//! The bids of many lots at once, in one transaction (seed risk R3): a raid
+//! night's busy lots share one durable commit instead of paying one each.
+//! The pools' lanes, then the lots (in id order), then the bidders' accounts
+//! (pool by pool, in account order); keys seen before get their kept
+//! answers; the rest are decided in memory, lot by lot, by `dkp-core`
+//! (`Lot::decide`) against wallets shared by the lots of a pool, so the same
+//! points never back two bids; the whole batch is then written with a fixed
+//! number of set-based statements (one lot row each). Repeats of a key
+//! within the batch never reach here (the writer answers them).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dkp_core::Points;
 use dkp_core::auction::Decision;
+use dkp_core::ledger::Wallet;
 use uuid::Uuid;
 
 use super::events::{Pending, append, balance_changes};
 use super::idempotency::{remember, replay};
 use super::ledger::lock_wallets;
-use super::lots::{Locked, corrupt, from_micros, lock_lot};
+use super::lots::{Locked, corrupt, from_micros, lock_lots};
 use super::retry::retry;
-use super::sql::{Db, Tx, placeholders, value_rows};
+use super::sql::{Db, Tx, value_rows};
 use super::{Ctx, Store, StoreError};
 use crate::model::{
     Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, LotView, Refusal, lot_channel,
 };
 
+/// What a batch came to: each lot's outcome, in the order given (`None` for
+/// a lot its guild does not have), and the events its commit wrote.
+pub struct PlacedBids {
+    pub lots: Vec<Option<BidBatch>>,
+    pub events: Vec<Event>,
+}
+
+/// The bids of one lot in a batch, in the order to decide them.
+pub struct LotBids {
+    pub guild_id: Uuid,
+    pub pool_id: Uuid,
+    pub lot_id: Uuid,
+    pub bids: Vec<BidCommand>,
+}
+
 impl Store {
-    /// Applies a batch of queued bids of one lot in one transaction.
-    pub async fn place_bids(
-        &self,
-        guild_id: Uuid,
-        pool_id: Uuid,
-        lot_id: Uuid,
-        bids: &[BidCommand],
-        ctx: &Ctx,
-    ) -> Result<BidBatch, StoreError> {
-        let _turn = self.gate.enter(pool_id).await;
-        retry("bid", || place_bids(&self.db, guild_id, pool_id, lot_id, bids, ctx)).await
+    /// Applies the queued bids of many lots in one transaction.
+    pub async fn place_bids(&self, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
+        let _turn = self.gate.enter().await;
+        retry("bid", || place_bids(&self.db, lots, ctx)).await
     }
 }
 
+/// The wallets of the bidders of a batch, by pool: each the member, and
+/// their wallet as the batch has left it so far.
+type Wallets = BTreeMap<Uuid, Vec<(Uuid, Wallet)>>;
+
 /// One try at applying a batch; `retry` runs it again on a serialization failure.
-async fn place_bids(
-    db: &Db,
-    guild_id: Uuid,
-    pool_id: Uuid,
-    lot_id: Uuid,
-    bids: &[BidCommand],
-    ctx: &Ctx,
-) -> Result<BidBatch, StoreError> {
-    let mut tx = db.begin_write_in_lane(pool_id).await?;
-    let Locked { mut view, mut lot, mut accounts, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
-    let mut outcomes = kept_answers(&mut tx, bids).await?;
-    let fresh: Vec<usize> = (0..bids.len()).filter(|&i| outcomes[i].is_none()).collect();
-    let bidders: BTreeSet<Uuid> = fresh.iter().map(|&i| bids[i].member_id).collect();
-    let mut wallets = Vec::with_capacity(bidders.len());
-    for (member, (account, wallet)) in lock_wallets(&mut tx, pool_id, &bidders).await? {
-        accounts.insert(member, account);
-        wallets.push((member, wallet));
+async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
+    let mut tx = db.begin_write_in_lanes(lots.iter().map(|l| l.pool_id)).await?;
+    let named: Vec<(Uuid, Uuid)> = lots.iter().map(|l| (l.guild_id, l.lot_id)).collect();
+    let mut locked = lock_lots(&mut tx, &named).await?;
+    let mut outcomes = Vec::with_capacity(lots.len());
+    for part in lots {
+        outcomes.push(kept_answers(&mut tx, &part.bids).await?);
     }
-    let asked: Vec<(Uuid, Points)> = fresh.iter().map(|&i| (bids[i].member_id, bids[i].amount)).collect();
-    let batch = lot.decide(&mut wallets, &asked, ctx.now.micros());
-    let (mut pending, placed) = record(&mut tx, &view, bids, &fresh, batch.decisions, &mut outcomes, ctx).await?;
+    let mut wallets = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
+    let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
+    for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
+        let (Some(lot), Some(wallets)) = (locked.get_mut(&part.lot_id), wallets.get_mut(&part.pool_id)) else {
+            continue;
+        };
+        let fresh: Vec<usize> = (0..part.bids.len()).filter(|&i| outcomes[i].is_none()).collect();
+        let asked: Vec<(Uuid, Points)> = fresh.iter().map(|&i| (part.bids[i].member_id, part.bids[i].amount)).collect();
+        let batch = lot.lot.decide(wallets, &asked, ctx.now.micros());
+        let (events, accepted) = record(&mut tx, &lot.view, &part.bids, &fresh, batch.decisions, outcomes, ctx).await?;
+        pending.extend(events);
+        placed.extend(accepted.into_iter().map(|(member, bid)| (part.lot_id, member, bid)));
+        holds.extend(batch.holds.into_iter().map(|(member, hold)| (part.lot_id, member, hold)));
+    }
     let mut events = Vec::new();
     if !placed.is_empty() {
-        insert_bids(&mut tx, lot_id, &placed).await?;
-        write_holds(&mut tx, lot_id, &batch.holds, &accounts).await?;
-        update_lot(&mut tx, &mut view, &lot).await?;
-        let mut touched: Vec<Uuid> = batch.holds.iter().map(|(member, _)| *member).collect();
-        touched.sort_unstable();
-        pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
+        insert_bids(&mut tx, &placed).await?;
+        write_holds(&mut tx, &holds, &locked).await?;
+        for part in lots {
+            if let Some(lot) = locked.get_mut(&part.lot_id).filter(|l| l.lot.seq != l.view.seq) {
+                update_lot(&mut tx, &mut lot.view, &lot.lot).await?;
+            }
+        }
+        pending.extend(wallet_events(&mut tx, lots, &holds).await?);
         events = append(&mut tx, pending, ctx).await?;
-        for (bid, outcome) in bids.iter().zip(&outcomes) {
-            if let (Some(claim), Some(BidOutcome::Accepted(accepted))) = (&bid.idempotency, outcome) {
-                let answer = Answer::Bid { bid: accepted.clone(), lot: view.clone() };
-                remember(&mut tx, claim, &answer, ctx).await?;
+        remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
+    }
+    tx.commit().await?;
+    Ok(PlacedBids { lots: results(lots, outcomes, &locked), events })
+}
+
+/// Locks the wallets of every bidder of the batch still to decide, pool by
+/// pool in pool order, and notes each bidder's account on their lots.
+async fn lock_bidders(
+    tx: &mut Tx,
+    lots: &[LotBids],
+    outcomes: &[Vec<Option<BidOutcome>>],
+    locked: &mut HashMap<Uuid, Locked>,
+) -> Result<Wallets, StoreError> {
+    let mut bidders: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+    for (part, outcomes) in lots.iter().zip(outcomes) {
+        let fresh = part.bids.iter().zip(outcomes).filter(|(_, o)| o.is_none()).map(|(b, _)| b.member_id);
+        bidders.entry(part.pool_id).or_default().extend(fresh);
+    }
+    let mut wallets = Wallets::new();
+    let mut accounts = HashMap::new();
+    for (pool_id, members) in &bidders {
+        let mut pool = Vec::with_capacity(members.len());
+        for (member, (account, wallet)) in lock_wallets(tx, *pool_id, members).await? {
+            accounts.insert((*pool_id, member), account);
+            pool.push((member, wallet));
+        }
+        wallets.insert(*pool_id, pool);
+    }
+    for part in lots {
+        let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
+        for bid in &part.bids {
+            if let Some(account) = accounts.get(&(part.pool_id, bid.member_id)) {
+                lot.accounts.insert(bid.member_id, *account);
             }
         }
     }
-    tx.commit().await?;
-    let outcomes = outcomes.into_iter().map(|o| o.unwrap_or(BidOutcome::KeyReused)).collect();
-    Ok(BidBatch { outcomes, lot: view, events })
+    Ok(wallets)
+}
+
+/// The `balance_changed` events of every bidder whose holds the batch moved, pool by pool.
+async fn wallet_events(
+    tx: &mut Tx,
+    lots: &[LotBids],
+    holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
+) -> Result<Vec<Pending>, StoreError> {
+    let pool_of: HashMap<Uuid, (Uuid, Uuid)> = lots.iter().map(|l| (l.lot_id, (l.pool_id, l.guild_id))).collect();
+    let mut touched: BTreeMap<(Uuid, Uuid), BTreeSet<Uuid>> = BTreeMap::new();
+    for (lot_id, member, _) in holds {
+        if let Some(&pool) = pool_of.get(lot_id) {
+            touched.entry(pool).or_default().insert(*member);
+        }
+    }
+    let mut pending = Vec::new();
+    for ((pool_id, guild_id), members) in touched {
+        let members: Vec<Uuid> = members.into_iter().collect();
+        pending.extend(balance_changes(tx, guild_id, pool_id, &members).await?);
+    }
+    Ok(pending)
+}
+
+/// Keeps the answer of every accepted bid under its key, with its lot as the batch left it.
+async fn remember_accepted(
+    tx: &mut Tx,
+    lots: &[LotBids],
+    outcomes: &[Vec<Option<BidOutcome>>],
+    locked: &HashMap<Uuid, Locked>,
+    ctx: &Ctx,
+) -> Result<(), StoreError> {
+    for (part, outcomes) in lots.iter().zip(outcomes) {
+        let Some(lot) = locked.get(&part.lot_id) else { continue };
+        for (bid, outcome) in part.bids.iter().zip(outcomes) {
+            if let (Some(claim), Some(BidOutcome::Accepted(accepted))) = (&bid.idempotency, outcome) {
+                let answer = Answer::Bid { bid: accepted.clone(), lot: lot.view.clone() };
+                remember(tx, claim, &answer, ctx).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each lot's outcome, in the order given; `None` for a lot its guild does not have.
+fn results(
+    lots: &[LotBids],
+    outcomes: Vec<Vec<Option<BidOutcome>>>,
+    locked: &HashMap<Uuid, Locked>,
+) -> Vec<Option<BidBatch>> {
+    lots.iter()
+        .zip(outcomes)
+        .map(|(part, outcomes)| {
+            let lot = locked.get(&part.lot_id)?;
+            let outcomes = outcomes.into_iter().map(|o| o.unwrap_or(BidOutcome::KeyReused)).collect();
+            Some(BidBatch { outcomes, lot: lot.view.clone() })
+        })
+        .collect()
 }
 
 /// Turns each decided bid into its outcome: an accepted bid into its view and
@@ -180,17 +284,17 @@ async fn update_lot(tx: &mut Tx, view: &mut LotView, lot: &dkp_core::auction::Lo
     Ok(())
 }
 
-/// Inserts the accepted bids of a batch in one statement.
-async fn insert_bids(tx: &mut Tx, lot_id: Uuid, placed: &[(Uuid, BidView)]) -> Result<(), StoreError> {
+/// Inserts the accepted bids of a batch, of every lot, in one statement.
+async fn insert_bids(tx: &mut Tx, placed: &[(Uuid, Uuid, BidView)]) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO bids (id, lot_id, member_id, amount, seq, created_at) VALUES {}",
         value_rows(1, placed.len(), 6)
     );
     let mut statement = tx.sql_built(sql);
-    for (member, bid) in placed {
+    for (lot_id, member, bid) in placed {
         statement = statement
             .bind(bid.id)
-            .bind(lot_id)
+            .bind(*lot_id)
             .bind(*member)
             .bind(bid.amount.hundredths())
             .bind(bid.seq)
@@ -200,31 +304,35 @@ async fn insert_bids(tx: &mut Tx, lot_id: Uuid, placed: &[(Uuid, BidView)]) -> R
     Ok(())
 }
 
-/// Replaces the lot's holds of every member whose hold the batch changed:
-/// one delete and one multi-row insert.
+/// Replaces the holds the batch changed, of every lot: one delete and one
+/// multi-row insert.
 async fn write_holds(
     tx: &mut Tx,
-    lot_id: Uuid,
-    holds: &[(Uuid, Option<(Points, i64)>)],
-    accounts: &HashMap<Uuid, Uuid>,
+    holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
+    locked: &HashMap<Uuid, Locked>,
 ) -> Result<(), StoreError> {
-    let account = |member: &Uuid| accounts.get(member).copied().ok_or_else(|| corrupt("a bidder without an account"));
-    let changed: Vec<Uuid> = holds.iter().map(|(member, _)| account(member)).collect::<Result<_, _>>()?;
-    let sql = format!("DELETE FROM holds WHERE lot_id = $1 AND account_id IN ({})", placeholders(2, changed.len()));
-    let mut statement = tx.sql_built(sql).bind(lot_id);
-    for account in &changed {
-        statement = statement.bind(*account);
+    let account = |lot: &Uuid, member: &Uuid| {
+        locked
+            .get(lot)
+            .and_then(|l| l.accounts.get(member))
+            .copied()
+            .ok_or_else(|| corrupt("a bidder without an account"))
+    };
+    let sql = format!("DELETE FROM holds WHERE (lot_id, account_id) IN ({})", value_rows(1, holds.len(), 2));
+    let mut statement = tx.sql_built(sql);
+    for (lot, member, _) in holds {
+        statement = statement.bind(*lot).bind(account(lot, member)?);
     }
     statement.execute().await?;
-    let kept: Vec<(Uuid, Points, i64)> =
-        holds.iter().filter_map(|(member, hold)| hold.map(|(amount, seq)| (*member, amount, seq))).collect();
+    let kept: Vec<(Uuid, Uuid, Points, i64)> =
+        holds.iter().filter_map(|(lot, member, hold)| hold.map(|(amount, seq)| (*lot, *member, amount, seq))).collect();
     if kept.is_empty() {
         return Ok(());
     }
     let sql = format!("INSERT INTO holds (lot_id, account_id, amount, seq) VALUES {}", value_rows(1, kept.len(), 4));
     let mut statement = tx.sql_built(sql);
-    for (member, amount, seq) in &kept {
-        statement = statement.bind(lot_id).bind(account(member)?).bind(amount.hundredths()).bind(*seq);
+    for (lot, member, amount, seq) in &kept {
+        statement = statement.bind(*lot).bind(account(lot, member)?).bind(amount.hundredths()).bind(*seq);
     }
     statement.execute().await?;
     Ok(())

@@ -1,51 +1,70 @@
-//! Turnstiles per pool, so that ledger writers of one pool take turns and each
-//! SERIALIZABLE snapshot is taken after the previous writer committed, leaving
-//! nothing to refuse. In-process, writers wait on a `Gate` lane before they
-//! even take a connection; across instances, on PostgreSQL, they then take
-//! the pool's lock lane (`LOCK TABLE ledger_lane_NN`, which takes no snapshot).
-//! The database stays the judge and the retry helper the safety net; this
-//! only keeps retries rare. Pools hash onto fixed lanes, so memory is bounded.
+//! Turns, so that writers never fail each other (seed risks R1 and R3).
+//!
+//! In-process, every point-moving write of this instance takes the one
+//! `Gate` before it takes a connection: the instance has one writer at a
+//! time, and that writer commits whole batches (the bids of every busy lot
+//! at once), so concurrency costs no conflicts and each commit is shared.
+//! Across instances, on PostgreSQL, a writer's transaction opens by taking
+//! the lock lanes of the pools it touches (`LOCK TABLE ledger_lane_NN`, in
+//! lane order, so two writers never wait on each other in a cycle). `LOCK
+//! TABLE` takes no snapshot, so the SERIALIZABLE snapshot that follows is
+//! taken after the previous writer of those pools committed, and has nothing
+//! to conflict with. The database stays the judge and the retry helper the
+//! safety net. Pools hash onto a fixed set of lanes.
 
-use std::sync::LazyLock;
+use std::collections::BTreeSet;
 
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
-const LANES: usize = 256;
-
+/// This instance's turn to write.
 pub struct Gate {
-    lanes: Vec<Mutex<()>>,
+    turn: Mutex<()>,
 }
 
 impl Gate {
     pub fn new() -> Gate {
-        Gate { lanes: (0..LANES).map(|_| Mutex::new(())).collect() }
+        Gate { turn: Mutex::new(()) }
     }
 
-    /// Waits for the turn of `key`'s lane.
-    pub async fn enter(&self, key: Uuid) -> MutexGuard<'_, ()> {
-        let lane = (key.as_u64_pair().1 as usize) % LANES;
-        self.lanes[lane].lock().await
+    /// Waits for this instance's turn to write.
+    pub async fn enter(&self) -> MutexGuard<'_, ()> {
+        self.turn.lock().await
     }
 }
 
 /// How many lock-lane tables migration 2 creates on PostgreSQL.
 const DATABASE_LANES: u64 = 64;
 
-/// The statements that open a SERIALIZABLE transaction and take `key`'s lock
-/// lane in the database, sent together in one round trip. The lane is taken
-/// before any statement takes a snapshot (`LOCK TABLE` takes none), so the
-/// transaction's snapshot already sees what the previous holder committed.
-/// The same key maps to the same lane in every instance, since it depends only
-/// on the id's bits.
-pub fn begin_in_lane(key: Uuid) -> &'static str {
-    static STATEMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-        (0..DATABASE_LANES)
-            .map(|lane| {
-                format!("BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ledger_lane_{lane:02} IN EXCLUSIVE MODE").leak()
-                    as &'static str
-            })
-            .collect()
-    });
-    STATEMENTS[(key.as_u64_pair().1 % DATABASE_LANES) as usize]
+/// The lane of a pool: the same in every instance, since it depends only on
+/// the id's bits.
+fn lane(key: Uuid) -> u64 {
+    key.as_u64_pair().1 % DATABASE_LANES
+}
+
+/// The statements that open a SERIALIZABLE transaction and take the lock
+/// lanes of `keys`, in lane order, sent together in one round trip.
+pub fn begin_in_lanes(keys: impl IntoIterator<Item = Uuid>) -> String {
+    let lanes: BTreeSet<u64> = keys.into_iter().map(lane).collect();
+    let tables: Vec<String> = lanes.iter().map(|lane| format!("ledger_lane_{lane:02}")).collect();
+    if tables.is_empty() {
+        return "BEGIN ISOLATION LEVEL SERIALIZABLE".to_owned();
+    }
+    format!("BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_taken_once_each_in_lane_order() {
+        let (a, b) = (Uuid::from_u64_pair(0, 70), Uuid::from_u64_pair(9, 3));
+        let statement = begin_in_lanes([a, b, Uuid::from_u64_pair(1, 6)]);
+        assert_eq!(
+            statement,
+            "BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ledger_lane_03, ledger_lane_06 IN EXCLUSIVE MODE"
+        );
+        assert_eq!(begin_in_lanes([]), "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    }
 }

@@ -237,7 +237,7 @@ async fn entries(
 
 /// One try at writing an entry; `retry` runs it again on a serialization failure.
 async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
-    let mut tx = db.begin_write_in_lane(command.pool_id).await?;
+    let mut tx = db.begin_write_in_lanes([command.pool_id]).await?;
     if let Some(claim) = &command.idempotency {
         if let Some(answer) = replay(&mut tx, claim).await? {
             return Ok(Recorded::Replay(answer));
@@ -514,7 +514,7 @@ impl Store {
 
     /// Writes one ledger entry, or replays the answer kept under its idempotency key.
     pub async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
-        let _turn = self.gate.enter(command.pool_id).await;
+        let _turn = self.gate.enter().await;
         retry(command.request.kind().as_str(), || record_entry(&self.db, command, ctx)).await
     }
 }

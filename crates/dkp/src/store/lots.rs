@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::audit::{AuditWrite, audit, paginate};
 use super::events::{Pending, append};
 use super::retry::retry;
-use super::sql::{Backend, Db, Row, Tx};
+use super::sql::{Backend, Db, Row, Tx, placeholders, value_rows};
 use super::{Ctx, Read, Store, StoreError};
 use crate::model::{
     Event, EventName, JobKind, LotView, NewJob, NewLot, Page, PageRequest, Ts, guild_channel, lot_channel,
@@ -150,54 +150,88 @@ pub(super) struct Locked {
     pub slug: String,
 }
 
+/// Locks a lot of the guild for a change: `NotFound` if the guild has no such lot.
 pub(super) async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Result<Locked, StoreError> {
-    // The lot with its pool's rule and its guild's slug, in one read.
-    const SELECT: &str = lot_sql!(
-        ", p.allow_negative, g.slug FROM lots l JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
-         WHERE l.guild_id = $1 AND l.id = $2"
-    );
-    const LOCK: &str = lot_sql!(
-        ", p.allow_negative, g.slug FROM lots l JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
-         WHERE l.guild_id = $1 AND l.id = $2 FOR UPDATE OF l"
-    );
-    let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
-    let row = tx.sql(sql).bind(guild_id).bind(lot_id).fetch_optional().await?.ok_or(StoreError::NotFound)?;
-    let view = lot_of(&row)?;
-    let rows = tx
-        .sql("SELECT a.member_id, h.account_id, h.amount, h.seq FROM holds h JOIN accounts a ON a.id = h.account_id WHERE h.lot_id = $1")
-        .bind(lot_id)
-        .fetch_all()
-        .await?;
-    let mut standing = Vec::with_capacity(rows.len());
-    let mut accounts = HashMap::new();
-    for row in &rows {
-        let member: Uuid = row.get("member_id")?;
-        accounts.insert(member, row.get("account_id")?);
-        standing.push(Standing { member, amount: Points::from_stored(row.get("amount")?), seq: row.get("seq")? });
+    lock_lots(tx, &[(guild_id, lot_id)]).await?.remove(&lot_id).ok_or(StoreError::NotFound)
+}
+
+/// Locks lots, each named with its guild, in id order (so two writers never
+/// wait on each other in a cycle), and reads their standing bids: two
+/// statements whatever their number. A lot its guild does not have is
+/// missing from the answer.
+pub(super) async fn lock_lots(tx: &mut Tx, lots: &[(Uuid, Uuid)]) -> Result<HashMap<Uuid, Locked>, StoreError> {
+    if lots.is_empty() {
+        return Ok(HashMap::new());
     }
-    let terms = Terms {
-        mode: view.mode,
-        min_bid: view.min_bid,
-        increment: view.increment,
-        anti_snipe_us: i64::from(view.anti_snipe_s) * 1_000_000,
-        extend_us: i64::from(view.extend_s) * 1_000_000,
-    };
-    let lot = Lot {
-        terms,
-        status: view.status,
-        ends_at: view.ends_at.micros(),
-        seq: view.seq,
-        bid_count: view.bid_count,
-        standing,
-    };
-    Ok(Locked { view, lot, accounts, allow_negative: row.get("allow_negative")?, slug: row.get("slug")? })
+    // The lots with their pools' rule and their guilds' slug, in one read.
+    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF l" } else { "" };
+    let sql = format!(
+        concat!(
+            lot_sql!(""),
+            ", p.allow_negative, g.slug FROM lots l JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
+             WHERE (l.guild_id, l.id) IN ({}) ORDER BY l.id{}"
+        ),
+        value_rows(1, lots.len(), 2),
+        lock
+    );
+    let mut statement = tx.sql_built(sql);
+    for (guild_id, lot_id) in lots {
+        statement = statement.bind(*guild_id).bind(*lot_id);
+    }
+    let mut locked = HashMap::with_capacity(lots.len());
+    for row in statement.fetch_all().await? {
+        let view = lot_of(&row)?;
+        let lot = Lot {
+            terms: Terms {
+                mode: view.mode,
+                min_bid: view.min_bid,
+                increment: view.increment,
+                anti_snipe_us: i64::from(view.anti_snipe_s) * 1_000_000,
+                extend_us: i64::from(view.extend_s) * 1_000_000,
+            },
+            status: view.status,
+            ends_at: view.ends_at.micros(),
+            seq: view.seq,
+            bid_count: view.bid_count,
+            standing: Vec::new(),
+        };
+        let (allow_negative, slug) = (row.get("allow_negative")?, row.get("slug")?);
+        locked.insert(view.id, Locked { view, lot, accounts: HashMap::new(), allow_negative, slug });
+    }
+    read_standing(tx, &mut locked).await?;
+    Ok(locked)
+}
+
+/// Reads the standing bids (the holds) of locked lots, in one statement.
+async fn read_standing(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Result<(), StoreError> {
+    if locked.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT h.lot_id, a.member_id, h.account_id, h.amount, h.seq FROM holds h \
+         JOIN accounts a ON a.id = h.account_id WHERE h.lot_id IN ({}) ORDER BY h.lot_id, h.seq",
+        placeholders(1, locked.len())
+    );
+    let mut statement = tx.sql_built(sql);
+    for lot_id in locked.keys() {
+        statement = statement.bind(*lot_id);
+    }
+    for row in statement.fetch_all().await? {
+        let Some(lot) = locked.get_mut(&row.get::<Uuid>("lot_id")?) else { continue };
+        let member: Uuid = row.get("member_id")?;
+        lot.accounts.insert(member, row.get("account_id")?);
+        let amount = Points::from_stored(row.get("amount")?);
+        lot.lot.standing.push(Standing { member, amount, seq: row.get("seq")? });
+    }
+    Ok(())
 }
 
 impl Store {
     /// Opens a lot, with the job that closes it; the events of its opening.
     pub async fn create_lot(&self, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
+        let _turn = self.gate.enter().await;
         retry("create_lot", || async {
-            let mut tx = self.db.begin_write().await?;
+            let mut tx = self.db.begin_write_in_lanes([new.pool_id]).await?;
             let pool = tx.sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2");
             if pool.bind(new.guild_id).bind(new.pool_id).fetch_optional().await?.is_none() {
                 return Err(StoreError::UnknownReference("pool_id"));

@@ -28,7 +28,7 @@ impl Store {
         ctx: &Ctx,
     ) -> Result<(LotView, Vec<Event>), StoreError> {
         let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
-        let _turn = self.gate.enter(pool_id).await;
+        let _turn = self.gate.enter().await;
         end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
     }
 }
@@ -45,7 +45,7 @@ async fn end_lot(
     ctx: &Ctx,
 ) -> Result<(LotView, Vec<Event>), StoreError> {
     retry("end_lot", || async {
-        let mut tx = db.begin_write_in_lane(pool_id).await?;
+        let mut tx = db.begin_write_in_lanes([pool_id]).await?;
         let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
         if view.status != Status::Open {
             return Err(StoreError::Conflict(Code::LotClosed));

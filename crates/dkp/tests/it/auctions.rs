@@ -304,15 +304,9 @@ async fn racing_bidders_leave_strictly_rising_bids_and_only_the_leader_holding(a
     let lot =
         app.get(&lot_path(&guild, &id, "")).token(&guild.owner.token).send().await.expect(200).json["lot"].clone();
     assert_eq!(lot["bid_count"], accepted);
-    let events = app.store.events_since(&format!("lot:{id}"), 0, 10_000).await.unwrap();
-    let amounts: Vec<i64> = events
-        .iter()
-        .filter(|e| e.name.as_str() == "bid_placed")
-        .map(|e| dkp_core::Points::parse(e.data["amount"].as_str().unwrap()).unwrap().hundredths())
-        .collect();
+    let (amounts, offsets) = app.lot_log(&id).await;
     assert_eq!(amounts.len() as i64, accepted);
     assert!(amounts.windows(2).all(|w| w[0] < w[1]), "accepted amounts rise strictly in sequence order");
-    let offsets: Vec<i64> = events.iter().map(|e| e.offset).collect();
     assert_eq!(offsets, (1..=offsets.len() as i64).collect::<Vec<_>>(), "offsets run 1, 2, 3 … with no gap");
     let wallets = app.wallets(&guild).await;
     let holding: Vec<&String> = wallets.iter().filter(|(_, (_, held))| held != "0.00").map(|(id, _)| id).collect();

@@ -18,6 +18,7 @@ mod ledger;
 mod monitoring;
 mod operations;
 mod pgbouncer;
+mod raid_night;
 mod realtime;
 mod replica;
 mod scale_out;

@@ -473,6 +473,20 @@ impl TestApp {
             .await
     }
 
+    /// A lot's log: the amounts of its accepted bids and the offsets of all
+    /// its events, in offset order.
+    pub async fn lot_log(&self, lot_id: &str) -> (Vec<i64>, Vec<i64>) {
+        let events = self.store.events_since(&format!("lot:{lot_id}"), 0, 10_000).await.expect("the lot's events");
+        let amounts = events
+            .iter()
+            .filter(|e| e.name.as_str() == "bid_placed")
+            .map(|e| {
+                dkp_core::Points::parse(e.data["amount"].as_str().expect("an amount")).expect("points").hundredths()
+            })
+            .collect();
+        (amounts, events.iter().map(|e| e.offset).collect())
+    }
+
     /// Member id to (balance, held), as standings show them to the owner.
     pub async fn wallets(&self, guild: &Guild) -> std::collections::BTreeMap<String, (String, String)> {
         self.wallets_seen_by(guild, &guild.owner.token).await
