@@ -15,9 +15,9 @@ use dkp_core::auction::Decision;
 use dkp_core::ledger::Wallet;
 use uuid::Uuid;
 
-use super::events::{Pending, append, balance_changes};
+use super::events::{Pending, append, balance_changes_in};
 use super::idempotency::{remember, replay};
-use super::ledger::lock_wallets;
+use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
 use super::retry::retry;
 use super::sql::{Db, Tx, value_rows};
@@ -80,11 +80,7 @@ async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, 
     if !placed.is_empty() {
         insert_bids(&mut tx, &placed).await?;
         write_holds(&mut tx, &holds, &locked).await?;
-        for part in lots {
-            if let Some(lot) = locked.get_mut(&part.lot_id).filter(|l| l.lot.seq != l.view.seq) {
-                update_lot(&mut tx, &mut lot.view, &lot.lot).await?;
-            }
-        }
+        update_lots(&mut tx, &mut locked).await?;
         pending.extend(wallet_events(&mut tx, lots, &holds).await?);
         events = append(&mut tx, pending, ctx).await?;
         remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
@@ -93,28 +89,25 @@ async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, 
     Ok(PlacedBids { lots: results(lots, outcomes, &locked), events })
 }
 
-/// Locks the wallets of every bidder of the batch still to decide, pool by
-/// pool in pool order, and notes each bidder's account on their lots.
+/// Locks the wallets of every bidder of the batch still to decide, in one
+/// statement, and notes each bidder's account on their lots.
 async fn lock_bidders(
     tx: &mut Tx,
     lots: &[LotBids],
     outcomes: &[Vec<Option<BidOutcome>>],
     locked: &mut HashMap<Uuid, Locked>,
 ) -> Result<Wallets, StoreError> {
-    let mut bidders: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+    let mut bidders: BTreeSet<(Uuid, Uuid)> = BTreeSet::new();
     for (part, outcomes) in lots.iter().zip(outcomes) {
         let fresh = part.bids.iter().zip(outcomes).filter(|(_, o)| o.is_none()).map(|(b, _)| b.member_id);
-        bidders.entry(part.pool_id).or_default().extend(fresh);
+        bidders.extend(fresh.map(|member| (part.pool_id, member)));
     }
+    let wanted: Vec<(Uuid, Uuid)> = bidders.into_iter().collect();
     let mut wallets = Wallets::new();
     let mut accounts = HashMap::new();
-    for (pool_id, members) in &bidders {
-        let mut pool = Vec::with_capacity(members.len());
-        for (member, (account, wallet)) in lock_wallets(tx, *pool_id, members).await? {
-            accounts.insert((*pool_id, member), account);
-            pool.push((member, wallet));
-        }
-        wallets.insert(*pool_id, pool);
+    for ((pool_id, member), (account, wallet)) in lock_wallets_in(tx, &wanted).await? {
+        accounts.insert((pool_id, member), account);
+        wallets.entry(pool_id).or_default().push((member, wallet));
     }
     for part in lots {
         let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
@@ -127,25 +120,16 @@ async fn lock_bidders(
     Ok(wallets)
 }
 
-/// The `balance_changed` events of every bidder whose holds the batch moved, pool by pool.
+/// The `balance_changed` events of every bidder whose holds the batch moved.
 async fn wallet_events(
     tx: &mut Tx,
     lots: &[LotBids],
     holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
 ) -> Result<Vec<Pending>, StoreError> {
-    let pool_of: HashMap<Uuid, (Uuid, Uuid)> = lots.iter().map(|l| (l.lot_id, (l.pool_id, l.guild_id))).collect();
-    let mut touched: BTreeMap<(Uuid, Uuid), BTreeSet<Uuid>> = BTreeMap::new();
-    for (lot_id, member, _) in holds {
-        if let Some(&pool) = pool_of.get(lot_id) {
-            touched.entry(pool).or_default().insert(*member);
-        }
-    }
-    let mut pending = Vec::new();
-    for ((pool_id, guild_id), members) in touched {
-        let members: Vec<Uuid> = members.into_iter().collect();
-        pending.extend(balance_changes(tx, guild_id, pool_id, &members).await?);
-    }
-    Ok(pending)
+    let pool_of: HashMap<Uuid, Uuid> = lots.iter().map(|l| (l.lot_id, l.pool_id)).collect();
+    let touched: BTreeSet<(Uuid, Uuid)> =
+        holds.iter().filter_map(|(lot_id, member, _)| Some((*pool_of.get(lot_id)?, *member))).collect();
+    balance_changes_in(tx, &touched.into_iter().collect::<Vec<_>>()).await
 }
 
 /// Keeps the answer of every accepted bid under its key, with its lot as the batch left it.
@@ -262,25 +246,39 @@ async fn kept_answers(tx: &mut Tx, bids: &[BidCommand]) -> Result<Vec<Option<Bid
     Ok(outcomes)
 }
 
-/// Writes the lot's new standing after a batch, into `view` and its row.
-async fn update_lot(tx: &mut Tx, view: &mut LotView, lot: &dkp_core::auction::Lot<Uuid>) -> Result<(), StoreError> {
-    let leader = lot.leader().map(|s| (s.member, s.amount));
-    view.seq = lot.seq;
-    view.bid_count = lot.bid_count;
-    view.ends_at = from_micros(lot.ends_at)?;
-    view.high_bid = leader.map(|(_, amount)| amount);
-    view.leader_member_id = leader.map(|(member, _)| member);
-    tx.sql(
-        "UPDATE lots SET seq = $1, bid_count = $2, ends_at = $3, high_bid = $4, leader_member_id = $5 WHERE id = $6",
-    )
-    .bind(view.seq)
-    .bind(view.bid_count)
-    .bind(view.ends_at)
-    .bind(view.high_bid.map(Points::hundredths))
-    .bind(view.leader_member_id)
-    .bind(view.id)
-    .execute()
-    .await?;
+/// Writes the new standing of every lot a batch moved on, into its view and,
+/// in one statement, its row.
+async fn update_lots(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Result<(), StoreError> {
+    let mut moved: Vec<&LotView> = Vec::new();
+    for lot in locked.values_mut().filter(|l| l.lot.seq != l.view.seq) {
+        let leader = lot.lot.leader().map(|s| (s.member, s.amount));
+        lot.view.seq = lot.lot.seq;
+        lot.view.bid_count = lot.lot.bid_count;
+        lot.view.ends_at = from_micros(lot.lot.ends_at)?;
+        lot.view.high_bid = leader.map(|(_, amount)| amount);
+        lot.view.leader_member_id = leader.map(|(member, _)| member);
+        moved.push(&lot.view);
+    }
+    if moved.is_empty() {
+        return Ok(());
+    }
+    // A VALUES list names its columns column1, column2, … on both databases.
+    let sql = format!(
+        "UPDATE lots SET seq = v.column2, bid_count = v.column3, ends_at = v.column4, high_bid = v.column5, \
+         leader_member_id = v.column6 FROM (VALUES {}) AS v WHERE lots.id = v.column1",
+        value_rows(1, moved.len(), 6)
+    );
+    let mut statement = tx.sql_built(sql);
+    for view in moved {
+        statement = statement
+            .bind(view.id)
+            .bind(view.seq)
+            .bind(view.bid_count)
+            .bind(view.ends_at)
+            .bind(view.high_bid.map(Points::hundredths))
+            .bind(view.leader_member_id);
+    }
+    statement.execute().await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use dkp_core::Points;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::sql::{Row, Tx, placeholders, value_rows};
+use super::sql::{Row, Tx, value_rows};
 use super::{Ctx, Store, StoreError};
 use crate::model::{Event, EventName, balance_changed, user_channel};
 
@@ -92,33 +92,34 @@ pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec
 }
 
 /// A `balance_changed` event for the own channel of each member named, with
-/// their wallet as it stands inside `tx`; read in one statement.
-pub async fn balance_changes(
-    tx: &mut Tx,
-    guild_id: Uuid,
-    pool_id: Uuid,
-    members: &[Uuid],
-) -> Result<Vec<Pending>, StoreError> {
-    if members.is_empty() {
+/// their wallet in the pool as it stands inside `tx`.
+pub async fn balance_changes(tx: &mut Tx, pool_id: Uuid, members: &[Uuid]) -> Result<Vec<Pending>, StoreError> {
+    let wanted: Vec<(Uuid, Uuid)> = members.iter().map(|member| (pool_id, *member)).collect();
+    balance_changes_in(tx, &wanted).await
+}
+
+/// The same for `(pool, member)` pairs of any pools, read in one statement.
+pub async fn balance_changes_in(tx: &mut Tx, wanted: &[(Uuid, Uuid)]) -> Result<Vec<Pending>, StoreError> {
+    if wanted.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
         concat!(
-            "SELECT m.user_id, a.member_id, a.balance, ",
+            "SELECT m.user_id, a.guild_id, a.pool_id, a.member_id, a.balance, ",
             held_sql!(),
             " FROM accounts a JOIN members m ON m.id = a.member_id \
-             WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.member_id"
+             WHERE (a.pool_id, a.member_id) IN ({}) ORDER BY a.pool_id, a.member_id"
         ),
-        placeholders(2, members.len())
+        value_rows(1, wanted.len(), 2)
     );
-    let mut statement = tx.sql_built(sql).bind(pool_id);
-    for member in members {
-        statement = statement.bind(*member);
+    let mut statement = tx.sql_built(sql);
+    for (pool_id, member) in wanted {
+        statement = statement.bind(*pool_id).bind(*member);
     }
-    let mut pending = Vec::with_capacity(members.len());
+    let mut pending = Vec::with_capacity(wanted.len());
     for row in statement.fetch_all().await? {
         let (balance, held) = (Points::from_stored(row.get("balance")?), Points::from_stored(row.get("held")?));
-        let data = balance_changed(guild_id, pool_id, row.get("member_id")?, balance, held)
+        let data = balance_changed(row.get("guild_id")?, row.get("pool_id")?, row.get("member_id")?, balance, held)
             .ok_or_else(|| StoreError::Corrupt("available overflows".into()))?;
         pending.push(Pending::next(user_channel(row.get("user_id")?), EventName::BalanceChanged, data));
     }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::audit::{AuditWrite, OnUnique, audit, paginate};
 use super::idempotency::{remember, replay};
 use super::retry::retry;
-use super::sql::{Backend, Db, Row, Tx, placeholders};
+use super::sql::{Backend, Db, Row, Tx, value_rows};
 use super::{Ctx, Read, Store, StoreError};
 use crate::model::{
     Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Page, PageRequest, Pool, Recorded, Standing,
@@ -268,7 +268,7 @@ async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Reco
     if let Some(claim) = &command.idempotency {
         remember(&mut tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
     }
-    let pending = super::events::balance_changes(&mut tx, command.guild_id, command.pool_id, &entry.members()).await?;
+    let pending = super::events::balance_changes(&mut tx, command.pool_id, &entry.members()).await?;
     let events = super::events::append(&mut tx, pending, ctx).await?;
     tx.commit().await?;
     Ok(Recorded::Fresh(entry, events))
@@ -426,29 +426,40 @@ pub(super) async fn lock_wallets(
     pool_id: Uuid,
     members: &BTreeSet<Uuid>,
 ) -> Result<BTreeMap<Uuid, (Uuid, Wallet)>, StoreError> {
-    if members.is_empty() {
+    let wanted: Vec<(Uuid, Uuid)> = members.iter().map(|member| (pool_id, *member)).collect();
+    Ok(lock_wallets_in(tx, &wanted).await?.into_iter().map(|((_, member), locked)| (member, locked)).collect())
+}
+
+/// Locks, in one statement and in account-id order (the one order every
+/// writer locks accounts in), the accounts of `(pool, member)` pairs of any
+/// pools, and reads their wallets. A pair with no account is missing.
+pub(super) async fn lock_wallets_in(
+    tx: &mut Tx,
+    wanted: &[(Uuid, Uuid)],
+) -> Result<BTreeMap<(Uuid, Uuid), (Uuid, Wallet)>, StoreError> {
+    if wanted.is_empty() {
         return Ok(BTreeMap::new());
     }
     // SQLite has no row locks: its writer holds the whole database already.
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
     let sql = format!(
         concat!(
-            "SELECT a.id, a.member_id, a.balance, ",
+            "SELECT a.id, a.pool_id, a.member_id, a.balance, ",
             held_sql!(),
-            " FROM accounts a WHERE a.pool_id = $1 AND a.member_id IN ({}) ORDER BY a.id{}"
+            " FROM accounts a WHERE (a.pool_id, a.member_id) IN ({}) ORDER BY a.id{}"
         ),
-        placeholders(2, members.len()),
+        value_rows(1, wanted.len(), 2),
         lock
     );
-    let mut statement = tx.sql_built(sql).bind(pool_id);
-    for member in members {
-        statement = statement.bind(*member);
+    let mut statement = tx.sql_built(sql);
+    for (pool_id, member) in wanted {
+        statement = statement.bind(*pool_id).bind(*member);
     }
     let mut wallets = BTreeMap::new();
     for row in statement.fetch_all().await? {
         let wallet =
             Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
-        wallets.insert(row.get("member_id")?, (row.get("id")?, wallet));
+        wallets.insert((row.get("pool_id")?, row.get("member_id")?), (row.get("id")?, wallet));
     }
     Ok(wallets)
 }

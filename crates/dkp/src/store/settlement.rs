@@ -75,7 +75,7 @@ async fn end_lot(
             Pending::at(lot_channel(lot_id), view.seq, name, data.clone()),
             Pending::next(guild_channel(&slug), name, data),
         ];
-        pending.extend(balance_changes(&mut tx, guild_id, pool_id, &touched).await?);
+        pending.extend(balance_changes(&mut tx, pool_id, &touched).await?);
         let events = append(&mut tx, pending, ctx).await?;
         audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.without_secrets()))
             .await?;
