@@ -79,6 +79,9 @@ pub enum StoreError {
     Raced,
     #[error("the idempotency key was used with another request")]
     IdempotencyKeyReused,
+    /// This instance waited too long for its turn to write: it cannot keep up.
+    #[error("overloaded: no turn to write in time")]
+    Overloaded,
     /// The database refused for a reason of its own; the cause is logged, not shown.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

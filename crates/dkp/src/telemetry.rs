@@ -26,6 +26,9 @@ pub fn init_logging(args: &LogArgs) {
     };
 }
 
+/// Buckets of the sizes of what one commit carries (bids, lots).
+const BATCH: [f64; 11] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+
 /// The process's metrics recorder, installed on first use.
 pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -36,12 +39,8 @@ pub fn metrics() -> PrometheusHandle {
                     Matcher::Suffix("_seconds".into()),
                     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
                 )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("dkp_sequencer_batch_size".into()),
-                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-                    )
-                })
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("dkp_sequencer_batch_size".into()), &BATCH))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_per_commit".into()), &BATCH))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(handle) => {
@@ -56,7 +55,7 @@ pub fn metrics() -> PrometheusHandle {
 }
 
 /// Counters, by name, whose events may not happen for a long while.
-const RARE_COUNTERS: [&str; 15] = [
+const RARE_COUNTERS: [&str; 17] = [
     "dkp_bids_accepted_total",
     "dkp_bids_rejected_total",
     "dkp_tx_retries_total",
@@ -72,10 +71,13 @@ const RARE_COUNTERS: [&str; 15] = [
     "dkp_rate_limited_total",
     "dkp_db_replica_fallbacks_total",
     "dkp_blobs_written_total",
+    "dkp_write_turn_timeouts_total",
+    "dkp_writer_queue_full_total",
 ];
 
 /// Histograms with no labels, shown with empty buckets until their first sample.
-const HISTOGRAMS: [&str; 3] = ["dkp_bid_latency_seconds", "dkp_bid_queue_seconds", "dkp_sequencer_batch_size"];
+const HISTOGRAMS: [&str; 4] =
+    ["dkp_bid_latency_seconds", "dkp_bid_queue_seconds", "dkp_sequencer_batch_size", "dkp_writer_lots_per_commit"];
 
 /// Registers the rare counters and the histograms at zero, and the
 /// connection gauge at what it is when the process starts.

@@ -120,6 +120,7 @@ impl From<StoreError> for Error {
             // The key stays with its first request: not an answer to keep under it.
             StoreError::IdempotencyKeyReused => Error::Refused(key_reused()),
             other if crate::store::is_contention(&other) => Error::Busy,
+            StoreError::Overloaded => Error::Busy,
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("no database connection came free in time");
                 Error::Unavailable("database")

@@ -193,7 +193,7 @@ fn repeat(first: Option<&Result<BidAnswer, Error>>) -> Result<BidAnswer, Error> 
 
 /// What every bid of a batch that failed as a whole answers.
 fn failed(error: &StoreError) -> Error {
-    if crate::store::is_contention(error) {
+    if crate::store::is_contention(error) || matches!(error, StoreError::Overloaded) {
         Error::Busy
     } else if matches!(error, StoreError::NotFound) {
         Error::not_found()

@@ -44,7 +44,7 @@ pub struct LotBids {
 impl Store {
     /// Applies the queued bids of many lots in one transaction.
     pub async fn place_bids(&self, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
-        let _turn = self.gate.enter().await;
+        let _turn = self.gate.enter().await?;
         retry("bid", || place_bids(&self.db, lots, ctx)).await
     }
 }

@@ -13,9 +13,17 @@
 //! safety net. Pools hash onto a fixed set of lanes.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
+
+use super::StoreError;
+
+/// How long a write waits for its turn before the instance counts as
+/// overloaded: far beyond any batch's commit, so only a service that truly
+/// cannot keep up refuses (503, counted in `dkp_write_turn_timeouts_total`).
+const TURN_LIMIT: Duration = Duration::from_secs(10);
 
 /// This instance's turn to write.
 pub struct Gate {
@@ -27,9 +35,16 @@ impl Gate {
         Gate { turn: Mutex::new(()) }
     }
 
-    /// Waits for this instance's turn to write.
-    pub async fn enter(&self) -> MutexGuard<'_, ()> {
-        self.turn.lock().await
+    /// Waits for this instance's turn to write; `Overloaded` past the limit
+    /// (nothing has been written then).
+    pub async fn enter(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        match tokio::time::timeout(TURN_LIMIT, self.turn.lock()).await {
+            Ok(turn) => Ok(turn),
+            Err(_) => {
+                metrics::counter!("dkp_write_turn_timeouts_total").increment(1);
+                Err(StoreError::Overloaded)
+            }
+        }
     }
 }
 

@@ -47,7 +47,7 @@ impl Store {
         ctx: &Ctx,
     ) -> Result<LotView, StoreError> {
         let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
-        let _turn = self.gate.enter().await;
+        let _turn = self.gate.enter().await?;
         retry("set_lot_icon", || async {
             let mut tx = self.db.begin_write_in_lanes([pool_id]).await?;
             let mut lot = lots::lot_in(&mut tx, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?;

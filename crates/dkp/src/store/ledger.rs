@@ -525,7 +525,7 @@ impl Store {
 
     /// Writes one ledger entry, or replays the answer kept under its idempotency key.
     pub async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
-        let _turn = self.gate.enter().await;
+        let _turn = self.gate.enter().await?;
         retry(command.request.kind().as_str(), || record_entry(&self.db, command, ctx)).await
     }
 }

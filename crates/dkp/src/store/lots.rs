@@ -229,7 +229,7 @@ async fn read_standing(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Resul
 impl Store {
     /// Opens a lot, with the job that closes it; the events of its opening.
     pub async fn create_lot(&self, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
-        let _turn = self.gate.enter().await;
+        let _turn = self.gate.enter().await?;
         retry("create_lot", || async {
             let mut tx = self.db.begin_write_in_lanes([new.pool_id]).await?;
             let pool = tx.sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2");

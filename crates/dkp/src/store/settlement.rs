@@ -28,7 +28,7 @@ impl Store {
         ctx: &Ctx,
     ) -> Result<(LotView, Vec<Event>), StoreError> {
         let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
-        let _turn = self.gate.enter().await;
+        let _turn = self.gate.enter().await?;
         end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
     }
 }
