@@ -10,7 +10,6 @@
 //! `app` wires them into one `Application`; `telemetry` sets up logs and metrics.
 
 pub mod app;
-pub mod bench;
 pub mod blobs;
 pub mod clock;
 pub mod config;

@@ -25,15 +25,16 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::deployment::{Deployment, Topology};
-use super::harness::{Http, Server, stage};
-use super::quantile;
-use crate::config::DatabaseArgs;
+use crate::deployment::{Deployment, Topology};
+use crate::harness::{Database, Http, Server};
+use crate::metrics::counter_total;
+use crate::quantile;
+use crate::setup::{amount, stage};
 
 #[derive(Debug, Clone, Args)]
 pub struct HotLot {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: Database,
     #[command(flatten)]
     pub topology: Topology,
     /// Bidders racing at once (each with its own connection).
@@ -50,7 +51,7 @@ pub struct HotLot {
 #[derive(Debug, Clone, Args)]
 pub struct FanOut {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: Database,
     #[command(flatten)]
     pub topology: Topology,
     #[arg(long, default_value_t = 1000)]
@@ -65,18 +66,9 @@ pub struct FanOut {
 #[derive(Debug, Clone, Args)]
 pub struct Connections {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: Database,
     #[arg(long, default_value_t = 10_000)]
     pub connections: usize,
-}
-
-/// The store named by the database arguments (a bad URL fails later, at the server's start).
-fn backend(database: &DatabaseArgs) -> &'static str {
-    database.location().map_or("unknown", |location| super::backend(&location))
-}
-
-fn amount(hundredths: i64) -> String {
-    format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
 pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
@@ -124,7 +116,7 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         .1;
     println!(
         "hot-lot bench: backend={} {}{} bidders={} seconds={}",
-        backend(&bench.database),
+        bench.database.store(),
         deployment.describe(),
         if bench.pinned { " pinned" } else { "" },
         bench.bidders,
@@ -151,13 +143,13 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
     // Where the time went, from the servers' own metrics.
     let metrics = deployment.metrics().await?;
     let mean = |name: &str| {
-        let sum = super::counter_total(&metrics, &format!("{name}_sum"));
-        let count = super::counter_total(&metrics, &format!("{name}_count"));
+        let sum = counter_total(&metrics, &format!("{name}_sum"));
+        let count = counter_total(&metrics, &format!("{name}_count"));
         if count > 0.0 { sum / count } else { 0.0 }
     };
     println!(
         "  server: batches={} mean batch={:.1} bids, mean queued+applied={:.2} ms, mean bid request={:.2} ms",
-        super::counter_total(&metrics, "dkp_sequencer_batch_size_count"),
+        counter_total(&metrics, "dkp_sequencer_batch_size_count"),
         mean("dkp_sequencer_batch_size"),
         mean("dkp_bid_queue_seconds") * 1000.0,
         mean("dkp_bid_latency_seconds") * 1000.0,
@@ -215,10 +207,10 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
                     let latency =
                         accepted.map_or(0.0, |at| received.saturating_duration_since(at).as_secs_f64() * 1000.0);
                     local.push(latency);
-                    if local.len() >= 256 {
-                        if let Ok(mut all) = samples.lock() {
-                            all.append(&mut local);
-                        }
+                    if local.len() >= 256
+                        && let Ok(mut all) = samples.lock()
+                    {
+                        all.append(&mut local);
                     }
                 }
             }
@@ -279,7 +271,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     latencies.sort_by(f64::total_cmp);
     println!(
         "fan-out bench: backend={} {} subscribers={} rate={}/s seconds={}",
-        backend(&bench.database),
+        bench.database.store(),
         deployment.describe(),
         bench.subscribers,
         bench.rate,
@@ -294,8 +286,8 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     );
     println!(
         "  subscribers cut off={closed}; server: slow consumers dropped={}, frames Redis could not carry={}",
-        super::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total") as u64,
-        super::counter_total(&metrics, "dkp_hub_redis_dropped_total") as u64,
+        counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total") as u64,
+        counter_total(&metrics, "dkp_hub_redis_dropped_total") as u64,
     );
     println!(
         "  acceptance-to-delivery ms (1 subscriber in 10): p50={:.2} p99={:.2} max={:.2}",
@@ -323,7 +315,7 @@ pub async fn connections(bench: Connections) -> anyhow::Result<()> {
     let opened = began.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.rss_kib()?;
-    println!("connections bench: backend={} connections={}", backend(&bench.database), bench.connections);
+    println!("connections bench: backend={} connections={}", bench.database.store(), bench.connections);
     println!("  opened in {opened:.1}s; server RSS {before} KiB before, {after} KiB after");
     println!("  per connection: {:.2} KiB", (after.saturating_sub(before)) as f64 / bench.connections as f64);
     drop(sockets);
