@@ -13,6 +13,7 @@
 pub mod balancer;
 mod cpu;
 mod deployment;
+mod figures;
 pub mod harness;
 mod ledger;
 mod lot;

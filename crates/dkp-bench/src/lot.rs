@@ -26,10 +26,11 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::deployment::{Deployment, Topology};
+use crate::figures::{Answers, BidWork, Outcome, Row};
 use crate::harness::{Database, Http, Server};
-use crate::metrics::counter_total;
+use crate::metrics::{Change, counter_total};
 use crate::quantile;
-use crate::setup::{amount, stage};
+use crate::setup::{Stage, amount, stage};
 
 #[derive(Debug, Clone, Args)]
 pub struct HotLot {
@@ -77,43 +78,18 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
     let doors: Vec<Http> = doors.into_iter().map(|address| Http::new(address, bench.bidders + 8)).collect();
     let http = doors[0].clone();
     let stage = Arc::new(stage(&http, bench.bidders, json!({})).await?);
-    let counter = Arc::new(AtomicI64::new(1));
-    let deadline = Instant::now() + Duration::from_secs(bench.seconds);
-    let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let before = deployment.metrics().await?;
     let cpu = deployment.cpu_meter();
-    let mut tasks = Vec::new();
-    for bidder in 0..bench.bidders {
-        let http = doors[bidder % doors.len()].clone();
-        let (stage, counter, path) = (stage.clone(), counter.clone(), path.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut accepted, mut rejected, mut other) = (Vec::new(), 0u64, 0u64);
-            while Instant::now() < deadline {
-                let body = json!({"amount": amount(counter.fetch_add(1, Ordering::Relaxed))});
-                let started = Instant::now();
-                match http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await {
-                    Ok((201, _)) => accepted.push(started.elapsed().as_secs_f64() * 1000.0),
-                    Ok((422 | 409, _)) => rejected += 1,
-                    _ => other += 1,
-                }
-            }
-            (accepted, rejected, other)
-        }));
-    }
     let began = Instant::now();
-    let (mut latencies, mut rejected, mut other) = (Vec::new(), 0, 0);
-    for task in tasks {
-        let (mut a, r, o) = task.await?;
-        latencies.append(&mut a);
-        rejected += r;
-        other += o;
-    }
+    let mut answers = race(&doors, &stage, Duration::from_secs(bench.seconds)).await?;
     let elapsed = began.elapsed().as_secs_f64();
     let cpu = cpu.report();
-    latencies.sort_by(f64::total_cmp);
+    answers.sort();
     let lot = http
         .send("GET", &format!("/api/v1/guilds/{}/lots/{}", stage.slug, stage.lot_id), Some(&stage.owner), None)
         .await?
         .1;
+    let change = Change { before, after: deployment.metrics().await? };
     println!(
         "hot-lot bench: backend={} {}{} bidders={} seconds={}",
         bench.database.store(),
@@ -122,18 +98,20 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         bench.bidders,
         bench.seconds
     );
+    let latencies = &answers.accepted;
     println!(
-        "  accepted={} ({:.0}/s) rejected={} ({:.0}/s) errors={other}",
+        "  accepted={} ({:.0}/s) rejected={} ({:.0}/s) errors={}",
         latencies.len(),
         latencies.len() as f64 / elapsed,
-        rejected,
-        rejected as f64 / elapsed
+        answers.refused,
+        answers.refused as f64 / elapsed,
+        answers.server_errors + answers.other,
     );
     println!(
         "  accepted ack latency ms: p50={:.2} p99={:.2} max={:.2}",
-        quantile(&latencies, 0.5),
-        quantile(&latencies, 0.99),
-        quantile(&latencies, 1.0)
+        quantile(latencies, 0.5),
+        quantile(latencies, 0.99),
+        quantile(latencies, 1.0)
     );
     println!(
         "  lot bid_count={} (matches accepted: {})",
@@ -141,21 +119,59 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         lot["lot"]["bid_count"] == latencies.len()
     );
     // Where the time went, from the servers' own metrics.
-    let metrics = deployment.metrics().await?;
     let mean = |name: &str| {
-        let sum = counter_total(&metrics, &format!("{name}_sum"));
-        let count = counter_total(&metrics, &format!("{name}_count"));
-        if count > 0.0 { sum / count } else { 0.0 }
+        let count = change.total(&format!("{name}_count"));
+        if count > 0.0 { change.total(&format!("{name}_sum")) / count } else { 0.0 }
     };
     println!(
         "  server: batches={} mean batch={:.1} bids, mean queued+applied={:.2} ms, mean bid request={:.2} ms",
-        counter_total(&metrics, "dkp_sequencer_batch_size_count"),
+        change.total("dkp_sequencer_batch_size_count"),
         mean("dkp_sequencer_batch_size"),
         mean("dkp_bid_queue_seconds") * 1000.0,
         mean("dkp_bid_latency_seconds") * 1000.0,
     );
     println!("  {cpu}");
+    let row = Row {
+        bench: "hot-lot",
+        store: bench.database.store(),
+        deployment: deployment.describe(),
+        bidders: bench.bidders,
+        lots: 1,
+        elapsed,
+        answers: &answers,
+        work: BidWork::over(&change),
+    };
+    println!("{row}");
     Ok(())
+}
+
+/// The bidders of `stage`, spread over `doors`, each bidding in a loop for
+/// `seconds`: every amount the next of one shared, rising counter, so that
+/// most bids can win.
+async fn race(doors: &[Http], stage: &Arc<Stage>, seconds: Duration) -> anyhow::Result<Answers> {
+    let counter = Arc::new(AtomicI64::new(1));
+    let deadline = Instant::now() + seconds;
+    let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let mut tasks = Vec::new();
+    for bidder in 0..stage.bidders.len() {
+        let http = doors[bidder % doors.len()].clone();
+        let (stage, counter, path) = (stage.clone(), counter.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Answers::default();
+            while Instant::now() < deadline {
+                let body = json!({"amount": amount(counter.fetch_add(1, Ordering::Relaxed))});
+                let sent = Instant::now();
+                let status = http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await.ok();
+                answers.record(Outcome::of(status.map(|(status, _)| status)), sent);
+            }
+            answers
+        }));
+    }
+    let mut all = Answers::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    Ok(all)
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
