@@ -18,6 +18,7 @@ pub mod harness;
 mod ledger;
 mod lot;
 pub mod metrics;
+mod raid_night;
 mod setup;
 
 use clap::{Args, Subcommand};
@@ -36,6 +37,8 @@ pub enum Bench {
     Ledger(ledger::LedgerBench),
     /// Seed risk R3: bidders racing on one lot over HTTP.
     HotLot(lot::HotLot),
+    /// Seed risk R3 at scale: many guilds, each with raiders bidding on a few open lots.
+    RaidNight(raid_night::RaidNight),
     /// Seed risk R2: WebSocket subscribers of one lot while bids flow.
     FanOut(lot::FanOut),
     /// Seed risk R2: idle WebSocket connections and the memory each costs.
@@ -47,6 +50,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         Bench::Ledger(bench) => ledger::run(bench).await,
         Bench::HotLot(bench) => lot::hot_lot(bench).await,
+        Bench::RaidNight(bench) => raid_night::run(bench).await,
         Bench::FanOut(bench) => lot::fan_out(bench).await,
         Bench::Connections(bench) => lot::connections(bench).await,
     }
@@ -80,10 +84,13 @@ mod tests {
     }
 
     #[test]
-    fn the_spread_ledger_parses_with_its_defaults() {
+    fn the_spread_ledger_and_raid_night_parse_with_their_defaults() {
         let cli = Cli::parse_from(["bench", "ledger", "--pools", "100", "--concurrency", "200"]);
         let Bench::Ledger(ledger) = cli.what else { panic!("not ledger") };
         assert_eq!((ledger.pools, ledger.pools_per_guild, ledger.concurrency), (100, 1, 200));
+        let cli = Cli::parse_from(["bench", "raid-night", "--bidders", "512"]);
+        let Bench::RaidNight(night) = cli.what else { panic!("not raid-night") };
+        assert_eq!((night.guilds, night.raiders, night.lots, night.bidders), (20, 25, 5, 512));
     }
 
     #[test]
