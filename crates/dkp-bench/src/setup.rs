@@ -2,8 +2,9 @@
 //! as a guild's officers would: accounts, guilds, members, pools, points and
 //! lots. Names carry a tag of the run, so runs can share a database.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::bail;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -78,8 +79,19 @@ pub struct Officer {
 }
 
 impl Officer {
+    /// Setup is not measured, so a write the server refused as contended
+    /// (503: "try again") is sent again, as a client would, a few times.
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.http.expect("POST", path, Some(&self.token), body, 201).await
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (status, reply) = self.http.send("POST", path, Some(&self.token), Some(&body)).await?;
+            match status {
+                201 => return Ok(reply),
+                503 if attempt < 10 => tokio::time::sleep(Duration::from_millis(20 * attempt)).await,
+                _ => bail!("POST {path}: expected 201, got {status} (attempt {attempt}): {reply}"),
+            }
+        }
     }
 
     pub async fn guild(&self, slug: &str) -> anyhow::Result<()> {
