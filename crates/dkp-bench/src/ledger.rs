@@ -231,7 +231,12 @@ fn report(bench: &LedgerBench, deployment: &Deployment, tally: &Tally, elapsed: 
         bench.pools_per_guild,
         bench.operations
     );
-    println!("  elapsed_s={elapsed:.2} ops_per_s={:.0}", latencies.len() as f64 / elapsed);
+    // Every request answered, and those that moved points (a 201).
+    println!(
+        "  elapsed_s={elapsed:.2} ops_per_s={:.0} ok_per_s={:.0}",
+        latencies.len() as f64 / elapsed,
+        (latencies.len() - tally.failed) as f64 / elapsed
+    );
     println!(
         "  latency_ms p50={:.2} p99={:.2} max={:.2}",
         quantile(latencies, 0.5),
