@@ -28,7 +28,7 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Measure the service on this machine and print the figures.
-    Bench(crate::bench::BenchArgs),
+    Bench(dkp_bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

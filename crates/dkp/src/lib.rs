@@ -15,7 +15,6 @@
 //! `Application`, `telemetry` sets up logs and metrics.
 
 pub mod app;
-pub mod bench;
 pub mod blobs;
 pub mod clock;
 pub mod config;

@@ -37,6 +37,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("dkp: migrations applied");
             Ok(())
         }
-        Command::Bench(args) => dkp::bench::run(args).await,
+        Command::Bench(args) => dkp_bench::run(args).await,
     }
 }

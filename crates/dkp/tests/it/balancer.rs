@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use dkp::bench::balancer::Nginx;
-use dkp::bench::harness::{Http, Launch, Server};
-use dkp::config::{DatabaseArgs, Secret};
+use dkp_bench::balancer::Nginx;
+use dkp_bench::harness::{Database, Http, Launch, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -45,8 +44,8 @@ pub async fn instances(app: &TestApp, redis: &RedisServer) -> ([Server; 2], Scra
     let launch = |name: &str| Launch {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_dkp")),
         log_file: Some(dir.join(format!("{name}.log"))),
-        database: DatabaseArgs { database_url: Some(Secret::new(app.url.clone())), data_dir: dir.join(name) },
-        redis_url: Some(Secret::new(redis.url())),
+        database: Database { database_url: Some(app.url.clone()), data_dir: dir.join(name) },
+        redis_url: Some(redis.url()),
         behind_balancer: true,
     };
     let a = Server::launch(&launch("a")).await.expect("instance a starts");
@@ -174,7 +173,7 @@ async fn bid_loop(
 /// The bids an instance has accepted, from its own metrics.
 async fn accepted_by(server: &Server) -> f64 {
     let metrics = Http::new(server.address, 1).text("/metrics").await.expect("the instance's metrics");
-    dkp::bench::counter_total(&metrics, "dkp_bids_accepted_total")
+    dkp_bench::counter_total(&metrics, "dkp_bids_accepted_total")
 }
 
 /// Waits until the bidders have had `count` more bids accepted, judged by the lot's `bid_count`.

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dkp::bench::balancer::{EXAMPLE_INSTANCES, substitute};
-use dkp::bench::harness::{Http, stop};
+use dkp_bench::balancer::{EXAMPLE_INSTANCES, substitute};
+use dkp_bench::harness::{Http, stop};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

@@ -218,7 +218,7 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_counted() {
 
 async fn slow_consumers(app: &TestApp) -> f64 {
     let metrics = app.get("/metrics").send().await.expect(200).text;
-    dkp::bench::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total")
+    dkp_bench::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total")
 }
 
 async fn subscribing_again_on_one_connection_repeats_nothing(app: TestApp) {

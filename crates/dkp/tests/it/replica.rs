@@ -159,7 +159,7 @@ async fn balance(app: &TestApp, guild: &Guild, token: &str, mark: Option<&str>, 
 
 /// The value of a counter in the process's metrics (summed over its labels).
 async fn counter(app: &TestApp, name: &str) -> f64 {
-    dkp::bench::counter_total(&app.get("/metrics").send().await.expect(200).text, name)
+    dkp_bench::counter_total(&app.get("/metrics").send().await.expect(200).text, name)
 }
 
 /// How many lag-tolerant reads ran on `target`.

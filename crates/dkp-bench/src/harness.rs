@@ -1,9 +1,9 @@
-//! What the HTTP and WebSocket benchmarks share: `dkp serve` child processes
-//! (so that load generator and server are separate processes, and the
-//! server's memory can be read alone), a small HTTP client, and the setup of
-//! a guild with funded bidders and a lot. The balancer tests start and kill
-//! their instances with the same `Server`.
+//! `dkp serve` child processes and a small HTTP client for them: load
+//! generator and server are separate processes (the server's memory can be
+//! read alone), and the server is reached only as its users reach it. The
+//! balancer tests start and kill their instances with the same `Server`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,23 +11,56 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use clap::Args;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::config::{DatabaseArgs, Secret};
+/// Where the `dkp serve` children keep their data: passed on to each as
+/// `DATABASE_URL` and `--data-dir`. The URL may hold a password, so it never
+/// prints.
+#[derive(Clone, Args)]
+pub struct Database {
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH`, or unset for SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where the embedded database and files of the servers live.
+    #[arg(long, env = "DKP_DATA_DIR", default_value = "./dkp-data")]
+    pub data_dir: PathBuf,
+}
+
+impl Database {
+    /// The store the servers run on, as the figures name it. A URL of
+    /// another scheme is `unknown` here; the server refuses it at start.
+    pub fn store(&self) -> &'static str {
+        match self.database_url.as_deref() {
+            None | Some("") => "sqlite",
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => "postgres",
+            Some(url) if url.starts_with("sqlite://") => "sqlite",
+            Some(_) => "unknown",
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("database_url", &self.database_url.as_ref().map(|_| "[redacted]"))
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
 
 /// How to start one `dkp serve`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Launch {
     /// The `dkp` executable.
     pub exe: PathBuf,
-    pub database: DatabaseArgs,
+    pub database: Database,
     /// Redis shared with the other instances, if any.
-    pub redis_url: Option<Secret>,
+    pub redis_url: Option<String>,
     /// Whether a balancer in front sets `X-Forwarded-For`.
     pub behind_balancer: bool,
     /// Where its log goes (warnings and errors); unset: this process's stderr.
@@ -35,8 +68,9 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// `dkp serve` from this very executable (the `dkp bench` command).
-    pub fn this_exe(database: &DatabaseArgs) -> anyhow::Result<Launch> {
+    /// `dkp serve` from this very executable: `dkp bench` is a command of
+    /// the `dkp` binary. (Tests name the binary Cargo built instead.)
+    pub fn this_exe(database: &Database) -> anyhow::Result<Launch> {
         Ok(Launch {
             exe: std::env::current_exe()?,
             database: database.clone(),
@@ -54,7 +88,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(database: &DatabaseArgs) -> anyhow::Result<Server> {
+    pub async fn start(database: &Database) -> anyhow::Result<Server> {
         Server::launch(&Launch::this_exe(database)?).await
     }
 
@@ -69,18 +103,20 @@ impl Server {
         if launch.behind_balancer {
             command.arg("--trust-forwarded-for");
         }
-        if let Some(url) = &launch.database.database_url {
-            command.env("DATABASE_URL", url.expose());
-        }
+        // Set or cleared: a DATABASE_URL of this process's own must not leak into the child.
+        match &launch.database.database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
         if let Some(url) = &launch.redis_url {
-            command.env("REDIS_URL", url.expose());
+            command.env("REDIS_URL", url);
         }
         command.env("DKP_LOG", "warn").stdin(Stdio::null()).stdout(Stdio::null());
         if let Some(path) = &launch.log_file {
             let log = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             command.stderr(log);
         }
-        let child = command.spawn().context("cannot start dkp serve")?;
+        let child = command.spawn().with_context(|| format!("cannot start {} serve", launch.exe.display()))?;
         let mut server = Server { address, child };
         server.wait_ready().await?;
         Ok(server)
@@ -211,6 +247,7 @@ impl Http {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// Sends a JSON request and fails unless it is answered with `status`.
     pub async fn expect(
         &self,
         method: &str,
@@ -227,58 +264,26 @@ impl Http {
     }
 }
 
-/// A guild with funded bidders and one lot.
-pub struct Stage {
-    pub slug: String,
-    pub owner: String,
-    pub bidders: Vec<String>,
-    pub lot_id: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Registers `bidders` users (and an owner), funds each with a billion
-/// points, and opens one lot with the given terms.
-pub async fn stage(http: &Http, bidders: usize, lot_terms: Value) -> anyhow::Result<Stage> {
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let tag = &run[20..];
-    let login = |name: String| {
-        let http = http.clone();
-        async move {
-            let credentials = json!({"username": name, "password": "bench-password"});
-            http.expect("POST", "/api/v1/auth/register", None, credentials.clone(), 201).await?;
-            let reply = http.expect("POST", "/api/v1/auth/login", None, credentials, 200).await?;
-            anyhow::Ok(reply["token"].as_str().unwrap_or_default().to_owned())
-        }
-    };
-    let owner = login(format!("own{tag}")).await?;
-    let slug = format!("b{tag}");
-    http.expect("POST", "/api/v1/guilds", Some(&owner), json!({"name": "Bench", "slug": slug}), 201).await?;
-    let pool = http
-        .expect("POST", &format!("/api/v1/guilds/{slug}/pools"), Some(&owner), json!({"name": "Main"}), 201)
-        .await?;
-    let pool_id = pool["pool"]["id"].as_str().unwrap_or_default().to_owned();
-    let mut tokens = Vec::new();
-    let mut member_ids = Vec::new();
-    let mut logins = Vec::new();
-    for n in 0..bidders {
-        logins.push(login(format!("u{n}x{tag}")));
+    fn database(url: Option<&str>) -> Database {
+        Database { database_url: url.map(str::to_owned), data_dir: PathBuf::from(".") }
     }
-    // A few registrations at a time: each costs the server a password hash.
-    let logins: Vec<anyhow::Result<String>> = futures_util::stream::iter(logins).buffered(4).collect().await;
-    for (n, token) in logins.into_iter().enumerate() {
-        tokens.push(token?);
-        let member = json!({"username": format!("u{n}x{tag}"), "role": "member"});
-        let reply = http.expect("POST", &format!("/api/v1/guilds/{slug}/members"), Some(&owner), member, 201).await?;
-        member_ids.push(reply["member"]["id"].clone());
+
+    #[test]
+    fn the_store_is_named_by_the_url_scheme() {
+        assert_eq!(database(None).store(), "sqlite");
+        assert_eq!(database(Some("sqlite:///tmp/x.sqlite3")).store(), "sqlite");
+        assert_eq!(database(Some("postgres://h/db")).store(), "postgres");
+        assert_eq!(database(Some("postgresql://h/db")).store(), "postgres");
+        assert_eq!(database(Some("mysql://h/db")).store(), "unknown");
     }
-    for chunk in member_ids.chunks(500) {
-        let award = json!({"member_ids": chunk, "amount": "1000000000", "reason": "bench"});
-        http.expect("POST", &format!("/api/v1/guilds/{slug}/pools/{pool_id}/awards"), Some(&owner), award, 201).await?;
+
+    #[test]
+    fn the_database_url_never_prints() {
+        let printed = format!("{:?}", database(Some("postgres://u:hunter2@h/db")));
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
-    let mut lot = json!({"pool_id": pool_id, "item": {"name": "Bench item"}, "mode": "open", "min_bid": "0.01", "increment": "0.01", "duration_s": 3600});
-    for (key, value) in lot_terms.as_object().cloned().unwrap_or_default() {
-        lot[key] = value;
-    }
-    let lot = http.expect("POST", &format!("/api/v1/guilds/{slug}/lots"), Some(&owner), lot, 201).await?;
-    let lot_id = lot["lot"]["id"].as_str().unwrap_or_default().to_owned();
-    Ok(Stage { slug, owner, bidders: tokens, lot_id })
 }

@@ -10,27 +10,37 @@
 //!   bids through one and subscribes through the other, so that every
 //!   delivery crosses Redis.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use anyhow::bail;
 use clap::Args;
 
-use super::balancer::Nginx;
-use super::cpu::{CpuMeter, matching};
-use super::harness::{Http, Launch, Server};
-use crate::config::{DatabaseArgs, Secret};
+use crate::balancer::Nginx;
+use crate::cpu::{CpuMeter, matching};
+use crate::harness::{Database, Http, Launch, Server};
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct Topology {
     /// `dkp serve` instances to run (2 needs PostgreSQL and --redis-url).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub instances: u8,
     /// The Redis the instances share (their REDIS_URL).
     #[arg(long)]
-    pub redis_url: Option<Secret>,
+    pub redis_url: Option<String>,
     /// Put nginx with deploy/nginx/dkp.conf in front of the instances.
     #[arg(long)]
     pub nginx: bool,
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topology")
+            .field("instances", &self.instances)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("nginx", &self.nginx)
+            .finish()
+    }
 }
 
 /// Running instances and the nginx processes in front of them, all stopped
@@ -45,8 +55,8 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    pub async fn start(database: &DatabaseArgs, topology: &Topology) -> anyhow::Result<Deployment> {
-        if topology.instances > 1 && database.database_url.is_none() {
+    pub async fn start(database: &Database, topology: &Topology) -> anyhow::Result<Deployment> {
+        if topology.instances > 1 && database.store() != "postgres" {
             bail!("--instances 2 needs PostgreSQL (--database-url postgres://…): SQLite serves one instance");
         }
         if topology.instances > 1 && topology.redis_url.is_none() {
@@ -62,8 +72,11 @@ impl Deployment {
             servers.push(Server::launch(&launch).await?);
         }
         // postgres://…/NAME?… names the database; redis://HOST:PORT/… the port.
-        let path = |url: &Secret| url.expose().split('?').next().unwrap_or_default().trim_end_matches('/').to_owned();
-        let database = database.database_url.as_ref().and_then(|url| Some(path(url).rsplit_once('/')?.1.to_owned()));
+        let path = |url: &str| url.split('?').next().unwrap_or_default().trim_end_matches('/').to_owned();
+        let database = (database.store() == "postgres")
+            .then_some(database.database_url.as_deref())
+            .flatten()
+            .and_then(|url| Some(path(url).rsplit_once('/')?.1.to_owned()));
         let redis_port = topology.redis_url.as_ref().and_then(|url| {
             let path = path(url);
             let (_, port) = path.rsplit_once(':')?;

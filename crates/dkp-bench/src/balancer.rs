@@ -1,5 +1,5 @@
 //! nginx in front of `dkp serve` instances, run from the configuration the
-//! project ships (deploy/nginx/dkp.conf, built into this binary): the example
+//! project ships (deploy/nginx/dkp.conf, built into this crate): the example
 //! instance addresses, the listener and the log path are replaced, nothing
 //! else, so the benchmarks and the failover test exercise what is deployed.
 //!
@@ -11,12 +11,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 /// deploy/nginx/dkp.conf, as shipped.
-pub const NGINX_CONFIG: &str = include_str!("../../../../deploy/nginx/dkp.conf");
+pub const NGINX_CONFIG: &str = include_str!("../../../deploy/nginx/dkp.conf");
 
 /// The example instances the shipped configurations list, in order.
 pub const EXAMPLE_INSTANCES: [&str; 2] = ["10.0.0.11:8080", "10.0.0.12:8080"];
@@ -60,6 +61,9 @@ pub fn render_nginx(instances: [SocketAddr; 2], listen: SocketAddr, access_log: 
     )
 }
 
+/// nginx processes this process has started.
+static STARTED: AtomicU64 = AtomicU64::new(0);
+
 /// A running nginx, stopped when dropped.
 pub struct Nginx {
     pub address: SocketAddr,
@@ -73,7 +77,9 @@ impl Nginx {
     pub async fn start(instances: [SocketAddr; 2], workers: usize) -> anyhow::Result<Nginx> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
-        let dir = std::env::temp_dir().join(format!("dkp-nginx-{}", uuid::Uuid::now_v7().simple()));
+        // The count tells apart the front doors one run starts within the same instant.
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("dkp-nginx-{}-{n}", crate::setup::run_tag()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::write(dir.join("dkp.conf"), render_nginx(instances, address, &dir.join("access.log"))?)?;
         std::fs::write(dir.join("nginx.conf"), main_config(&dir, workers))?;
@@ -117,7 +123,7 @@ impl Nginx {
     /// The master process and its workers.
     pub fn pids(&self) -> Vec<u32> {
         let master = self.child.id();
-        let mut pids = super::cpu::children(master);
+        let mut pids = crate::cpu::children(master);
         pids.push(master);
         pids
     }
@@ -131,7 +137,7 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: the master takes its workers down with it.
-        super::harness::stop(&mut self.child);
+        crate::harness::stop(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -25,15 +25,17 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::deployment::{Deployment, Topology};
-use super::harness::{Http, Server, stage};
-use super::quantile;
-use crate::config::DatabaseArgs;
+use crate::deployment::{Deployment, Topology};
+use crate::figures::{Answers, BidWork, Outcome, Row};
+use crate::harness::{Database, Http, Server};
+use crate::metrics::{Change, counter_total};
+use crate::quantile;
+use crate::setup::{Stage, amount, stage};
 
 #[derive(Debug, Clone, Args)]
 pub struct HotLot {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: Database,
     #[command(flatten)]
     pub topology: Topology,
     /// Bidders racing at once (each with its own connection).
@@ -50,7 +52,7 @@ pub struct HotLot {
 #[derive(Debug, Clone, Args)]
 pub struct FanOut {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: Database,
     #[command(flatten)]
     pub topology: Topology,
     #[arg(long, default_value_t = 1000)]
@@ -65,18 +67,9 @@ pub struct FanOut {
 #[derive(Debug, Clone, Args)]
 pub struct Connections {
     #[command(flatten)]
-    pub database: DatabaseArgs,
+    pub database: Database,
     #[arg(long, default_value_t = 10_000)]
     pub connections: usize,
-}
-
-/// The store named by the database arguments (a bad URL fails later, at the server's start).
-fn backend(database: &DatabaseArgs) -> &'static str {
-    database.location().map_or("unknown", |location| super::backend(&location))
-}
-
-fn amount(hundredths: i64) -> String {
-    format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
 pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
@@ -85,63 +78,40 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
     let doors: Vec<Http> = doors.into_iter().map(|address| Http::new(address, bench.bidders + 8)).collect();
     let http = doors[0].clone();
     let stage = Arc::new(stage(&http, bench.bidders, json!({})).await?);
-    let counter = Arc::new(AtomicI64::new(1));
-    let deadline = Instant::now() + Duration::from_secs(bench.seconds);
-    let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let before = deployment.metrics().await?;
     let cpu = deployment.cpu_meter();
-    let mut tasks = Vec::new();
-    for bidder in 0..bench.bidders {
-        let http = doors[bidder % doors.len()].clone();
-        let (stage, counter, path) = (stage.clone(), counter.clone(), path.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut accepted, mut rejected, mut other) = (Vec::new(), 0u64, 0u64);
-            while Instant::now() < deadline {
-                let body = json!({"amount": amount(counter.fetch_add(1, Ordering::Relaxed))});
-                let started = Instant::now();
-                match http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await {
-                    Ok((201, _)) => accepted.push(started.elapsed().as_secs_f64() * 1000.0),
-                    Ok((422 | 409, _)) => rejected += 1,
-                    _ => other += 1,
-                }
-            }
-            (accepted, rejected, other)
-        }));
-    }
     let began = Instant::now();
-    let (mut latencies, mut rejected, mut other) = (Vec::new(), 0, 0);
-    for task in tasks {
-        let (mut a, r, o) = task.await?;
-        latencies.append(&mut a);
-        rejected += r;
-        other += o;
-    }
+    let mut answers = race(&doors, &stage, Duration::from_secs(bench.seconds)).await?;
     let elapsed = began.elapsed().as_secs_f64();
     let cpu = cpu.report();
-    latencies.sort_by(f64::total_cmp);
+    answers.sort();
     let lot = http
         .send("GET", &format!("/api/v1/guilds/{}/lots/{}", stage.slug, stage.lot_id), Some(&stage.owner), None)
         .await?
         .1;
+    let change = Change { before, after: deployment.metrics().await? };
     println!(
         "hot-lot bench: backend={} {}{} bidders={} seconds={}",
-        backend(&bench.database),
+        bench.database.store(),
         deployment.describe(),
         if bench.pinned { " pinned" } else { "" },
         bench.bidders,
         bench.seconds
     );
+    let latencies = &answers.accepted;
     println!(
-        "  accepted={} ({:.0}/s) rejected={} ({:.0}/s) errors={other}",
+        "  accepted={} ({:.0}/s) rejected={} ({:.0}/s) errors={}",
         latencies.len(),
         latencies.len() as f64 / elapsed,
-        rejected,
-        rejected as f64 / elapsed
+        answers.refused,
+        answers.refused as f64 / elapsed,
+        answers.server_errors + answers.other,
     );
     println!(
         "  accepted ack latency ms: p50={:.2} p99={:.2} max={:.2}",
-        quantile(&latencies, 0.5),
-        quantile(&latencies, 0.99),
-        quantile(&latencies, 1.0)
+        quantile(latencies, 0.5),
+        quantile(latencies, 0.99),
+        quantile(latencies, 1.0)
     );
     println!(
         "  lot bid_count={} (matches accepted: {})",
@@ -149,21 +119,59 @@ pub async fn hot_lot(bench: HotLot) -> anyhow::Result<()> {
         lot["lot"]["bid_count"] == latencies.len()
     );
     // Where the time went, from the servers' own metrics.
-    let metrics = deployment.metrics().await?;
     let mean = |name: &str| {
-        let sum = super::counter_total(&metrics, &format!("{name}_sum"));
-        let count = super::counter_total(&metrics, &format!("{name}_count"));
-        if count > 0.0 { sum / count } else { 0.0 }
+        let count = change.total(&format!("{name}_count"));
+        if count > 0.0 { change.total(&format!("{name}_sum")) / count } else { 0.0 }
     };
     println!(
         "  server: batches={} mean batch={:.1} bids, mean queued+applied={:.2} ms, mean bid request={:.2} ms",
-        super::counter_total(&metrics, "dkp_sequencer_batch_size_count"),
+        change.total("dkp_sequencer_batch_size_count"),
         mean("dkp_sequencer_batch_size"),
         mean("dkp_bid_queue_seconds") * 1000.0,
         mean("dkp_bid_latency_seconds") * 1000.0,
     );
     println!("  {cpu}");
+    let row = Row {
+        bench: "hot-lot",
+        store: bench.database.store(),
+        deployment: deployment.describe(),
+        bidders: bench.bidders,
+        lots: 1,
+        elapsed,
+        answers: &answers,
+        work: BidWork::over(&change),
+    };
+    println!("{row}");
     Ok(())
+}
+
+/// The bidders of `stage`, spread over `doors`, each bidding in a loop for
+/// `seconds`: every amount the next of one shared, rising counter, so that
+/// most bids can win.
+async fn race(doors: &[Http], stage: &Arc<Stage>, seconds: Duration) -> anyhow::Result<Answers> {
+    let counter = Arc::new(AtomicI64::new(1));
+    let deadline = Instant::now() + seconds;
+    let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
+    let mut tasks = Vec::new();
+    for bidder in 0..stage.bidders.len() {
+        let http = doors[bidder % doors.len()].clone();
+        let (stage, counter, path) = (stage.clone(), counter.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Answers::default();
+            while Instant::now() < deadline {
+                let body = json!({"amount": amount(counter.fetch_add(1, Ordering::Relaxed))});
+                let sent = Instant::now();
+                let status = http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await.ok();
+                answers.record(Outcome::of(status.map(|(status, _)| status)), sent);
+            }
+            answers
+        }));
+    }
+    let mut all = Answers::default();
+    for task in tasks {
+        all.merge(task.await?);
+    }
+    Ok(all)
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -215,10 +223,10 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
                     let latency =
                         accepted.map_or(0.0, |at| received.saturating_duration_since(at).as_secs_f64() * 1000.0);
                     local.push(latency);
-                    if local.len() >= 256 {
-                        if let Ok(mut all) = samples.lock() {
-                            all.append(&mut local);
-                        }
+                    if local.len() >= 256
+                        && let Ok(mut all) = samples.lock()
+                    {
+                        all.append(&mut local);
                     }
                 }
             }
@@ -279,7 +287,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     latencies.sort_by(f64::total_cmp);
     println!(
         "fan-out bench: backend={} {} subscribers={} rate={}/s seconds={}",
-        backend(&bench.database),
+        bench.database.store(),
         deployment.describe(),
         bench.subscribers,
         bench.rate,
@@ -294,8 +302,8 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     );
     println!(
         "  subscribers cut off={closed}; server: slow consumers dropped={}, frames Redis could not carry={}",
-        super::counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total") as u64,
-        super::counter_total(&metrics, "dkp_hub_redis_dropped_total") as u64,
+        counter_total(&metrics, "dkp_ws_slow_consumers_dropped_total") as u64,
+        counter_total(&metrics, "dkp_hub_redis_dropped_total") as u64,
     );
     println!(
         "  acceptance-to-delivery ms (1 subscriber in 10): p50={:.2} p99={:.2} max={:.2}",
@@ -323,7 +331,7 @@ pub async fn connections(bench: Connections) -> anyhow::Result<()> {
     let opened = began.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.rss_kib()?;
-    println!("connections bench: backend={} connections={}", backend(&bench.database), bench.connections);
+    println!("connections bench: backend={} connections={}", bench.database.store(), bench.connections);
     println!("  opened in {opened:.1}s; server RSS {before} KiB before, {after} KiB after");
     println!("  per connection: {:.2} KiB", (after.saturating_sub(before)) as f64 / bench.connections as f64);
     drop(sockets);
