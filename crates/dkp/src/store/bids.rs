@@ -55,7 +55,7 @@ type Wallets = BTreeMap<Uuid, Vec<(Uuid, Wallet)>>;
 
 /// One try at applying a batch; `retry` runs it again on a serialization failure.
 async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
-    let mut tx = db.begin_write_in_lanes(lots.iter().map(|l| l.pool_id)).await?;
+    let mut tx = db.begin_write_in_lane().await?;
     let named: Vec<(Uuid, Uuid)> = lots.iter().map(|l| (l.guild_id, l.lot_id)).collect();
     let mut locked = lock_lots(&mut tx, &named).await?;
     let mut outcomes = Vec::with_capacity(lots.len());

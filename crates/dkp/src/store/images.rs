@@ -37,7 +37,7 @@ impl Store {
         .await
     }
 
-    /// Takes the lot's pool lane first, as bid batches do, so that changing the
+    /// Takes the write turn and lane, as bid batches do, so that changing the
     /// icon of a hot lot waits its turn instead of failing a batch's snapshot.
     pub async fn set_lot_icon(
         &self,
@@ -46,10 +46,9 @@ impl Store {
         key: &str,
         ctx: &Ctx,
     ) -> Result<LotView, StoreError> {
-        let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
         let _turn = self.gate.enter().await?;
         retry("set_lot_icon", || async {
-            let mut tx = self.db.begin_write_in_lanes([pool_id]).await?;
+            let mut tx = self.db.begin_write_in_lane().await?;
             let mut lot = lots::lot_in(&mut tx, guild_id, lot_id).await?.ok_or(StoreError::NotFound)?;
             let before = lot.icon_key.replace(key.to_owned());
             tx.sql("UPDATE lots SET icon_key = $1 WHERE guild_id = $2 AND id = $3")

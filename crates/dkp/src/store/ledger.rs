@@ -237,7 +237,7 @@ async fn entries(
 
 /// One try at writing an entry; `retry` runs it again on a serialization failure.
 async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
-    let mut tx = db.begin_write_in_lanes([command.pool_id]).await?;
+    let mut tx = db.begin_write_in_lane().await?;
     if let Some(claim) = &command.idempotency {
         if let Some(answer) = replay(&mut tx, claim).await? {
             return Ok(Recorded::Replay(answer));

@@ -231,7 +231,7 @@ impl Store {
     pub async fn create_lot(&self, new: &NewLot, ctx: &Ctx) -> Result<(LotView, Vec<Event>), StoreError> {
         let _turn = self.gate.enter().await?;
         retry("create_lot", || async {
-            let mut tx = self.db.begin_write_in_lanes([new.pool_id]).await?;
+            let mut tx = self.db.begin_write_in_lane().await?;
             let pool = tx.sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2");
             if pool.bind(new.guild_id).bind(new.pool_id).fetch_optional().await?.is_none() {
                 return Err(StoreError::UnknownReference("pool_id"));

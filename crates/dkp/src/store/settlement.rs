@@ -27,9 +27,8 @@ impl Store {
         reason: &str,
         ctx: &Ctx,
     ) -> Result<(LotView, Vec<Event>), StoreError> {
-        let pool_id = self.lot(guild_id, lot_id).await?.ok_or(StoreError::NotFound)?.pool_id;
         let _turn = self.gate.enter().await?;
-        end_lot(&self.db, guild_id, pool_id, lot_id, ending, reason, ctx).await
+        end_lot(&self.db, guild_id, lot_id, ending, reason, ctx).await
     }
 }
 
@@ -38,15 +37,15 @@ impl Store {
 async fn end_lot(
     db: &Db,
     guild_id: Uuid,
-    pool_id: Uuid,
     lot_id: Uuid,
     ending: Ending,
     reason: &str,
     ctx: &Ctx,
 ) -> Result<(LotView, Vec<Event>), StoreError> {
     retry("end_lot", || async {
-        let mut tx = db.begin_write_in_lanes([pool_id]).await?;
+        let mut tx = db.begin_write_in_lane().await?;
         let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
+        let pool_id = view.pool_id;
         if view.status != Status::Open {
             return Err(StoreError::Conflict(Code::LotClosed));
         }

@@ -116,15 +116,12 @@ impl Db {
         })
     }
 
-    /// Opens a writing transaction in the lock lanes of `keys` (PostgreSQL:
-    /// every writer of the same pool takes turns there, across instances;
-    /// SQLite has one writer anyway).
-    pub async fn begin_write_in_lanes(&self, keys: impl IntoIterator<Item = uuid::Uuid>) -> Result<Tx, sqlx::Error> {
+    /// Opens a point-moving transaction in the write lane (PostgreSQL: the
+    /// writers of every instance take turns there, see `gate`; SQLite has one
+    /// writer anyway).
+    pub async fn begin_write_in_lane(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool, pooler) => {
-                let begin = sqlx::AssertSqlSafe(super::gate::begin_in_lanes(keys));
-                Tx::Pg(pool.begin_with(begin).await?, *pooler)
-            }
+            Db::Pg(pool, pooler) => Tx::Pg(pool.begin_with(super::gate::BEGIN_IN_LANE).await?, *pooler),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
