@@ -32,11 +32,17 @@ pub async fn connect_replica(url: &str) -> anyhow::Result<Db> {
     open(url, &REPLICA).await
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 2048;
+
 async fn open(url: &str, role: &Role) -> anyhow::Result<Db> {
     let (url, pooler) = pooler_of(url).with_context(|| format!("{} is not valid", role.variable))?;
     let options: PgConnectOptions =
         url.parse().with_context(|| format!("{} is not a valid postgres:// URL", role.variable))?;
-    let mut options = options.application_name("dkp");
+    // A batch's statements list as many values as it has bids, lots and
+    // bidders, so their texts vary; each text is prepared once per
+    // connection and kept, which takes a round trip off each later use.
+    let mut options = options.application_name("dkp").statement_cache_capacity(STATEMENT_CACHE);
     if pooler == Pooler::Bouncer {
         // PgBouncer refuses startup parameters it does not know; the service reads no floats.
         options = options.extra_float_digits(None);
