@@ -21,4 +21,5 @@ mod pgbouncer;
 mod realtime;
 mod replica;
 mod scale_out;
+mod sealed;
 mod servers;
