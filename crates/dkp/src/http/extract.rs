@@ -1,10 +1,12 @@
-//! Extractors: who is calling, the JSON body, the idempotency key, list
-//! parameters. Each failure is an `ApiError` with the contract's code.
+//! Extractors: who is calling, the path, the JSON body, the idempotency key,
+//! the query string. Each failure is an `ApiError` with the contract's code,
+//! in the contract's envelope (never the framework's plain-text rejections).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
@@ -93,6 +95,24 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The parameters of the path. A segment that does not decode (`%ff`) names
+/// nothing: 404 `not_found`, like any id the service never gave out.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::NotFound),
+            Err(other) => {
+                Err(service::Error::internal(anyhow::anyhow!("path parameters: {}", other.body_text())).into())
+            }
+        }
+    }
+}
+
 /// A JSON body: 415 unless sent as JSON, 413 past the size limit, 400
 /// `invalid_json` when it does not parse or has the wrong shape.
 pub struct JsonBody<T> {
@@ -117,12 +137,56 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
             .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?;
-        let document: Value =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
+        let document: Value = serde_json::from_slice(&bytes)
+            .or_else(|e| serde_json::from_slice(&quote_huge_numbers(&bytes)).map_err(|_| e))
+            .map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
         let value =
             T::deserialize(&document).map_err(|e| ApiError::invalid_json(format!("the body does not fit: {e}")))?;
         Ok(JsonBody { value, document })
     }
+}
+
+/// The body with every number too large for a float (`1e400`, a 400-digit
+/// integer), which JSON allows but no parser holds, written as a string
+/// instead: the field it is in then refuses it in its own terms (an amount
+/// with 422 `invalid_amount`) rather than the whole body failing to parse.
+/// Strings are copied as they are.
+fn quote_huge_numbers(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 8);
+    let mut at = 0;
+    while at < body.len() {
+        let start = at;
+        match body[at] {
+            b'"' => {
+                at += 1;
+                while at < body.len() && body[at] != b'"' {
+                    at += if body[at] == b'\\' { 2 } else { 1 };
+                }
+                at = (at + 1).min(body.len());
+                out.extend_from_slice(&body[start..at]);
+            }
+            b'-' | b'0'..=b'9' => {
+                while at < body.len() && matches!(body[at], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                    at += 1;
+                }
+                let number = &body[start..at];
+                let huge =
+                    std::str::from_utf8(number).ok().and_then(|n| n.parse::<f64>().ok()).is_some_and(f64::is_infinite);
+                if huge {
+                    out.push(b'"');
+                    out.extend_from_slice(number);
+                    out.push(b'"');
+                } else {
+                    out.extend_from_slice(number);
+                }
+            }
+            byte => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A point-moving request: its JSON body, and its `Idempotency-Key` (if
@@ -152,7 +216,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Command<T> {
     }
 }
 
-/// The query string of a list: `limit`, `cursor` and any filters.
+/// The query string: a list's `limit`, `cursor` and filters, or the feed's
+/// `token`; 422 `invalid_field` when it does not decode.
 pub struct ListQuery(pub HashMap<String, String>);
 
 impl ListQuery {
@@ -173,5 +238,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             .await
             .map_err(|e| ApiError::invalid_field(e.body_text()))?;
         Ok(ListQuery(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_numbers_beyond_a_float_are_quoted_and_strings_never() {
+        let body = br#"{"a": 1e400, "b": [-99.5e-2, 12], "c": "1e400 \" 9e999", "d": -1e999, "e": true}"#;
+        let quoted = String::from_utf8(quote_huge_numbers(body)).unwrap();
+        assert_eq!(quoted, r#"{"a": "1e400", "b": [-99.5e-2, 12], "c": "1e400 \" 9e999", "d": "-1e999", "e": true}"#);
+        let long = format!("[{}]", "9".repeat(400));
+        assert_eq!(
+            String::from_utf8(quote_huge_numbers(long.as_bytes())).unwrap(),
+            format!("[\"{}\"]", "9".repeat(400))
+        );
     }
 }

@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
 };
-use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -32,7 +32,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::extract::{ClientAddress, token};
+use super::extract::{ClientAddress, ListQuery, token};
 use super::wire::Wire;
 use super::{ApiError, AppState};
 use crate::hub::{Frame, RESYNC};
@@ -57,11 +57,11 @@ async fn upgrade(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: ListQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.service.admit_connect(&address).await?;
-    let token = token(&headers).or_else(|| query.get("token").cloned()).ok_or(ApiError::Unauthenticated)?;
+    let token = token(&headers).or_else(|| query.get("token").map(str::to_owned)).ok_or(ApiError::Unauthenticated)?;
     let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
     let ws = ws.map_err(|e| ApiError::BadRequest { code: Code::WebsocketRequired, message: e.body_text() })?;
     let (service, wire) = (state.service.clone(), state.wire.clone());
