@@ -61,13 +61,23 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-/// The bearer token, or else the session cookie.
-pub fn token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
+/// The credentials a request carries: its bearer token, or else its session
+/// cookie, which a browser attaches to requests any site makes (so those are
+/// checked for where they come from, see `origin`).
+pub struct Credentials {
+    pub token: String,
+    pub by_cookie: bool,
+}
+
+impl Credentials {
+    pub fn of(headers: &HeaderMap) -> Option<Credentials> {
+        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            let (scheme, token) = value.split_once(' ')?;
+            let token = scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())?;
+            return Some(Credentials { token: token.to_owned(), by_cookie: false });
+        }
+        cookie(headers, SESSION_COOKIE).map(|token| Credentials { token: token.to_owned(), by_cookie: true })
     }
-    cookie(headers, SESSION_COOKIE).map(str::to_owned)
 }
 
 /// The value of the cookie `name`, if the request sends a non-empty one.
@@ -87,7 +97,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        let Credentials { token, by_cookie } = Credentials::of(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        if by_cookie {
+            state.origin.check(&parts.method, false, &parts.headers)?;
+        }
         let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
         let reads = super::read_after::reads(&parts.headers);

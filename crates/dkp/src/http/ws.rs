@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
 };
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::SinkExt;
@@ -32,7 +32,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::extract::{ClientAddress, ListQuery, token};
+use super::extract::{ClientAddress, Credentials, ListQuery};
 use super::wire::Wire;
 use super::{ApiError, AppState};
 use crate::hub::{Frame, RESYNC};
@@ -61,7 +61,15 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.service.admit_connect(&address).await?;
-    let token = token(&headers).or_else(|| query.get("token").map(str::to_owned)).ok_or(ApiError::Unauthenticated)?;
+    let token = match Credentials::of(&headers) {
+        Some(Credentials { token, by_cookie }) => {
+            if by_cookie {
+                state.origin.check(&Method::GET, true, &headers)?;
+            }
+            token
+        }
+        None => query.get("token").map(str::to_owned).ok_or(ApiError::Unauthenticated)?,
+    };
     let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
     let ws = ws.map_err(|e| ApiError::BadRequest { code: Code::WebsocketRequired, message: e.body_text() })?;
     let (service, wire) = (state.service.clone(), state.wire.clone());

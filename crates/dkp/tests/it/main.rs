@@ -17,6 +17,7 @@ mod jobs;
 mod ledger;
 mod monitoring;
 mod operations;
+mod origins;
 mod pgbouncer;
 mod realtime;
 mod replica;

@@ -142,6 +142,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         read_replica: None,
         session_ttl_hours: 24,
         secure_cookies: false,
+        public_url: None,
         jobs: true,
         job_lease: std::time::Duration::from_secs(30),
         // Tests race many bids per member; the limits have tests of their own.
@@ -524,6 +525,22 @@ impl Feed {
         let url = format!("ws://{address}/api/v1/ws?token={token}");
         let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("the feed accepts the connection");
         Feed { socket }
+    }
+
+    /// Opens the feed with the request headers given (a cookie, an `Origin`);
+    /// the status of the refusal if the upgrade is refused.
+    pub async fn open(address: std::net::SocketAddr, headers: &[(&str, &str)]) -> Result<Feed, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{address}/api/v1/ws").into_client_request().expect("a request");
+        for (name, value) in headers {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            request.headers_mut().insert(name, value.parse().expect("a header value"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Feed { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("the upgrade failed: {other}"),
+        }
     }
 
     pub async fn send(&mut self, message: Value) {
