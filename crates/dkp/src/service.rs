@@ -8,7 +8,7 @@
 //! The parts: `accounts`, `guilds`, `ledger`, `decay`, `auction` (lots and
 //! bids) with its `sequencer`, `images`, `realtime` (what the feed may
 //! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
-//! `operations` (readiness).
+//! `operations` (readiness), `watch` (the sessions of open connections).
 
 pub mod accounts;
 pub mod auction;
@@ -25,6 +25,7 @@ pub mod operations;
 pub mod realtime;
 mod recent;
 mod sequencer;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ pub struct Service {
     sessions: recent::Recent<Vec<u8>, User>,
     /// Memberships seen in the last moments, by guild slug and user.
     memberships: recent::Recent<(String, Uuid), Membership>,
+    /// The sessions of open WebSocket connections.
+    watch: watch::SessionWatch,
 }
 
 /// What a service is made of.
@@ -104,6 +107,7 @@ impl Service {
             session_ttl_hours: parts.session_ttl_hours,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
+            watch: watch::SessionWatch::default(),
         }
     }
 

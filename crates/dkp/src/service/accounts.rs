@@ -119,7 +119,15 @@ impl Service {
     pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         self.sessions.remove(&caller.token_hash);
-        Ok(self.store.end_session(&caller.token_hash, &ctx).await?)
+        self.store.end_session(&caller.token_hash, &ctx).await?;
+        self.watch.end(&caller.token_hash);
+        Ok(())
+    }
+
+    /// Watches the session of `token` for a connection that outlives the
+    /// request that opened it: the connection learns when the session ends.
+    pub fn watch_session(&self, token: &str) -> super::watch::Watched {
+        self.watch.watch(token_hash(token), &self.store, &self.clock)
     }
 
     /// The user behind a token, if its session is open.

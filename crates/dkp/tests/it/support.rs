@@ -543,6 +543,30 @@ impl Feed {
         }
     }
 
+    /// Sends a frame as it is.
+    pub async fn send_frame(&mut self, frame: tokio_tungstenite::tungstenite::Message) {
+        use futures_util::SinkExt;
+        self.socket.send(frame).await.expect("send");
+    }
+
+    /// How the server ends the connection, waiting at most `wait`: the code of
+    /// its Close frame, and whether the TCP connection then ended cleanly
+    /// (rather than being dropped without a closing handshake).
+    pub async fn ending(&mut self, wait: std::time::Duration) -> Option<(u16, bool)> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::{Error, Message};
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut code = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await.ok()? {
+                Some(Ok(Message::Close(frame))) => code = Some(frame.map_or(1005, |f| u16::from(f.code))),
+                Some(Ok(_)) => {}
+                None | Some(Err(Error::ConnectionClosed)) => return code.map(|code| (code, true)),
+                Some(Err(_)) => return Some((code.unwrap_or(1006), false)),
+            }
+        }
+    }
+
     pub async fn send(&mut self, message: Value) {
         use futures_util::SinkExt;
         self.socket.send(tokio_tungstenite::tungstenite::Message::text(message.to_string())).await.expect("send");
