@@ -85,8 +85,21 @@ impl Service {
         Ok(self.store.create_user(&new, &self.ctx(None, request_id)).await?)
     }
 
-    /// Checks the password and opens a session: the token and its user.
+    /// Checks the password and opens a session: the token and its user. For
+    /// tools inside this process; requests come through `login_from`.
     pub async fn login(&self, input: Login, request_id: &str) -> Result<(String, User), Error> {
+        self.login_from(input, "in-process", request_id).await
+    }
+
+    /// Checks the password of a login from `address` and opens a session,
+    /// unless failed logins of its account or address are past their limits
+    /// (see `limits`): then 429, before any password is checked.
+    pub async fn login_from(&self, input: Login, address: &str, request_id: &str) -> Result<(String, User), Error> {
+        // Counted by the name as typed, known or not: the answers never tell which.
+        let account = input.username.to_ascii_lowercase();
+        let account: String = account.chars().take(64).collect();
+        let _turn = self.limits.login_turn(address).await;
+        self.limits.admit_login(&account, address).await?;
         let found = match Username::parse(&input.username) {
             Ok(username) => self.store.login_of(&username.folded()).await?,
             Err(_) => None,
@@ -103,6 +116,7 @@ impl Service {
         })
         .await?;
         let Some((user, _)) = found.filter(|_| matches) else {
+            self.limits.count_failed_login(&account, address).await;
             return Err(Error::Unauthenticated);
         };
         let token = random_token()?;
