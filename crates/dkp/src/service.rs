@@ -8,7 +8,8 @@
 //! The parts: `accounts`, `guilds`, `ledger`, `decay`, `auction` (lots and
 //! bids) with its `sequencer`, `images`, `realtime` (what the feed may
 //! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
-//! `operations` (readiness), `watch` (the sessions of open connections).
+//! `operations` (readiness), `watch` (the sessions of open connections),
+//! `passwords` (hashing on threads of its own).
 
 pub mod accounts;
 pub mod auction;
@@ -22,6 +23,7 @@ pub mod ledger;
 pub mod limits;
 mod lot_states;
 pub mod operations;
+mod passwords;
 pub mod realtime;
 mod recent;
 mod sequencer;
@@ -62,6 +64,8 @@ pub struct Service {
     memberships: recent::Recent<(String, Uuid), Membership>,
     /// The sessions of open WebSocket connections.
     watch: watch::SessionWatch,
+    /// The threads that hash passwords.
+    hashers: passwords::Hashers,
 }
 
 /// What a service is made of.
@@ -108,6 +112,7 @@ impl Service {
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
             watch: watch::SessionWatch::default(),
+            hashers: passwords::Hashers::start(),
         }
     }
 

@@ -1,8 +1,7 @@
 //! Registration, login, logout and the caller's own view. Passwords are hashed
-//! with argon2id; a login hands out a random token stored only as its SHA-256.
+//! with argon2id (see `passwords`); a login hands out a random token stored
+//! only as its SHA-256.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use dkp_core::names::{self, Username};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -39,32 +38,6 @@ fn random_token() -> Result<String, Error> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn hash_password(password: &str) -> Result<String, Error> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| Error::internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::internal(anyhow::anyhow!("hashing: {e}")))
-}
-
-fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
-}
-
-/// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU
-/// and 19 MiB of memory, so only a few run at once (a burst of logins waits
-/// its turn instead of starving everything else of CPU and memory).
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
-    static HASHERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
-    });
-    let _permit = HASHERS.acquire().await.map_err(|e| Error::internal(e))?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(e))
-}
-
 impl Service {
     pub async fn register(&self, input: Registration, request_id: &str) -> Result<User, Error> {
         let username = Username::parse(&input.username)?;
@@ -73,8 +46,7 @@ impl Service {
             Some(name) => names::display_text("display_name", name, 64)?,
             None => username.as_str().to_owned(),
         };
-        let password = input.password;
-        let password_hash = blocking(move || hash_password(&password)).await??;
+        let password_hash = self.hashers.hash(input.password).await?;
         let new = NewUser {
             id: Uuid::now_v7(),
             username: username.as_str().to_owned(),
@@ -106,15 +78,7 @@ impl Service {
         };
         // An unknown user costs the same hash as a known one, so timing tells nothing.
         let stored = found.as_ref().map(|(_, hash)| hash.clone());
-        let password = input.password;
-        let matches = blocking(move || match stored {
-            Some(hash) => password_matches(&password, &hash),
-            None => {
-                let _ = hash_password(&password);
-                false
-            }
-        })
-        .await?;
+        let matches = self.hashers.verify(input.password, stored).await?;
         let Some((user, _)) = found.filter(|_| matches) else {
             self.limits.count_failed_login(&account, address).await;
             return Err(Error::Unauthenticated);
