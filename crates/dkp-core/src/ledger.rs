@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::points::{AmountError, Points};
+use crate::points::{AmountError, MAX_BALANCE, Points};
 
 /// The pool's own accounts, where points enter and leave the members' wallets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,6 +106,8 @@ pub enum LedgerError<K> {
     Unbalanced,
     #[error("not enough points: {needed} needed, {available} available")]
     InsufficientPoints { member: K, needed: Points, available: Points },
+    #[error("a balance would pass the largest one a wallet keeps ({MAX_BALANCE})")]
+    BalanceOutOfRange { member: K },
     #[error(transparent)]
     Amount(#[from] AmountError),
 }
@@ -174,35 +176,45 @@ pub fn reversal<K: Clone + Ord>(original: &[Posting<K>]) -> Result<Vec<Posting<K
 }
 
 /// Decay: every member gives up `percent` of a positive balance (rounded down
-/// to the hundredth) into the pool's decayed account. Held points are never
-/// decayed away: a member keeps at least what their leading bids hold. The
-/// percent is itself in hundredths (`1000` is 10 %), from 0.01 % to 100 %.
-/// Members with nothing to give are left out; no member at all is an entry
-/// with no member postings, which the caller may skip.
+/// to the hundredth) into the pool's decayed account. The percent is itself
+/// in hundredths (`1000` is 10 %), from 0.01 % to 100 %. Members with nothing
+/// to give are left out; no member at all is an entry with no member
+/// postings, which the caller may skip.
+///
+/// Decay reads balances only, never holds: what sealed bids hold is secret
+/// until their lot closes, and an entry everyone can read that spared held
+/// points would tell it. So a decay may leave a member holding more than
+/// their balance (`available` below zero); they can then bid, transfer or be
+/// charged nothing more until it is positive again, and a lot they win still
+/// charges its whole price at the close (see `Check::Consequence`), which may
+/// take the balance below zero.
+///
+/// Shares are computed in `i128`; each is at most its balance, so it fits.
 pub fn decay<K: Clone + Ord>(
-    wallets: &BTreeMap<K, Wallet>,
+    balances: &BTreeMap<K, Points>,
     percent: Points,
 ) -> Result<Vec<Posting<K>>, LedgerError<K>> {
     if !percent.is_positive() || percent > Points::from_stored(100_00) {
         return Err(LedgerError::Amount(AmountError::OutOfRange));
     }
     let mut postings = Vec::new();
-    let mut total = Points::ZERO;
-    for (member, wallet) in wallets {
-        if !wallet.balance.is_positive() {
+    let mut total: i128 = 0;
+    for (member, balance) in balances {
+        if !balance.is_positive() {
             continue;
         }
         // hundredths x hundredths of a percent: divide by 100 x 100.
-        let share = i128::from(wallet.balance.hundredths()) * i128::from(percent.hundredths()) / 100_00;
-        let share = Points::from_hundredths(i64::try_from(share).map_err(|_| AmountError::OutOfRange)?)?;
-        let taken = share.min(wallet.available()?.max(Points::ZERO));
-        if taken.is_positive() {
-            postings.push(Posting { account: AccountRef::Member(member.clone()), amount: taken.checked_neg()? });
-            total = total.checked_add(taken)?;
+        let share = i128::from(balance.hundredths()) * i128::from(percent.hundredths()) / 100_00;
+        let share = i64::try_from(share).map_err(|_| AmountError::OutOfRange)?;
+        if share > 0 {
+            postings.push(Posting { account: AccountRef::Member(member.clone()), amount: Points::from_stored(-share) });
+            total += i128::from(share);
         }
     }
-    if total.is_positive() {
-        postings.push(Posting { account: AccountRef::System(SystemAccount::Decayed), amount: total });
+    if total > 0 {
+        let total = i64::try_from(total).map_err(|_| AmountError::OutOfRange)?;
+        postings
+            .push(Posting { account: AccountRef::System(SystemAccount::Decayed), amount: Points::from_stored(total) });
     }
     Ok(postings)
 }
@@ -232,13 +244,38 @@ impl Wallet {
     }
 }
 
+/// What `apply` checks of the balances an entry leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// An entry someone asks for (an award, an adjustment, a transfer, a
+    /// reversal): a member whose balance it lowers must keep `available` at
+    /// zero or above unless the pool allows negative balances, and no
+    /// balance may move beyond `MAX_BALANCE` either way.
+    Request { allow_negative: bool },
+    /// An entry that carries out what was accepted before (a lot's
+    /// settlement, a decay): never refused for the balances it leaves, so a
+    /// winner pays their price even when a decay since their bid took their
+    /// balance below it.
+    Consequence,
+}
+
+impl Check {
+    /// The check an entry of `kind` gets in a pool that does (or does not)
+    /// allow negative balances.
+    pub fn of(kind: EntryKind, allow_negative: bool) -> Check {
+        match kind {
+            EntryKind::Settlement | EntryKind::Decay => Check::Consequence,
+            _ => Check::Request { allow_negative },
+        }
+    }
+}
+
 /// Applies balanced postings to the wallets they touch and returns the new
-/// balances. A member whose balance the entry lowers must keep `available` at
-/// zero or above unless the pool allows negative balances.
+/// balances, checked as `check` says.
 pub fn apply<K: Clone + Ord>(
     postings: &[Posting<K>],
     wallets: &BTreeMap<K, Wallet>,
-    allow_negative: bool,
+    check: Check,
 ) -> Result<BTreeMap<K, Points>, LedgerError<K>> {
     check_balanced(postings)?;
     let mut changes: BTreeMap<K, Points> = BTreeMap::new();
@@ -252,10 +289,17 @@ pub fn apply<K: Clone + Ord>(
     for (member, change) in changes {
         let wallet = wallets.get(&member).copied().unwrap_or(Wallet { balance: Points::ZERO, held: Points::ZERO });
         let balance = wallet.balance.checked_add(change)?;
-        if change.is_negative() && !allow_negative {
-            let available = wallet.available()?;
-            if available.checked_add(change)?.is_negative() {
-                return Err(LedgerError::InsufficientPoints { member, needed: change.checked_neg()?, available });
+        if let Check::Request { allow_negative } = check {
+            if change.is_negative() && !allow_negative {
+                let available = wallet.available()?;
+                if available.checked_add(change)?.is_negative() {
+                    return Err(LedgerError::InsufficientPoints { member, needed: change.checked_neg()?, available });
+                }
+            }
+            let beyond =
+                if change.is_negative() { balance < MAX_BALANCE.checked_neg()? } else { balance > MAX_BALANCE };
+            if beyond {
+                return Err(LedgerError::BalanceOutOfRange { member });
             }
         }
         balances.insert(member, balance);
@@ -330,10 +374,15 @@ mod tests {
         assert_eq!(undo[0].amount, pts(-300));
     }
 
+    fn balances(list: &[(u32, i64)]) -> BTreeMap<u32, Points> {
+        list.iter().map(|&(m, b)| (m, pts(b))).collect()
+    }
+
+    const REQUEST: Check = Check::Request { allow_negative: false };
+
     #[test]
-    fn decay_takes_the_percent_rounded_down_and_spares_held_points() {
-        let wallets = wallets(&[(1, 1000, 0), (2, 1005, 0), (3, 1000, 950), (4, -500, 0), (5, 0, 0)]);
-        let postings = decay(&wallets, pts(10_00)).unwrap();
+    fn decay_takes_the_percent_of_each_positive_balance_rounded_down() {
+        let postings = decay(&balances(&[(1, 1000), (2, 1005), (3, 1000), (4, -500), (5, 0)]), pts(10_00)).unwrap();
         let taken: Vec<(AccountRef<u32>, i64)> =
             postings.iter().map(|p| (p.account.clone(), p.amount.hundredths())).collect();
         assert_eq!(
@@ -341,26 +390,70 @@ mod tests {
             vec![
                 (AccountRef::Member(1), -100),
                 (AccountRef::Member(2), -100),
-                (AccountRef::Member(3), -50),
-                (AccountRef::System(SystemAccount::Decayed), 250),
+                (AccountRef::Member(3), -100),
+                (AccountRef::System(SystemAccount::Decayed), 300),
             ]
         );
-        assert_eq!(apply(&postings, &wallets, false).map(|b| b[&3]), Ok(pts(950)));
+    }
+
+    #[test]
+    fn decay_may_leave_holds_beyond_the_balance_and_the_winner_still_pays() {
+        // Member 3 holds 950 of 1000 in bids: decay takes its 10 % all the same.
+        let postings = decay(&balances(&[(3, 1000)]), pts(10_00)).unwrap();
+        let after = apply(&postings, &wallets(&[(3, 1000, 950)]), Check::of(EntryKind::Decay, false)).unwrap();
+        assert_eq!(after[&3], pts(900));
+        let holding = wallets(&[(3, 900, 950)]);
+        assert!(matches!(
+            apply(&adjustment(3, pts(-1)).unwrap(), &holding, REQUEST),
+            Err(LedgerError::InsufficientPoints { .. })
+        ));
+        // The lot closes: its hold is released and its price charged.
+        let settled =
+            apply(&loot(3, pts(950)).unwrap(), &wallets(&[(3, 900, 0)]), Check::of(EntryKind::Settlement, false));
+        assert_eq!(settled.unwrap()[&3], pts(-50));
+    }
+
+    #[test]
+    fn decay_of_the_largest_balances_computes_without_overflow() {
+        let largest = MAX_BALANCE.hundredths();
+        let postings = decay(&balances(&[(1, largest), (2, largest), (3, largest)]), pts(50_00)).unwrap();
+        assert_eq!(postings[0].amount, pts(-largest / 2));
+        assert_eq!(postings[3].amount, pts(3 * (largest / 2)));
+        assert_eq!(check_balanced(&postings), Ok(()));
     }
 
     #[test]
     fn decay_percent_must_be_above_zero_and_at_most_a_hundred() {
-        let wallets = wallets(&[(1, 1000, 0)]);
-        assert!(decay(&wallets, pts(0)).is_err());
-        assert!(decay(&wallets, pts(100_01)).is_err());
-        assert_eq!(decay(&wallets, pts(100_00)).unwrap()[0].amount, pts(-1000));
-        assert_eq!(decay(&BTreeMap::<u32, Wallet>::new(), pts(5_00)).unwrap(), vec![]);
+        let one = balances(&[(1, 1000)]);
+        assert!(decay(&one, pts(0)).is_err());
+        assert!(decay(&one, pts(100_01)).is_err());
+        assert_eq!(decay(&one, pts(100_00)).unwrap()[0].amount, pts(-1000));
+        assert_eq!(decay(&BTreeMap::<u32, Points>::new(), pts(5_00)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_request_may_not_take_a_balance_beyond_the_largest_kept() {
+        let largest = MAX_BALANCE.hundredths();
+        let award = award(&[1], pts(1)).unwrap();
+        assert_eq!(apply(&award, &wallets(&[(1, largest - 1, 0)]), REQUEST).map(|b| b[&1]), Ok(MAX_BALANCE));
+        assert_eq!(
+            apply(&award, &wallets(&[(1, largest, 0)]), REQUEST),
+            Err(LedgerError::BalanceOutOfRange { member: 1 })
+        );
+        let debt = Check::Request { allow_negative: true };
+        let charge = adjustment(1, pts(-1)).unwrap();
+        assert_eq!(
+            apply(&charge, &wallets(&[(1, -largest, 0)]), debt),
+            Err(LedgerError::BalanceOutOfRange { member: 1 })
+        );
+        // Moving back towards zero is always allowed.
+        assert!(apply(&charge, &wallets(&[(1, largest + 5, 0)]), REQUEST).is_ok());
     }
 
     #[test]
     fn unbalanced_postings_are_refused() {
         let postings = vec![Posting { account: AccountRef::Member(1u32), amount: pts(5) }];
-        assert_eq!(apply(&postings, &BTreeMap::new(), false), Err(LedgerError::Unbalanced));
+        assert_eq!(apply(&postings, &BTreeMap::new(), REQUEST), Err(LedgerError::Unbalanced));
     }
 
     #[test]
@@ -368,23 +461,28 @@ mod tests {
         let postings = transfer(1, 2, pts(600)).unwrap();
         let w = wallets(&[(1, 1000, 500)]);
         assert_eq!(
-            apply(&postings, &w, false),
+            apply(&postings, &w, REQUEST),
             Err(LedgerError::InsufficientPoints { member: 1, needed: pts(600), available: pts(500) })
         );
-        let ok = apply(&transfer(1, 2, pts(500)).unwrap(), &w, false).unwrap();
+        let ok = apply(&transfer(1, 2, pts(500)).unwrap(), &w, REQUEST).unwrap();
         assert_eq!(ok[&1], pts(500));
         assert_eq!(ok[&2], pts(500));
     }
 
     #[test]
     fn a_pool_that_allows_negative_balances_lets_a_wallet_go_below_zero() {
-        let result = apply(&adjustment(1, pts(-700)).unwrap(), &wallets(&[(1, 100, 0)]), true).unwrap();
+        let result = apply(
+            &adjustment(1, pts(-700)).unwrap(),
+            &wallets(&[(1, 100, 0)]),
+            Check::Request { allow_negative: true },
+        )
+        .unwrap();
         assert_eq!(result[&1], pts(-600));
     }
 
     #[test]
     fn a_credit_is_never_refused_even_to_a_negative_wallet() {
-        let result = apply(&adjustment(1, pts(50)).unwrap(), &wallets(&[(1, -100, 0)]), false).unwrap();
+        let result = apply(&adjustment(1, pts(50)).unwrap(), &wallets(&[(1, -100, 0)]), REQUEST).unwrap();
         assert_eq!(result[&1], pts(-50));
     }
 }

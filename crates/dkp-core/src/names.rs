@@ -1,6 +1,8 @@
 //! The names and texts users type, parsed once at the edge so the rest of the
 //! code holds only valid values.
 
+mod common;
+
 /// Why a typed value was refused; `field` names the offending input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -36,10 +38,16 @@ impl Username {
     }
 }
 
-/// A password: at least 8 characters, at most 1024 bytes so hashing stays bounded.
+/// A password: at least 8 characters, at most 1024 bytes so hashing stays
+/// bounded, and none of the most common ones (`common::PASSWORDS`, compared
+/// case-insensitively), which guessing tries first.
 pub fn check_password(password: &str) -> Result<(), InvalidField> {
     if password.chars().count() < 8 || password.len() > 1024 {
         return Err(invalid("password", "8 characters at least, 1024 bytes at most"));
+    }
+    let folded = password.to_lowercase();
+    if common::PASSWORDS.contains(&folded.as_str()) {
+        return Err(invalid("password", "one of the most common passwords, which are guessed first; choose another"));
     }
     Ok(())
 }
@@ -107,8 +115,21 @@ mod tests {
     #[test]
     fn a_seven_character_password_is_rejected() {
         assert!(check_password("1234567").is_err());
-        assert!(check_password("12345678").is_ok());
+        assert!(check_password("k7#pq2zx").is_ok());
         assert!(check_password(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused_whatever_their_case() {
+        for common in ["password", "12345678", "Password1", "QWERTYUIOP", "iloveyou"] {
+            assert_eq!(check_password(common).map_err(|e| e.field), Err("password"), "{common}");
+        }
+        assert!(check_password("correct horse").is_ok());
+        assert!(common::PASSWORDS.iter().all(|p| p.chars().count() >= 8 && *p == p.to_lowercase()));
+        let mut sorted = common::PASSWORDS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), common::PASSWORDS.len(), "no password twice");
     }
 
     #[test]

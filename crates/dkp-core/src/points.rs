@@ -8,6 +8,12 @@ use std::fmt;
 /// guild's economy, and low enough that sums of many amounts stay inside `i64`.
 const MAX_HUNDREDTHS: i64 = 100_000_000_000_000;
 
+/// The largest magnitude a balance may reach through a request: a hundred
+/// times the largest amount. What a request leaves inside it, every later
+/// step (a decay's shares, a settlement, `balance - held`) computes inside
+/// `i64` with room to spare, so nothing the ledger accepted fails later.
+pub const MAX_BALANCE: Points = Points(100 * MAX_HUNDREDTHS);
+
 /// An exact amount of DKP, in hundredths of a point.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Points(i64);

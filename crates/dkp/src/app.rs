@@ -67,6 +67,7 @@ impl Application {
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
             trust_forwarded_for: scale.trust_forwarded_for,
+            origin: http::OwnOrigin { public: config.public_url.clone(), trust_forwarded: scale.trust_forwarded_for },
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

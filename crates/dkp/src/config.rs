@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::blobs::{BlobConfig, BlobLocation, PublicUrls, S3Settings};
+use crate::http::Origin;
 pub use crate::secret::Secret;
 use crate::store::Location;
 
@@ -76,6 +77,10 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (serve behind HTTPS).
     #[arg(long, env = "DKP_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// The address browsers reach the service at (`https://dkp.example`): the one origin
+    /// cookie-authenticated changes may come from. Unset: the request's own `Host`.
+    #[arg(long, env = "DKP_PUBLIC_URL")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub scale: ScaleArgs,
     #[command(flatten)]
@@ -187,6 +192,8 @@ pub struct Config {
     pub read_replica: Option<Secret>,
     pub session_ttl_hours: u32,
     pub secure_cookies: bool,
+    /// The origin of the service's own pages, if configured (`DKP_PUBLIC_URL`).
+    pub public_url: Option<Origin>,
     pub jobs: bool,
     pub job_lease: std::time::Duration,
     pub scale: ScaleArgs,
@@ -229,6 +236,14 @@ fn read_replica(url: Option<&str>, primary: &Location) -> anyhow::Result<Option<
     }
 }
 
+/// `DKP_PUBLIC_URL`, if set: an `http://` or `https://` origin.
+fn public_url(url: Option<&str>) -> anyhow::Result<Option<Origin>> {
+    match url {
+        None | Some("") => Ok(None),
+        Some(url) => url.parse().map(Some).map_err(|e| anyhow::anyhow!("DKP_PUBLIC_URL: {e}")),
+    }
+}
+
 impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<Config> {
         let location = self.database.location()?;
@@ -239,6 +254,7 @@ impl ServeArgs {
             location,
             session_ttl_hours: self.session_ttl_hours,
             secure_cookies: self.secure_cookies,
+            public_url: public_url(self.public_url.as_deref())?,
             jobs: !self.no_jobs,
             job_lease: self.job.lease(),
             scale: self.scale.clone(),
@@ -288,6 +304,14 @@ mod tests {
         let refused = read_replica(Some("postgres://r/db"), &sqlite).unwrap_err().to_string();
         assert!(refused.contains("DATABASE_READ_URL"), "{refused}");
         assert!(read_replica(Some("mysql://r/db"), &postgres).is_err());
+    }
+
+    #[test]
+    fn a_public_url_is_an_origin() {
+        assert!(public_url(None).unwrap().is_none());
+        assert_eq!(public_url(Some("https://dkp.example/")).unwrap(), Some("https://dkp.example:443".parse().unwrap()));
+        let refused = public_url(Some("dkp.example")).unwrap_err().to_string();
+        assert!(refused.starts_with("DKP_PUBLIC_URL"), "{refused}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod guilds;
 mod jobs;
 mod ledger;
 mod ops;
+mod origin;
 mod read_after;
 pub mod wire;
 mod ws;
@@ -31,6 +32,7 @@ use crate::service::Service;
 
 pub use error::ApiError;
 pub use extract::RequestId;
+pub use origin::{Origin, OwnOrigin};
 use wire::Wire;
 
 /// What handlers share.
@@ -43,6 +45,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Whether `X-Forwarded-For` names the client (a balancer in front).
     pub trust_forwarded_for: bool,
+    /// Where the service's own pages are, for requests that ride on the cookie.
+    pub origin: origin::OwnOrigin,
 }
 
 /// The largest request body accepted.

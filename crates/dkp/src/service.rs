@@ -8,7 +8,8 @@
 //! The parts: `accounts`, `guilds`, `ledger`, `decay`, `auction` (lots and
 //! bids) with its `writer`, `images`, `realtime` (what the feed may
 //! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
-//! `operations` (readiness).
+//! `operations` (readiness), `watch` (the sessions of open connections),
+//! `passwords` (hashing on threads of its own).
 
 pub mod accounts;
 pub mod auction;
@@ -22,8 +23,10 @@ pub mod ledger;
 pub mod limits;
 mod lot_states;
 pub mod operations;
+mod passwords;
 pub mod realtime;
 mod recent;
+pub mod watch;
 mod writer;
 
 use std::sync::Arc;
@@ -59,6 +62,10 @@ pub struct Service {
     sessions: recent::Recent<Vec<u8>, User>,
     /// Memberships seen in the last moments, by guild slug and user.
     memberships: recent::Recent<(String, Uuid), Membership>,
+    /// The sessions of open WebSocket connections.
+    watch: watch::SessionWatch,
+    /// The threads that hash passwords.
+    hashers: passwords::Hashers,
 }
 
 /// What a service is made of.
@@ -104,6 +111,8 @@ impl Service {
             session_ttl_hours: parts.session_ttl_hours,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
+            watch: watch::SessionWatch::default(),
+            hashers: passwords::Hashers::start(),
         }
     }
 

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::extract::{JsonBody, RequestId, SESSION_COOKIE};
+use super::extract::{ClientAddress, JsonBody, RequestId, SESSION_COOKIE};
 use super::{ApiError, AppState};
 use crate::service::Caller;
 use crate::service::accounts::{Login, Registration};
@@ -38,9 +38,10 @@ fn session_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
 async fn login(
     State(state): State<AppState>,
     RequestId(id): RequestId,
+    ClientAddress(address): ClientAddress,
     body: JsonBody<Login>,
 ) -> Result<Response, ApiError> {
-    let (token, user) = state.service.login(body.value, &id).await?;
+    let (token, user) = state.service.login_from(body.value, &address, &id).await?;
     let cookie = session_cookie(&state, &token, i64::from(state.service.session_ttl_hours()) * 3600);
     Ok(([(SET_COOKIE, cookie)], Json(json!({ "token": token, "user": user }))).into_response())
 }

@@ -1,13 +1,13 @@
 //! `/api/v1/guilds/{slug}/lots`: lots and bids over HTTP.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::extract::{Command, JsonBody, ListQuery};
+use super::extract::{Command, JsonBody, ListQuery, Path};
 use super::{ApiError, AppState};
 use crate::model::{Answer, Ending, LotView};
 use crate::service::Caller;

@@ -4,7 +4,7 @@
 //! the ETag is the digest the key already carries; a CDN may front the route.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +12,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::extract::Path;
 use super::{ApiError, AppState};
 use crate::blobs::{BlobKey, IMMUTABLE};
 use crate::service::Caller;

@@ -18,6 +18,9 @@ pub enum ApiError {
     BadRequest { code: Code, message: String },
     #[error("authentication required")]
     Unauthenticated,
+    /// A request riding on the session cookie that another site may have sent.
+    #[error("a request with the session cookie must come from this service's own pages")]
+    CrossOrigin,
     /// No route here, or a path that names nothing.
     #[error("not found")]
     NotFound,
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::Unauthenticated | ApiError::Service(Error::Unauthenticated) => {
                 (StatusCode::UNAUTHORIZED, "unauthenticated")
             }
+            ApiError::CrossOrigin => (StatusCode::FORBIDDEN, Code::CrossOrigin.as_str()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::PayloadTooLarge { .. } | ApiError::Service(Error::TooLarge { .. }) => {

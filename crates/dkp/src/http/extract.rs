@@ -1,10 +1,12 @@
-//! Extractors: who is calling, the JSON body, the idempotency key, list
-//! parameters. Each failure is an `ApiError` with the contract's code.
+//! Extractors: who is calling, the path, the JSON body, the idempotency key,
+//! the query string. Each failure is an `ApiError` with the contract's code,
+//! in the contract's envelope (never the framework's plain-text rejections).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
@@ -59,13 +61,23 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-/// The bearer token, or else the session cookie.
-pub fn token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty());
+/// The credentials a request carries: its bearer token, or else its session
+/// cookie, which a browser attaches to requests any site makes (so those are
+/// checked for where they come from, see `origin`).
+pub struct Credentials {
+    pub token: String,
+    pub by_cookie: bool,
+}
+
+impl Credentials {
+    pub fn of(headers: &HeaderMap) -> Option<Credentials> {
+        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            let (scheme, token) = value.split_once(' ')?;
+            let token = scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())?;
+            return Some(Credentials { token: token.to_owned(), by_cookie: false });
+        }
+        cookie(headers, SESSION_COOKIE).map(|token| Credentials { token: token.to_owned(), by_cookie: true })
     }
-    cookie(headers, SESSION_COOKIE).map(str::to_owned)
 }
 
 /// The value of the cookie `name`, if the request sends a non-empty one.
@@ -85,11 +97,32 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = token(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        let Credentials { token, by_cookie } = Credentials::of(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        if by_cookie {
+            state.origin.check(&parts.method, false, &parts.headers)?;
+        }
         let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
         let reads = super::read_after::reads(&parts.headers);
         Ok(Caller { user, token_hash: service::accounts::token_hash(&token), request_id, reads })
+    }
+}
+
+/// The parameters of the path. A segment that does not decode (`%ff`) names
+/// nothing: 404 `not_found`, like any id the service never gave out.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::NotFound),
+            Err(other) => {
+                Err(service::Error::internal(anyhow::anyhow!("path parameters: {}", other.body_text())).into())
+            }
+        }
     }
 }
 
@@ -117,12 +150,56 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
             .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?;
-        let document: Value =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
+        let document: Value = serde_json::from_slice(&bytes)
+            .or_else(|e| serde_json::from_slice(&quote_huge_numbers(&bytes)).map_err(|_| e))
+            .map_err(|e| ApiError::invalid_json(format!("the body is not JSON: {e}")))?;
         let value =
             T::deserialize(&document).map_err(|e| ApiError::invalid_json(format!("the body does not fit: {e}")))?;
         Ok(JsonBody { value, document })
     }
+}
+
+/// The body with every number too large for a float (`1e400`, a 400-digit
+/// integer), which JSON allows but no parser holds, written as a string
+/// instead: the field it is in then refuses it in its own terms (an amount
+/// with 422 `invalid_amount`) rather than the whole body failing to parse.
+/// Strings are copied as they are.
+fn quote_huge_numbers(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 8);
+    let mut at = 0;
+    while at < body.len() {
+        let start = at;
+        match body[at] {
+            b'"' => {
+                at += 1;
+                while at < body.len() && body[at] != b'"' {
+                    at += if body[at] == b'\\' { 2 } else { 1 };
+                }
+                at = (at + 1).min(body.len());
+                out.extend_from_slice(&body[start..at]);
+            }
+            b'-' | b'0'..=b'9' => {
+                while at < body.len() && matches!(body[at], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                    at += 1;
+                }
+                let number = &body[start..at];
+                let huge =
+                    std::str::from_utf8(number).ok().and_then(|n| n.parse::<f64>().ok()).is_some_and(f64::is_infinite);
+                if huge {
+                    out.push(b'"');
+                    out.extend_from_slice(number);
+                    out.push(b'"');
+                } else {
+                    out.extend_from_slice(number);
+                }
+            }
+            byte => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A point-moving request: its JSON body, and its `Idempotency-Key` (if
@@ -152,7 +229,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Command<T> {
     }
 }
 
-/// The query string of a list: `limit`, `cursor` and any filters.
+/// The query string: a list's `limit`, `cursor` and filters, or the feed's
+/// `token`; 422 `invalid_field` when it does not decode.
 pub struct ListQuery(pub HashMap<String, String>);
 
 impl ListQuery {
@@ -173,5 +251,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             .await
             .map_err(|e| ApiError::invalid_field(e.body_text()))?;
         Ok(ListQuery(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_numbers_beyond_a_float_are_quoted_and_strings_never() {
+        let body = br#"{"a": 1e400, "b": [-99.5e-2, 12], "c": "1e400 \" 9e999", "d": -1e999, "e": true}"#;
+        let quoted = String::from_utf8(quote_huge_numbers(body)).unwrap();
+        assert_eq!(quoted, r#"{"a": "1e400", "b": [-99.5e-2, 12], "c": "1e400 \" 9e999", "d": "-1e999", "e": true}"#);
+        let long = format!("[{}]", "9".repeat(400));
+        assert_eq!(
+            String::from_utf8(quote_huge_numbers(long.as_bytes())).unwrap(),
+            format!("[\"{}\"]", "9".repeat(400))
+        );
     }
 }

@@ -1,13 +1,13 @@
 //! `/api/v1/guilds`: guilds, members, roles and the audit log.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::extract::{JsonBody, ListQuery};
+use super::extract::{JsonBody, ListQuery, Path};
 use super::{ApiError, AppState};
 use crate::service::Caller;
 use crate::service::guilds::{NewGuildInput, NewMemberInput, RoleInput};

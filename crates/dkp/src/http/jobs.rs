@@ -1,14 +1,14 @@
 //! Work done in the background over HTTP: asking for a pool's decay (202
 //! with the job) and following a job.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::extract::Command;
+use super::extract::{Command, Path};
 use super::{ApiError, AppState};
 use crate::service::Caller;
 use crate::service::decay::DecayInput;

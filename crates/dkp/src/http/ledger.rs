@@ -1,6 +1,6 @@
 //! `/api/v1/guilds/{slug}/pools` and entries: the ledger over HTTP.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::auction::answered;
-use super::extract::{Command, JsonBody, ListQuery};
+use super::extract::{Command, JsonBody, ListQuery, Path};
 use super::{ApiError, AppState};
 use crate::model::{Answer, Entry, Recorded};
 use crate::service::Caller;

@@ -8,6 +8,12 @@
 //! A socket that takes 5 s to accept one frame counts as slow too. Pings
 //! every 20 s; a client silent for 60 s is closed.
 //!
+//! Connections end with the closing handshake: a client's Close is answered
+//! with a Close, and the server's own (idle 1001, too slow or session ended
+//! 1008, a message over 64 KiB 1009) waits briefly for the client's answer.
+//! A connection whose session ends (a logout on any instance, or its time
+//! running out) is closed within about a second (see `service::watch`).
+//!
 //! On one connection a channel's offsets never repeat: subscribing again to a
 //! channel continues after what the earlier subscription already queued
 //! (unsubscribe first to be replayed from scratch).
@@ -18,26 +24,32 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
 };
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::extract::{ClientAddress, token};
+use tokio_tungstenite::tungstenite;
+
+use super::extract::{ClientAddress, Credentials, ListQuery};
 use super::wire::Wire;
 use super::{ApiError, AppState};
-use crate::hub::{Frame, RESYNC};
 use crate::model::{Code, User};
+use crate::service::watch::Watched;
 use crate::service::{Error, Service};
+
+mod forward;
+
+use forward::Forwarder;
 
 /// Frames queued for one client at most.
 const OUTBOX: usize = 256;
@@ -57,11 +69,19 @@ async fn upgrade(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: ListQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.service.admit_connect(&address).await?;
-    let token = token(&headers).or_else(|| query.get("token").cloned()).ok_or(ApiError::Unauthenticated)?;
+    let token = match Credentials::of(&headers) {
+        Some(Credentials { token, by_cookie }) => {
+            if by_cookie {
+                state.origin.check(&Method::GET, true, &headers)?;
+            }
+            token
+        }
+        None => query.get("token").map(str::to_owned).ok_or(ApiError::Unauthenticated)?,
+    };
     let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
     let ws = ws.map_err(|e| ApiError::BadRequest { code: Code::WebsocketRequired, message: e.body_text() })?;
     let (service, wire) = (state.service.clone(), state.wire.clone());
@@ -69,8 +89,50 @@ async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| Connection::new(service, wire, user).run(socket))
+        .on_upgrade(move |socket| async move {
+            let session = service.watch_session(&token);
+            Connection::new(service, wire, user).run(socket, session).await
+        })
         .into_response())
+}
+
+/// How long a Close of ours waits for the client's answer.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// How a connection ends.
+enum Ending {
+    /// The client closed: its Close is answered (the echo is queued already).
+    Answered,
+    /// We close with this code and reason.
+    Close(u16, &'static str),
+    /// The link is gone, or too clogged to carry a Close.
+    Dropped,
+}
+
+impl Ending {
+    /// Ends the connection with the closing handshake where there is a link for one.
+    async fn finish(self, mut socket: WebSocket) {
+        match self {
+            Ending::Answered => {
+                let _ = tokio::time::timeout(SEND_LIMIT, socket.flush()).await;
+            }
+            Ending::Close(code, reason) => {
+                let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                if let Ok(Ok(())) = tokio::time::timeout(SEND_LIMIT, socket.send(close)).await {
+                    // The client answers with a Close of its own; then the link ends.
+                    let answered = async { while let Some(Ok(_)) = socket.recv().await {} };
+                    let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+                }
+            }
+            Ending::Dropped => {}
+        }
+    }
+}
+
+/// Whether a read failed on a message over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    let cause = std::error::Error::source(error).and_then(|cause| cause.downcast_ref::<tungstenite::Error>());
+    matches!(cause, Some(tungstenite::Error::Capacity(_)))
 }
 
 #[derive(Deserialize)]
@@ -120,16 +182,20 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, mut socket: WebSocket) {
+    async fn run(mut self, mut socket: WebSocket, mut session: Watched) {
         metrics::gauge!("dkp_ws_connections").increment(1.0);
         let Some(mut outbox) = self.outbox_rx.take() else { return };
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
         let slow = self.slow.clone();
-        loop {
+        let ending = loop {
             tokio::select! {
                 incoming = socket.recv() => {
-                    let Some(Ok(message)) = incoming else { break };
+                    let message = match incoming {
+                        Some(Ok(message)) => message,
+                        Some(Err(error)) if too_big(&error) => break Ending::Close(1009, "message too big"),
+                        _ => break Ending::Dropped,
+                    };
                     last_heard = Instant::now();
                     match message {
                         Message::Text(body) => {
@@ -137,42 +203,40 @@ impl Connection {
                                 self.queue(reply);
                             }
                         }
-                        Message::Close(_) => break,
+                        Message::Close(_) => break Ending::Answered,
                         _ => {}
                     }
                 }
                 Some(frame) = outbox.recv() => {
                     match tokio::time::timeout(SEND_LIMIT, send_queued(&mut socket, frame, &mut outbox)).await {
                         Ok(Ok(sent)) => metrics::counter!("dkp_ws_messages_sent_total").increment(sent),
-                        Ok(Err(_)) => break,
+                        Ok(Err(_)) => break Ending::Dropped,
                         Err(_) => {
                             // The socket accepts nothing more: a consumer too slow to keep up.
                             metrics::counter!("dkp_ws_slow_consumers_dropped_total").increment(1);
-                            break;
+                            break Ending::Dropped;
                         }
                     }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > SILENCE_LIMIT {
-                            let close = Message::Close(Some(CloseFrame { code: 1001, reason: "idle".into() }));
-                        let _ = tokio::time::timeout(SEND_LIMIT, socket.send(close)).await;
-                        break;
+                        break Ending::Close(1001, "idle");
                     }
                     if !matches!(tokio::time::timeout(SEND_LIMIT, socket.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
-                        break;
+                        break Ending::Dropped;
                     }
                 }
                 _ = slow.notified() => {
                     metrics::counter!("dkp_ws_slow_consumers_dropped_total").increment(1);
-                    let close = Message::Close(Some(CloseFrame { code: 1008, reason: "too slow".into() }));
-                    let _ = tokio::time::timeout(SEND_LIMIT, socket.send(close)).await;
-                    break;
+                    break Ending::Close(1008, "too slow");
                 }
+                _ = session.ended() => break Ending::Close(1008, "session ended"),
             }
-        }
+        };
         for (_, subscription) in self.subscriptions.drain() {
             subscription.task.abort();
         }
+        ending.finish(socket).await;
         metrics::gauge!("dkp_ws_connections").decrement(1.0);
     }
 
@@ -261,115 +325,4 @@ async fn send_queued(
     }
     socket.flush().await?;
     Ok(sent)
-}
-
-/// Replays and then forwards one channel to one client.
-struct Forwarder {
-    service: Arc<Service>,
-    wire: Arc<Wire>,
-    channel: String,
-    public: String,
-    live: broadcast::Receiver<Arc<Frame>>,
-    outbox: mpsc::Sender<Utf8Bytes>,
-    slow: Arc<Notify>,
-    /// The offset of the last frame queued for the client.
-    queued: Arc<AtomicI64>,
-}
-
-impl Forwarder {
-    async fn run(mut self, since: Option<i64>) {
-        let mut last = None;
-        if let Some(since) = since {
-            match self.replay(since).await {
-                Ok(sent_up_to) => last = Some(sent_up_to),
-                Err(()) => return,
-            }
-        }
-        loop {
-            match self.live.recv().await {
-                Ok(frame) if frame.offset == RESYNC => {
-                    // Frames may have been lost on the way: read the log.
-                    if let Some(seen) = last {
-                        match self.catch_up(seen, i64::MAX).await {
-                            Ok(caught_up) => last = Some(caught_up),
-                            Err(()) => return,
-                        }
-                    }
-                }
-                Ok(frame) => {
-                    if last.is_some_and(|last| frame.offset <= last) {
-                        continue;
-                    }
-                    // Events are published after their commits, from several
-                    // tasks, so they may come out of order: what this frame
-                    // skips over is read from the log first.
-                    if let Some(seen) = last.filter(|seen| frame.offset > seen + 1) {
-                        match self.catch_up(seen, frame.offset).await {
-                            Ok(caught_up) => last = Some(caught_up),
-                            Err(()) => return,
-                        }
-                        if last.is_some_and(|last| frame.offset <= last) {
-                            continue;
-                        }
-                    }
-                    last = Some(frame.offset);
-                    if self.outbox.try_send(frame.text.clone()).is_err() {
-                        self.slow.notify_one();
-                        return;
-                    }
-                    self.queued.store(frame.offset, Ordering::Release);
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.slow.notify_one();
-                    return;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-
-    /// Sends the logged events after `seen` and before `next`; the offset it
-    /// brought the client up to.
-    async fn catch_up(&mut self, seen: i64, next: i64) -> Result<i64, ()> {
-        let events = self.service.events_since(&self.channel, seen, REPLAY_PAGE).await.map_err(|_| ())?;
-        let mut sent = seen;
-        for event in events.iter().take_while(|e| e.offset < next) {
-            if self.outbox.try_send(self.wire.frame(event)).is_err() {
-                self.slow.notify_one();
-                return Err(());
-            }
-            sent = event.offset;
-            self.queued.store(sent, Ordering::Release);
-        }
-        Ok(sent)
-    }
-
-    /// Sends every logged event after `since`, or a reset when the log no
-    /// longer holds them all; the offset it brought the client up to.
-    async fn replay(&mut self, since: i64) -> Result<i64, ()> {
-        let bounds = self.service.event_bounds(&self.channel).await.map_err(|_| ())?;
-        let complete = match bounds {
-            None => since == 0,
-            Some((first, last)) => since >= first - 1 && since <= last,
-        };
-        if !complete {
-            let reset = text(json!({"type": "reset", "channel": self.public}));
-            self.outbox.send(reset).await.map_err(|_| ())?;
-            return Ok(bounds.map_or(0, |(_, last)| last));
-        }
-        let mut sent = since;
-        loop {
-            let events = self.service.events_since(&self.channel, sent, REPLAY_PAGE).await.map_err(|_| ())?;
-            let Some(newest) = events.last().map(|e| e.offset) else { break };
-            for event in &events {
-                self.outbox.send(self.wire.frame(event)).await.map_err(|_| ())?;
-                self.queued.store(event.offset, Ordering::Release);
-            }
-            sent = newest;
-            if events.len() < REPLAY_PAGE as usize {
-                break;
-            }
-        }
-        Ok(sent)
-    }
 }

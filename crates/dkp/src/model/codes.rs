@@ -13,6 +13,8 @@ pub enum Code {
     WebsocketRequired,
     EmptyImage,
     ImageMismatch,
+    // Where the request comes from.
+    CrossOrigin,
     // What the state of things refuses.
     InsufficientPoints,
     BidTooLow,
@@ -30,7 +32,7 @@ pub enum Code {
 }
 
 impl Code {
-    const ALL: [Code; 21] = [
+    const ALL: [Code; 22] = [
         Code::InvalidJson,
         Code::InvalidField,
         Code::InvalidAmount,
@@ -39,6 +41,7 @@ impl Code {
         Code::WebsocketRequired,
         Code::EmptyImage,
         Code::ImageMismatch,
+        Code::CrossOrigin,
         Code::InsufficientPoints,
         Code::BidTooLow,
         Code::LotClosed,
@@ -64,6 +67,7 @@ impl Code {
             Code::WebsocketRequired => "websocket_required",
             Code::EmptyImage => "empty_image",
             Code::ImageMismatch => "image_mismatch",
+            Code::CrossOrigin => "cross_origin",
             Code::InsufficientPoints => "insufficient_points",
             Code::BidTooLow => "bid_too_low",
             Code::LotClosed => "lot_closed",

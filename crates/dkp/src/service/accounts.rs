@@ -1,8 +1,7 @@
 //! Registration, login, logout and the caller's own view. Passwords are hashed
-//! with argon2id; a login hands out a random token stored only as its SHA-256.
+//! with argon2id (see `passwords`); a login hands out a random token stored
+//! only as its SHA-256.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use dkp_core::names::{self, Username};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -39,32 +38,6 @@ fn random_token() -> Result<String, Error> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn hash_password(password: &str) -> Result<String, Error> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| Error::internal(anyhow::anyhow!("no randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(anyhow::anyhow!("salt: {e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::internal(anyhow::anyhow!("hashing: {e}")))
-}
-
-fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
-}
-
-/// Runs argon2 on blocking threads: a hash takes tens of milliseconds of CPU
-/// and 19 MiB of memory, so only a few run at once (a burst of logins waits
-/// its turn instead of starving everything else of CPU and memory).
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
-    static HASHERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
-    });
-    let _permit = HASHERS.acquire().await.map_err(|e| Error::internal(e))?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(e))
-}
-
 impl Service {
     pub async fn register(&self, input: Registration, request_id: &str) -> Result<User, Error> {
         let username = Username::parse(&input.username)?;
@@ -73,8 +46,7 @@ impl Service {
             Some(name) => names::display_text("display_name", name, 64)?,
             None => username.as_str().to_owned(),
         };
-        let password = input.password;
-        let password_hash = blocking(move || hash_password(&password)).await??;
+        let password_hash = self.hashers.hash(input.password).await?;
         let new = NewUser {
             id: Uuid::now_v7(),
             username: username.as_str().to_owned(),
@@ -85,24 +57,30 @@ impl Service {
         Ok(self.store.create_user(&new, &self.ctx(None, request_id)).await?)
     }
 
-    /// Checks the password and opens a session: the token and its user.
+    /// Checks the password and opens a session: the token and its user. For
+    /// tools inside this process; requests come through `login_from`.
     pub async fn login(&self, input: Login, request_id: &str) -> Result<(String, User), Error> {
+        self.login_from(input, "in-process", request_id).await
+    }
+
+    /// Checks the password of a login from `address` and opens a session,
+    /// unless failed logins of its account or address are past their limits
+    /// (see `limits`): then 429, before any password is checked.
+    pub async fn login_from(&self, input: Login, address: &str, request_id: &str) -> Result<(String, User), Error> {
+        // Counted by the name as typed, known or not: the answers never tell which.
+        let account = input.username.to_ascii_lowercase();
+        let account: String = account.chars().take(64).collect();
+        let _turn = self.limits.login_turn(address).await;
+        self.limits.admit_login(&account, address).await?;
         let found = match Username::parse(&input.username) {
             Ok(username) => self.store.login_of(&username.folded()).await?,
             Err(_) => None,
         };
         // An unknown user costs the same hash as a known one, so timing tells nothing.
         let stored = found.as_ref().map(|(_, hash)| hash.clone());
-        let password = input.password;
-        let matches = blocking(move || match stored {
-            Some(hash) => password_matches(&password, &hash),
-            None => {
-                let _ = hash_password(&password);
-                false
-            }
-        })
-        .await?;
+        let matches = self.hashers.verify(input.password, stored).await?;
         let Some((user, _)) = found.filter(|_| matches) else {
+            self.limits.count_failed_login(&account, address).await;
             return Err(Error::Unauthenticated);
         };
         let token = random_token()?;
@@ -119,7 +97,15 @@ impl Service {
     pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
         self.sessions.remove(&caller.token_hash);
-        Ok(self.store.end_session(&caller.token_hash, &ctx).await?)
+        self.store.end_session(&caller.token_hash, &ctx).await?;
+        self.watch.end(&caller.token_hash);
+        Ok(())
+    }
+
+    /// Watches the session of `token` for a connection that outlives the
+    /// request that opened it: the connection learns when the session ends.
+    pub fn watch_session(&self, token: &str) -> super::watch::Watched {
+        self.watch.watch(token_hash(token), &self.store, &self.clock)
     }
 
     /// The user behind a token, if its session is open.

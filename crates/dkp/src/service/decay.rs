@@ -1,7 +1,8 @@
 //! Decay: an officer asks for a pool's balances to shrink by a percent, and
 //! a job runner carries it out as one `decay` ledger entry (the rule is
-//! `dkp_core::ledger::decay`: rounded down, held points spared). Asking
-//! answers 202 with the job at once; the job's state tells when it is done.
+//! `dkp_core::ledger::decay`: rounded down, of balances alone, whatever bids
+//! hold, so that no decay tells what sealed bids hold). Asking answers 202
+//! with the job at once; the job's state tells when it is done.
 //!
 //! An `Idempotency-Key` on the request is the job's dedup key: a repeat gets
 //! the same job (as it stands now). The entry is written under an idempotency

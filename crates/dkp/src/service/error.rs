@@ -93,10 +93,12 @@ fn key_reused() -> Refusal {
 
 fn ledger_refusal(error: LedgerError<Uuid>) -> std::result::Result<Refusal, Error> {
     Ok(match error {
-        LedgerError::InsufficientPoints { member, needed, available } => Refusal::invalid(
-            Code::InsufficientPoints,
-            format!("member {member} needs {needed} but has {available} available"),
-        ),
+        // Only the amount asked for: what is available would tell others
+        // what the member's sealed bids hold.
+        LedgerError::InsufficientPoints { member, needed, .. } => {
+            Refusal::invalid(Code::InsufficientPoints, format!("member {member} does not have {needed} available"))
+        }
+        LedgerError::BalanceOutOfRange { .. } => Refusal::invalid(Code::InvalidAmount, error.to_string()),
         LedgerError::Amount(error) => amount_refusal(&error),
         LedgerError::NotPositive | LedgerError::Zero => Refusal::invalid(Code::InvalidAmount, error.to_string()),
         LedgerError::Unbalanced => return Err(Error::internal(anyhow::anyhow!("unbalanced postings"))),

@@ -2,7 +2,9 @@
 
 use super::audit::{AuditWrite, OnUnique, audit};
 use super::retry::retry;
-use super::sql::Row;
+use std::collections::HashSet;
+
+use super::sql::{Row, placeholders};
 use super::{Ctx, Store, StoreError};
 use crate::model::{Code, NewSession, NewUser, Ts, User};
 
@@ -84,6 +86,26 @@ impl Store {
             .fetch_optional()
             .await?;
         Ok(row.as_ref().map(user).transpose()?)
+    }
+
+    /// Which of the sessions named by `hashes` are still open at `now`: a few
+    /// statements whatever their number.
+    pub async fn open_sessions(&self, hashes: &[Vec<u8>], now: Ts) -> Result<HashSet<Vec<u8>>, StoreError> {
+        let mut open = HashSet::with_capacity(hashes.len());
+        for some in hashes.chunks(500) {
+            let sql = format!(
+                "SELECT token_hash FROM sessions WHERE expires_at > $1 AND token_hash IN ({})",
+                placeholders(2, some.len())
+            );
+            let mut statement = self.db.sql_built(sql).bind(now);
+            for hash in some {
+                statement = statement.bind(hash.clone());
+            }
+            for row in statement.fetch_all().await? {
+                open.insert(row.get::<Vec<u8>>("token_hash")?);
+            }
+        }
+        Ok(open)
     }
 
     pub async fn end_session(&self, token_hash: &[u8], ctx: &Ctx) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dkp_core::ledger::{self, Wallet};
+use dkp_core::ledger::{self, Check, Wallet};
 use dkp_core::{AccountRef, EntryKind, Points, Posting, SystemAccount};
 use uuid::Uuid;
 
@@ -304,7 +304,7 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
     }
     let accounts: BTreeMap<Uuid, Uuid> = locked.iter().map(|(member, (account, _))| (*member, *account)).collect();
     let wallets: BTreeMap<Uuid, Wallet> = locked.iter().map(|(member, (_, wallet))| (*member, *wallet)).collect();
-    let balances = ledger::apply(&draft.postings, &wallets, draft.allow_negative)?;
+    let balances = ledger::apply(&draft.postings, &wallets, Check::of(draft.kind, draft.allow_negative))?;
 
     let entry = Entry {
         id: Uuid::now_v7(),
@@ -380,9 +380,12 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
                 .iter()
                 .map(|row| row.get("member_id"))
                 .collect::<Result<_, _>>()?;
-            let wallets: BTreeMap<Uuid, Wallet> =
-                lock_wallets(tx, command.pool_id, &members).await?.into_iter().map(|(m, (_, w))| (m, w)).collect();
-            (ledger::decay(&wallets, *percent)?, None)
+            let balances: BTreeMap<Uuid, Points> = lock_wallets(tx, command.pool_id, &members)
+                .await?
+                .into_iter()
+                .map(|(m, (_, w))| (m, w.balance))
+                .collect();
+            (ledger::decay(&balances, *percent)?, None)
         }
         EntryRequest::Reversal { entry_id } => {
             let original = tx

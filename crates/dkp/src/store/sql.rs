@@ -107,6 +107,21 @@ impl Db {
         }
     }
 
+    /// A statement whose text is built at run time, on a pooled connection
+    /// (a number of placeholders, never a value: values are always bound).
+    pub fn sql_built(&self, text: String) -> Sql<'_> {
+        match self {
+            Db::Pg(pool, pooler) => Sql {
+                target: Target::PgPool(pool, *pooler),
+                statement: Statement::Pg(pg_query(sqlx::AssertSqlSafe(text), *pooler)),
+            },
+            Db::Lite(pool) => Sql {
+                target: Target::LitePool(pool),
+                statement: Statement::Lite(sqlx::query(sqlx::AssertSqlSafe(text))),
+            },
+        }
+    }
+
     /// Opens a writing transaction: SERIALIZABLE on PostgreSQL, and on SQLite
     /// `BEGIN IMMEDIATE`, which takes the write lock up front.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {

@@ -10,6 +10,8 @@ both_stores!(
     every_bad_amount_form_is_invalid_amount,
     oversized_bodies_and_wrong_content_types_are_refused,
     unknown_ids_and_routes_are_404,
+    malformed_paths_and_queries_answer_in_the_envelope,
+    numbers_beyond_any_range_are_invalid_amount,
 );
 
 async fn malformed_or_misshapen_bodies_are_invalid_json(app: TestApp) {
@@ -152,4 +154,39 @@ async fn unknown_ids_and_routes_are_404(app: TestApp) {
         .send()
         .await
         .expect_error(405, "method_not_allowed");
+}
+
+async fn malformed_paths_and_queries_answer_in_the_envelope(app: TestApp) {
+    let guild = app.guild("owls").await;
+    let token = &guild.owner.token;
+    let paths = [
+        (format!("/api/v1/guilds/{}/lots/%ff%fe", guild.slug), 404, "not_found"),
+        (format!("/api/v1/guilds/{}/pools/%ff/standings", guild.slug), 404, "not_found"),
+        ("/api/v1/guilds/%c3%28".to_owned(), 404, "not_found"),
+        (format!("/api/v1/guilds/{}/lots?status=%ff", guild.slug), 422, "invalid_field"),
+        ("/api/v1/ws?token=%ff%fe".to_owned(), 400, "websocket_required"),
+        ("/blobs/%ff".to_owned(), 404, "not_found"),
+    ];
+    for (path, status, code) in paths {
+        let reply = app.get(&path).token(token).send().await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (status, code), "{path}: {}", reply.text);
+        assert_eq!(reply.headers["content-type"], "application/json", "{path}");
+    }
+}
+
+async fn numbers_beyond_any_range_are_invalid_amount(app: TestApp) {
+    let guild = app.guild("owls").await;
+    let path = format!("/api/v1/guilds/{}/pools/{}/adjustments", guild.slug, guild.pool);
+    let member = &guild.owner_member;
+    for amount in ["1e400".to_owned(), "-1e400".to_owned(), "9".repeat(400), format!("-{}", "1".repeat(400))] {
+        let body = format!(r#"{{"member_id": "{member}", "amount": {amount}, "reason": "r"}}"#);
+        let reply = app.post(&path).token(&guild.owner.token).raw(body).send().await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (422, "invalid_amount"), "{amount}: {}", reply.text);
+    }
+    // Inside a string, in an array, a number-like text is left as it is.
+    let body = format!(r#"{{"member_ids": ["{member}"], "amount": 5, "reason": "1e400 \" 9e999"}}"#);
+    let award = format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool);
+    let reply = app.post(&award).token(&guild.owner.token).raw(body).send().await.expect(201);
+    assert_eq!(reply.json["entry"]["reason"], "1e400 \" 9e999");
+    assert_eq!(app.balances(&guild).await[member], "5.00");
 }

@@ -16,6 +16,7 @@ both_stores!(
     a_decay_asked_wrongly_changes_nothing,
     a_job_run_twice_applies_once,
     a_job_no_run_ever_finished_is_given_up,
+    a_decay_of_the_largest_balances_the_ledger_holds_completes,
 );
 
 async fn decay(app: &TestApp, guild: &Guild, token: &str, body: Value, key: Option<&str>) -> crate::support::Reply {
@@ -52,7 +53,7 @@ async fn a_decay_is_queued_and_applied_once(app: TestApp) {
     let guild = app.guild("elk").await;
     let (_, ana) = app.funded_member(&guild, "ana", 1000).await;
     let (bob_user, bob) = app.funded_member(&guild, "bob", 100).await;
-    // Bob leads a lot with 95 of his 100: decay may not take what that holds.
+    // Bob leads a lot with 95 of his 100: decay takes its percent all the same.
     let lot = app.open_lot(&guild, json!({})).await;
     app.bid(&guild, lot["id"].as_str().unwrap(), &bob_user.token, json!(95)).await.expect(201);
 
@@ -71,7 +72,7 @@ async fn a_decay_is_queued_and_applied_once(app: TestApp) {
 
     let wallets = app.wallets(&guild).await;
     assert_eq!(wallets[&ana].0, "900.00");
-    assert_eq!(wallets[&bob], ("95.00".to_owned(), "95.00".to_owned()), "held points are spared");
+    assert_eq!(wallets[&bob], ("90.00".to_owned(), "95.00".to_owned()), "decay reads balances, not holds");
     assert_eq!(decay_entries(&app, &guild).await, 1);
     app.assert_ledger_consistent().await;
 }
@@ -133,6 +134,25 @@ async fn a_job_no_run_ever_finished_is_given_up(app: TestApp) {
     assert_eq!(job["status"], "failed");
     assert_eq!(job["error"], "no run finished; given up");
     assert_eq!(app.balances(&guild).await[&ana], "1000.00", "a job given up did nothing");
+}
+
+async fn a_decay_of_the_largest_balances_the_ledger_holds_completes(app: TestApp) {
+    let guild = app.guild("orc").await;
+    let (_, ana) = app.member(&guild, "ana", "member").await;
+    let (_, bob) = app.member(&guild, "bob", "member").await;
+    let award = format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool);
+    for _ in 0..3 {
+        let body = json!({"member_ids": [ana, bob], "amount": "1000000000000", "reason": "r"});
+        app.post(&award).token(&guild.owner.token).json(body).send().await.expect(201);
+    }
+    let queued = decay(&app, &guild, &guild.owner.token, json!({"percent": "50"}), None).await.expect(202);
+
+    app.run_due_jobs().await;
+
+    let job = settled(&app, &guild, queued.json["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(app.balances(&guild).await[&ana], "1500000000000.00");
+    app.assert_ledger_consistent().await;
 }
 
 /// The same store as `app`, served by an instance that runs no jobs.

@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::support::{Feed, Guild, TestApp, User};
+use std::time::Duration;
+
+use crate::support::{Feed, Guild, Kind, TestApp, User, spawn_app};
 
 both_stores!(
     a_subscriber_sees_a_lot_from_opening_to_close_in_order,
@@ -13,6 +15,8 @@ both_stores!(
     outsiders_are_refused_and_strangers_cannot_connect,
     sealed_bid_events_carry_no_amount,
     subscribing_again_on_one_connection_repeats_nothing,
+    a_logout_closes_the_sessions_sockets,
+    a_close_is_answered_with_a_close,
 );
 
 async fn setup(app: &TestApp) -> (Guild, User, String) {
@@ -251,4 +255,69 @@ async fn subscribing_again_on_one_connection_repeats_nothing(app: TestApp) {
     assert_eq!(feed.subscribe(&channel, Some(38)).await["type"], "subscribed");
     let replayed = feed.next().await;
     assert_eq!(replayed["offset"], 39);
+}
+
+/// Awards `amount` to `member` and tells whether `feed` then hears of it
+/// within a second.
+async fn hears_award(app: &TestApp, guild: &Guild, member: &str, feed: &mut Feed) -> bool {
+    app.post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": [member], "amount": 5, "reason": "r"}))
+        .send()
+        .await
+        .expect(201);
+    feed.next_within(Duration::from_secs(1)).await.is_some_and(|m| m["event"] == "balance_changed")
+}
+
+async fn a_logout_closes_the_sessions_sockets(app: TestApp) {
+    let (guild, ana, a) = setup(&app).await;
+    let address = app.serve().await;
+    let mut feed = Feed::connect(address, &ana.token).await;
+    assert_eq!(feed.subscribe("me", None).await["type"], "subscribed");
+    let other = app.post("/api/v1/auth/login").json(json!({"username": "ana", "password": "correct horse"}));
+    let other = other.send().await.expect(200).json["token"].as_str().unwrap().to_owned();
+    let mut other_feed = Feed::connect(address, &other).await;
+    assert_eq!(other_feed.subscribe("me", None).await["type"], "subscribed");
+    assert!(hears_award(&app, &guild, &a, &mut feed).await);
+    assert!(other_feed.next().await["event"] == "balance_changed");
+
+    app.post("/api/v1/auth/logout").token(&ana.token).send().await.expect(204);
+
+    let ending = feed.ending(Duration::from_secs(2)).await;
+    assert_eq!(ending, Some((1008, true)), "the socket of the ended session is closed");
+    assert!(hears_award(&app, &guild, &a, &mut other_feed).await, "another session of the same user goes on");
+}
+
+/// A logout through one instance closes the session's socket on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_closes_sockets_on_another() {
+    let a = spawn_app(Kind::Postgres).await;
+    let b = a.second_instance().await;
+    let (guild, ana, member) = setup(&a).await;
+    let mut feed = Feed::connect(a.serve().await, &ana.token).await;
+    assert_eq!(feed.subscribe("me", None).await["type"], "subscribed");
+    assert!(hears_award(&a, &guild, &member, &mut feed).await);
+    // Instance b has the session in its cache too.
+    b.get("/api/v1/me").token(&ana.token).send().await.expect(200);
+
+    b.post("/api/v1/auth/logout").token(&ana.token).send().await.expect(204);
+
+    assert_eq!(feed.ending(Duration::from_secs(2)).await, Some((1008, true)));
+}
+
+async fn a_close_is_answered_with_a_close(app: TestApp) {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let user = app.register("ana").await;
+    let address = app.serve().await;
+
+    let mut feed = Feed::connect(address, &user.token).await;
+    let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+    feed.send_frame(Message::Close(Some(bye))).await;
+    assert_eq!(feed.ending(Duration::from_secs(2)).await, Some((1000, true)));
+
+    let mut feed = Feed::connect(address, &user.token).await;
+    feed.send_frame(Message::text("x".repeat(100 * 1024))).await;
+    assert_eq!(feed.ending(Duration::from_secs(2)).await, Some((1009, true)), "a message too big");
 }

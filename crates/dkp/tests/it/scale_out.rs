@@ -1,6 +1,7 @@
 //! Several instances on one PostgreSQL database sharing a real Redis: events
-//! cross instances, the lot state is shared, rate limits hold across them,
-//! and a Redis outage costs readiness, never correctness.
+//! cross instances, the lot state is shared, rate limits (bids, connects,
+//! failed logins) hold across them, and a Redis outage costs readiness,
+//! never correctness.
 
 use std::time::Duration;
 
@@ -196,4 +197,13 @@ async fn rate_limits_hold_across_instances() {
         }
     }
     assert!(refused >= 4, "only {refused} of 8 connects refused with a limit of 2 per second");
+
+    // Failed logins of one account from one address, alternating instances:
+    // ten in fifteen minutes, counted together.
+    for n in 0..12 {
+        let (password, status, code) =
+            if n < 10 { ("wrong password", 401, "unauthenticated") } else { ("correct horse", 429, "rate_limited") };
+        let login = [&a, &b][n % 2].post("/api/v1/auth/login").json(json!({"username": "ana", "password": password}));
+        login.send().await.expect_error(status, code);
+    }
 }

@@ -142,6 +142,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         read_replica: None,
         session_ttl_hours: 24,
         secure_cookies: false,
+        public_url: None,
         jobs: true,
         job_lease: std::time::Duration::from_secs(30),
         // Tests race many bids per member; the limits have tests of their own.
@@ -538,6 +539,46 @@ impl Feed {
         let url = format!("ws://{address}/api/v1/ws?token={token}");
         let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("the feed accepts the connection");
         Feed { socket }
+    }
+
+    /// Opens the feed with the request headers given (a cookie, an `Origin`);
+    /// the status of the refusal if the upgrade is refused.
+    pub async fn open(address: std::net::SocketAddr, headers: &[(&str, &str)]) -> Result<Feed, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{address}/api/v1/ws").into_client_request().expect("a request");
+        for (name, value) in headers {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            request.headers_mut().insert(name, value.parse().expect("a header value"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Feed { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(other) => panic!("the upgrade failed: {other}"),
+        }
+    }
+
+    /// Sends a frame as it is.
+    pub async fn send_frame(&mut self, frame: tokio_tungstenite::tungstenite::Message) {
+        use futures_util::SinkExt;
+        self.socket.send(frame).await.expect("send");
+    }
+
+    /// How the server ends the connection, waiting at most `wait`: the code of
+    /// its Close frame, and whether the TCP connection then ended cleanly
+    /// (rather than being dropped without a closing handshake).
+    pub async fn ending(&mut self, wait: std::time::Duration) -> Option<(u16, bool)> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::{Error, Message};
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut code = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await.ok()? {
+                Some(Ok(Message::Close(frame))) => code = Some(frame.map_or(1005, |f| u16::from(f.code))),
+                Some(Ok(_)) => {}
+                None | Some(Err(Error::ConnectionClosed)) => return code.map(|code| (code, true)),
+                Some(Err(_)) => return Some((code.unwrap_or(1006), false)),
+            }
+        }
     }
 
     pub async fn send(&mut self, message: Value) {
