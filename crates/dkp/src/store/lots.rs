@@ -208,8 +208,10 @@ async fn read_standing(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Resul
         return Ok(());
     }
     let sql = format!(
-        "SELECT h.lot_id, a.member_id, h.account_id, h.amount, h.seq FROM holds h \
-         JOIN accounts a ON a.id = h.account_id WHERE h.lot_id IN ({}) ORDER BY h.lot_id, h.seq",
+        // Each hold's member by its account's key (not a join the planner may
+        // answer by scanning every account).
+        "SELECT h.lot_id, (SELECT a.member_id FROM accounts a WHERE a.id = h.account_id) AS member_id, \
+         h.account_id, h.amount, h.seq FROM holds h WHERE h.lot_id IN ({}) ORDER BY h.lot_id, h.seq",
         placeholders(1, locked.len())
     );
     let mut statement = tx.sql_built(sql);
