@@ -107,8 +107,8 @@ pub async fn balance_changes_in(tx: &mut Tx, wanted: &[(Uuid, Uuid)]) -> Result<
         concat!(
             "SELECT m.user_id, a.guild_id, a.pool_id, a.member_id, a.balance, ",
             held_sql!(),
-            " FROM accounts a JOIN members m ON m.id = a.member_id \
-             WHERE (a.pool_id, a.member_id) IN ({}) ORDER BY a.pool_id, a.member_id"
+            " FROM (VALUES {}) AS v JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
+             JOIN members m ON m.id = a.member_id ORDER BY a.pool_id, a.member_id"
         ),
         value_rows(1, wanted.len(), 2)
     );

@@ -168,8 +168,8 @@ pub(super) async fn lock_lots(tx: &mut Tx, lots: &[(Uuid, Uuid)]) -> Result<Hash
     let sql = format!(
         concat!(
             lot_sql!(""),
-            ", p.allow_negative, g.slug FROM lots l JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
-             WHERE (l.guild_id, l.id) IN ({}) ORDER BY l.id{}"
+            ", p.allow_negative, g.slug FROM (VALUES {}) AS v JOIN lots l ON l.guild_id = v.column1 AND l.id = v.column2 \
+             JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id ORDER BY l.id{}"
         ),
         value_rows(1, lots.len(), 2),
         lock
