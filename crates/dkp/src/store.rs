@@ -39,6 +39,7 @@ mod ledger;
 mod lots;
 mod marks;
 mod migrate;
+mod pools;
 mod postgres;
 mod replica;
 mod retry;

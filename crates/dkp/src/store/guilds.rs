@@ -76,7 +76,7 @@ async fn insert_member(tx: &mut Tx, guild_id: Uuid, user_id: Uuid, role: Role, c
         .map(|row| row.get("id"))
         .collect::<Result<_, _>>()?;
     for pool_id in pools {
-        super::ledger::open_account(tx, guild_id, pool_id, Some(member_id), None).await?;
+        super::pools::open_account(tx, guild_id, pool_id, Some(member_id), None).await?;
     }
     Ok(member_id)
 }
