@@ -65,9 +65,9 @@ async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, 
     let mut wallets = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
     let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
     for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
-        let (Some(lot), Some(wallets)) = (locked.get_mut(&part.lot_id), wallets.get_mut(&part.pool_id)) else {
-            continue;
-        };
+        let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
+        // A bidder with no account in the pool has no wallet: refused as having no points.
+        let wallets = wallets.entry(part.pool_id).or_default();
         let fresh: Vec<usize> = (0..part.bids.len()).filter(|&i| outcomes[i].is_none()).collect();
         let asked: Vec<(Uuid, Points)> = fresh.iter().map(|&i| (part.bids[i].member_id, part.bids[i].amount)).collect();
         let batch = lot.lot.decide(wallets, &asked, ctx.now.micros());
