@@ -207,7 +207,7 @@ impl Service {
         };
         // What the cache says can only be older than the truth: a lot that
         // ended stays ended and a high bid only rises, so these refusals are
-        // safe. A bid with an idempotency key goes to the sequencer anyway: it
+        // safe. A bid with an idempotency key goes to the writer anyway: it
         // may be the repeat of one accepted before, whose answer is replayed.
         if idem.is_none() {
             prereject(&lot, amount)?;

@@ -65,7 +65,7 @@ pub async fn run(service: Arc<Service>, runner: Runner, mut stop: watch::Receive
 pub async fn run_due(service: &Service, runner: &Runner) -> usize {
     let now = service.clock.now();
     // Most polls find nothing due, and then take no write lock (on SQLite, the
-    // one writer's lock the bid sequencer also needs). A backlog that cannot be
+    // one writer lock the bid writer also needs). A backlog that cannot be
     // read does not stop the claim.
     if observe(service, now).await == Some(0) {
         return 0;
