@@ -23,7 +23,8 @@ use super::retry::retry;
 use super::sql::{Db, Tx, value_rows};
 use super::{Ctx, Store, StoreError};
 use crate::model::{
-    Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, LotView, Refusal, lot_channel,
+    Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, LotView, Refusal, balance_changed,
+    lot_channel, user_channel,
 };
 
 /// What a batch came to: each lot's outcome, in the order given (`None` for
@@ -53,6 +54,10 @@ impl Store {
 /// their wallet as the batch has left it so far.
 type Wallets = BTreeMap<Uuid, Vec<(Uuid, Wallet)>>;
 
+/// The guild and the user of each bidder, by `(pool, member)`: where their
+/// wallet's events go.
+type Owners = HashMap<(Uuid, Uuid), (Uuid, Uuid)>;
+
 /// One try at applying a batch; `retry` runs it again on a serialization failure.
 async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
     let mut tx = db.begin_write_in_lane().await?;
@@ -62,7 +67,7 @@ async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, 
     for part in lots {
         outcomes.push(kept_answers(&mut tx, &part.bids).await?);
     }
-    let mut wallets = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
+    let (mut wallets, owners) = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
     let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
     for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
         let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
@@ -81,7 +86,7 @@ async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, 
         insert_bids(&mut tx, &placed).await?;
         write_holds(&mut tx, &holds, &locked).await?;
         update_lots(&mut tx, &mut locked).await?;
-        pending.extend(wallet_events(&mut tx, lots, &holds).await?);
+        pending.extend(wallet_events(&mut tx, lots, &holds, &wallets, &owners).await?);
         events = append(&mut tx, pending, ctx).await?;
         remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
     }
@@ -96,18 +101,19 @@ async fn lock_bidders(
     lots: &[LotBids],
     outcomes: &[Vec<Option<BidOutcome>>],
     locked: &mut HashMap<Uuid, Locked>,
-) -> Result<Wallets, StoreError> {
+) -> Result<(Wallets, Owners), StoreError> {
     let mut bidders: BTreeSet<(Uuid, Uuid)> = BTreeSet::new();
     for (part, outcomes) in lots.iter().zip(outcomes) {
         let fresh = part.bids.iter().zip(outcomes).filter(|(_, o)| o.is_none()).map(|(b, _)| b.member_id);
         bidders.extend(fresh.map(|member| (part.pool_id, member)));
     }
     let wanted: Vec<(Uuid, Uuid)> = bidders.into_iter().collect();
-    let mut wallets = Wallets::new();
+    let (mut wallets, mut owners) = (Wallets::new(), Owners::new());
     let mut accounts = HashMap::new();
-    for ((pool_id, member), (account, wallet)) in lock_wallets_in(tx, &wanted).await? {
-        accounts.insert((pool_id, member), account);
-        wallets.entry(pool_id).or_default().push((member, wallet));
+    for ((pool_id, member), found) in lock_wallets_in(tx, &wanted).await? {
+        accounts.insert((pool_id, member), found.account);
+        owners.insert((pool_id, member), (found.guild_id, found.user_id));
+        wallets.entry(pool_id).or_default().push((member, found.wallet));
     }
     for part in lots {
         let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
@@ -117,19 +123,36 @@ async fn lock_bidders(
             }
         }
     }
-    Ok(wallets)
+    Ok((wallets, owners))
 }
 
-/// The `balance_changed` events of every bidder whose holds the batch moved.
+/// The `balance_changed` events of every member whose holds the batch moved:
+/// from the wallets the batch locked, as it left them (what the database now
+/// holds), and read for the others (an outbid leader who did not bid).
 async fn wallet_events(
     tx: &mut Tx,
     lots: &[LotBids],
     holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
+    wallets: &Wallets,
+    owners: &Owners,
 ) -> Result<Vec<Pending>, StoreError> {
     let pool_of: HashMap<Uuid, Uuid> = lots.iter().map(|l| (l.lot_id, l.pool_id)).collect();
     let touched: BTreeSet<(Uuid, Uuid)> =
         holds.iter().filter_map(|(lot_id, member, _)| Some((*pool_of.get(lot_id)?, *member))).collect();
-    balance_changes_in(tx, &touched.into_iter().collect::<Vec<_>>()).await
+    let mut pending = Vec::with_capacity(touched.len());
+    let mut unlocked = Vec::new();
+    for (pool_id, member) in touched {
+        let wallet = wallets.get(&pool_id).and_then(|w| w.iter().find(|(m, _)| *m == member)).map(|(_, w)| *w);
+        let (Some(wallet), Some(&(guild_id, user_id))) = (wallet, owners.get(&(pool_id, member))) else {
+            unlocked.push((pool_id, member));
+            continue;
+        };
+        let data = balance_changed(guild_id, pool_id, member, wallet.balance, wallet.held)
+            .ok_or_else(|| corrupt("available overflows"))?;
+        pending.push(Pending::next(user_channel(user_id), EventName::BalanceChanged, data));
+    }
+    pending.extend(balance_changes_in(tx, &unlocked).await?);
+    Ok(pending)
 }
 
 /// Keeps the answer of every accepted bid under its key, with its lot as the batch left it.

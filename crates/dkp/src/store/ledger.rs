@@ -319,7 +319,17 @@ pub(super) async fn lock_wallets(
     members: &BTreeSet<Uuid>,
 ) -> Result<BTreeMap<Uuid, (Uuid, Wallet)>, StoreError> {
     let wanted: Vec<(Uuid, Uuid)> = members.iter().map(|member| (pool_id, *member)).collect();
-    Ok(lock_wallets_in(tx, &wanted).await?.into_iter().map(|((_, member), locked)| (member, locked)).collect())
+    let locked = lock_wallets_in(tx, &wanted).await?;
+    Ok(locked.into_iter().map(|((_, member), locked)| (member, (locked.account, locked.wallet))).collect())
+}
+
+/// A member's account locked for a write, with what its events need.
+pub(super) struct LockedWallet {
+    pub account: Uuid,
+    pub wallet: Wallet,
+    pub guild_id: Uuid,
+    /// The member's user, whose own channel hears of the wallet.
+    pub user_id: Uuid,
 }
 
 /// Locks, in one statement and in account-id order (the one order every
@@ -330,7 +340,7 @@ pub(super) async fn lock_wallets(
 pub(super) async fn lock_wallets_in(
     tx: &mut Tx,
     wanted: &[(Uuid, Uuid)],
-) -> Result<BTreeMap<(Uuid, Uuid), (Uuid, Wallet)>, StoreError> {
+) -> Result<BTreeMap<(Uuid, Uuid), LockedWallet>, StoreError> {
     if wanted.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -338,10 +348,10 @@ pub(super) async fn lock_wallets_in(
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
     let sql = format!(
         concat!(
-            "SELECT a.id, a.pool_id, a.member_id, a.balance, ",
+            "SELECT a.id, a.guild_id, a.pool_id, a.member_id, m.user_id, a.balance, ",
             held_sql!(),
             " FROM (VALUES {}) AS v JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
-             ORDER BY a.id{}"
+             JOIN members m ON m.id = a.member_id ORDER BY a.id{}"
         ),
         value_rows(1, wanted.len(), 2),
         lock
@@ -354,7 +364,13 @@ pub(super) async fn lock_wallets_in(
     for row in statement.fetch_all().await? {
         let wallet =
             Wallet { balance: Points::from_stored(row.get("balance")?), held: Points::from_stored(row.get("held")?) };
-        wallets.insert((row.get("pool_id")?, row.get("member_id")?), (row.get("id")?, wallet));
+        let locked = LockedWallet {
+            account: row.get("id")?,
+            wallet,
+            guild_id: row.get("guild_id")?,
+            user_id: row.get("user_id")?,
+        };
+        wallets.insert((row.get("pool_id")?, row.get("member_id")?), locked);
     }
     Ok(wallets)
 }
