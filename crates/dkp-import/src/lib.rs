@@ -26,6 +26,8 @@ mod merge;
 mod model;
 mod names;
 mod reconcile;
+#[cfg(test)]
+mod testing;
 mod text;
 mod time;
 

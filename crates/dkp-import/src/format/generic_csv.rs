@@ -91,6 +91,8 @@ fn moment(text: &str, line: u64) -> Result<At, ImportError> {
 mod tests {
     use dkp_core::Points;
 
+    use crate::testing::points;
+
     use crate::time::{At, LocalTime, TimeZone};
     use crate::{Class, ErrorKind, Format, Import, Kind, Options, read, reconcile};
 
@@ -99,10 +101,6 @@ mod tests {
 
     fn import(bytes: &[u8]) -> Import {
         read(Format::Csv, bytes, &Options::default()).unwrap()
-    }
-
-    fn points(text: &str) -> Points {
-        Points::parse(text).unwrap()
     }
 
     #[test]

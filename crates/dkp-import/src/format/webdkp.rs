@@ -213,6 +213,8 @@ fn log_row(builder: &mut Builder, entry: &PendingLog) -> Result<HistoryRow, Impo
 mod tests {
     use dkp_core::Points;
 
+    use crate::testing::{assert_warns, points};
+
     use crate::time::{At, LocalTime, TimeZone};
     use crate::{ErrorKind, Format, Import, Kind, Options, read, reconcile};
 
@@ -220,10 +222,6 @@ mod tests {
 
     fn import(options: &Options) -> Import {
         read(Format::Webdkp, FILE.as_bytes(), options).unwrap()
-    }
-
-    fn points(text: &str) -> Points {
-        Points::parse(text).unwrap()
     }
 
     #[test]
@@ -235,16 +233,16 @@ mod tests {
         assert_eq!(import.stated_balance(import.find("Scyllá").unwrap()), Some(points("30")));
         assert_eq!(import.find("Scylla"), None);
         assert_eq!(import.stated_balance(import.find("feyà").unwrap()), Some(points("110.26")));
-        let warnings = import.warnings.join("\n");
-        for expected in [
-            "'Lucey', 'lucey' are one player",
-            "'Lucey' has 2 balance records; they are added: 158.00",
-            "the file holds DKP tables 'Main Table' (1), 'Alt Table' (2); table 1 was read",
-            "WebDKP_Alts lists 1 alts",
-            "rounded half away from zero",
-        ] {
-            assert!(warnings.contains(expected), "{expected:?} not in:\n{warnings}");
-        }
+        assert_warns(
+            &import,
+            &[
+                "'Lucey', 'lucey' are one player",
+                "'Lucey' has 2 balance records; they are added: 158.00",
+                "the file holds DKP tables 'Main Table' (1), 'Alt Table' (2); table 1 was read",
+                "WebDKP_Alts lists 1 alts",
+                "rounded half away from zero",
+            ],
+        );
     }
 
     #[test]

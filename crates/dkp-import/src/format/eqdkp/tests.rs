@@ -2,6 +2,8 @@
 
 use dkp_core::Points;
 
+use crate::testing::{assert_warns, points};
+
 use crate::time::{At, LocalTime, TimeZone};
 use crate::{Class, ErrorKind, Format, Import, ImportError, Options, read, reconcile};
 
@@ -10,10 +12,6 @@ const PLAIN: &str = include_str!("../../../tests/fixtures/eqdkp-plain.xml");
 
 fn import(text: &str, options: &Options) -> Result<Import, ImportError> {
     read(Format::EqdkpXml, text.as_bytes(), options)
-}
-
-fn points(text: &str) -> Points {
-    Points::parse(text).unwrap()
 }
 
 fn balance(import: &Import, name: &str) -> Option<Points> {
@@ -54,16 +52,16 @@ fn with_twinks_the_quirks_are_kept_and_warned_about() {
     // More than two decimals round half away from zero.
     assert_eq!(balance(&import, "Doktorwho"), Some(points("96.33")));
     assert_eq!(import.player(import.find("Doktorwho").unwrap()).class, None);
-    let warnings = import.warnings.join("\n");
-    for expected in [
-        "multidkp pools 1 'Raid DKP', 2 'PvP'; pool 1 was read",
-        "'Breituxs' states 10.00, its characters sum to -3.13",
-        "twinks whose main is not in the export are read alone: Dep",
-        "rounded half away from zero",
-        "unknown class names, kept without a class: Nekromant",
-    ] {
-        assert!(warnings.contains(expected), "{expected:?} not in:\n{warnings}");
-    }
+    assert_warns(
+        &import,
+        &[
+            "multidkp pools 1 'Raid DKP', 2 'PvP'; pool 1 was read",
+            "'Breituxs' states 10.00, its characters sum to -3.13",
+            "twinks whose main is not in the export are read alone: Dep",
+            "rounded half away from zero",
+            "unknown class names, kept without a class: Nekromant",
+        ],
+    );
 }
 
 #[test]

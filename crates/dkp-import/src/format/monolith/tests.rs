@@ -2,6 +2,8 @@
 
 use dkp_core::Points;
 
+use crate::testing::{assert_warns, points};
+
 use crate::time::At;
 use crate::{Class, ErrorKind, Format, Import, ImportError, Kind, Options, Recipient, read, reconcile};
 
@@ -10,10 +12,6 @@ const TEAMS: &str = include_str!("../../../tests/fixtures/communitydkp.lua");
 
 fn import(text: &str, options: &Options) -> Result<Import, ImportError> {
     read(Format::Monolith, text.as_bytes(), options)
-}
-
-fn points(text: &str) -> Points {
-    Points::parse(text).unwrap()
 }
 
 fn kinds(import: &Import) -> Vec<&'static str> {
@@ -59,14 +57,14 @@ fn history_holds_awards_decays_loot_and_carried_totals_oldest_first() {
 #[test]
 fn unpaired_deletions_and_bad_amount_lists_are_warned_about() {
     let import = import(FLAT, &Options::default()).unwrap();
-    let warnings = import.warnings.join("\n");
-    for expected in [
-        "1 deletions reverse entries no longer in the file (pruned); the reversals were kept (lines 26)",
-        "1 entries are marked deleted but their reversal is missing; they were left out (lines 84)",
-        "line 99: a history entry lists 2 players but 3 amounts; it was left out",
-    ] {
-        assert!(warnings.contains(expected), "{expected:?} not in:\n{warnings}");
-    }
+    assert_warns(
+        &import,
+        &[
+            "1 deletions reverse entries no longer in the file (pruned); the reversals were kept (lines 26)",
+            "1 entries are marked deleted but their reversal is missing; they were left out (lines 84)",
+            "line 99: a history entry lists 2 players but 3 amounts; it was left out",
+        ],
+    );
 }
 
 #[test]
@@ -94,15 +92,15 @@ fn community_dkp_reads_the_current_team_and_folds_its_deletions() {
     assert_eq!((loot.boss.as_deref(), loot.zone.as_deref()), (Some("Garr"), Some("Molten Core")));
     // Altraider: 30 - 3 - 10 = 17 as stated; Shamy: 3.5 + 30 - 1.5 = 32 against 12 + 3.
     assert_eq!(mismatches(&import), [("Shamy".to_owned(), points("15"), points("32"))]);
-    let warnings = import.warnings.join("\n");
-    for expected in [
-        "'Shamy', 'shamy' are one player",
-        "'Shamy' has 2 balance records; they are added: 15.00",
-        "read CommunityDKP team 'Alts' (1) of guild 'Undecided' on Gehennas-Horde",
-        "the guild also has teams 'Main' (0) (not read)",
-    ] {
-        assert!(warnings.contains(expected), "{expected:?} not in:\n{warnings}");
-    }
+    assert_warns(
+        &import,
+        &[
+            "'Shamy', 'shamy' are one player",
+            "'Shamy' has 2 balance records; they are added: 15.00",
+            "read CommunityDKP team 'Alts' (1) of guild 'Undecided' on Gehennas-Horde",
+            "the guild also has teams 'Main' (0) (not read)",
+        ],
+    );
 }
 
 #[test]
