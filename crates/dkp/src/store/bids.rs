@@ -20,7 +20,7 @@ use super::idempotency::{remember, replay};
 use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
 use super::retry::retry;
-use super::sql::{Db, Tx, value_rows};
+use super::sql::{Tx, value_rows};
 use super::{Ctx, Store, StoreError};
 use crate::model::{
     Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, LotView, Refusal, balance_changed,
@@ -46,7 +46,43 @@ impl Store {
     /// Applies the queued bids of many lots in one transaction.
     pub async fn place_bids(&self, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
         let _turn = self.gate.enter().await?;
-        retry("bid", || place_bids(&self.db, lots, ctx)).await
+        retry("bid", || async {
+            let mut tx = self.db.begin_write_in_lane().await?;
+            let named: Vec<(Uuid, Uuid)> = lots.iter().map(|l| (l.guild_id, l.lot_id)).collect();
+            let mut locked = lock_lots(&mut tx, &named).await?;
+            let mut outcomes = Vec::with_capacity(lots.len());
+            for part in lots {
+                outcomes.push(kept_answers(&mut tx, &part.bids).await?);
+            }
+            let (mut wallets, owners) = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
+            let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
+            for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
+                let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
+                // A bidder with no account in the pool has no wallet: refused as having no points.
+                let wallets = wallets.entry(part.pool_id).or_default();
+                let fresh: Vec<usize> = (0..part.bids.len()).filter(|&i| outcomes[i].is_none()).collect();
+                let asked: Vec<(Uuid, Points)> =
+                    fresh.iter().map(|&i| (part.bids[i].member_id, part.bids[i].amount)).collect();
+                let batch = lot.lot.decide(wallets, &asked, ctx.now.micros());
+                let (events, accepted) =
+                    record(&mut tx, &lot.view, &part.bids, &fresh, batch.decisions, outcomes, ctx).await?;
+                pending.extend(events);
+                placed.extend(accepted.into_iter().map(|(member, bid)| (part.lot_id, member, bid)));
+                holds.extend(batch.holds.into_iter().map(|(member, hold)| (part.lot_id, member, hold)));
+            }
+            let mut events = Vec::new();
+            if !placed.is_empty() {
+                insert_bids(&mut tx, &placed).await?;
+                write_holds(&mut tx, &holds, &locked).await?;
+                update_lots(&mut tx, &mut locked).await?;
+                pending.extend(wallet_events(&mut tx, lots, &holds, &wallets, &owners).await?);
+                events = append(&mut tx, pending, ctx).await?;
+                remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
+            }
+            tx.commit().await?;
+            Ok(PlacedBids { lots: results(lots, outcomes, &locked), events })
+        })
+        .await
     }
 }
 
@@ -57,42 +93,6 @@ type Wallets = BTreeMap<Uuid, Vec<(Uuid, Wallet)>>;
 /// The guild and the user of each bidder, by `(pool, member)`: where their
 /// wallet's events go.
 type Owners = HashMap<(Uuid, Uuid), (Uuid, Uuid)>;
-
-/// One try at applying a batch; `retry` runs it again on a serialization failure.
-async fn place_bids(db: &Db, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
-    let mut tx = db.begin_write_in_lane().await?;
-    let named: Vec<(Uuid, Uuid)> = lots.iter().map(|l| (l.guild_id, l.lot_id)).collect();
-    let mut locked = lock_lots(&mut tx, &named).await?;
-    let mut outcomes = Vec::with_capacity(lots.len());
-    for part in lots {
-        outcomes.push(kept_answers(&mut tx, &part.bids).await?);
-    }
-    let (mut wallets, owners) = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
-    let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
-    for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
-        let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
-        // A bidder with no account in the pool has no wallet: refused as having no points.
-        let wallets = wallets.entry(part.pool_id).or_default();
-        let fresh: Vec<usize> = (0..part.bids.len()).filter(|&i| outcomes[i].is_none()).collect();
-        let asked: Vec<(Uuid, Points)> = fresh.iter().map(|&i| (part.bids[i].member_id, part.bids[i].amount)).collect();
-        let batch = lot.lot.decide(wallets, &asked, ctx.now.micros());
-        let (events, accepted) = record(&mut tx, &lot.view, &part.bids, &fresh, batch.decisions, outcomes, ctx).await?;
-        pending.extend(events);
-        placed.extend(accepted.into_iter().map(|(member, bid)| (part.lot_id, member, bid)));
-        holds.extend(batch.holds.into_iter().map(|(member, hold)| (part.lot_id, member, hold)));
-    }
-    let mut events = Vec::new();
-    if !placed.is_empty() {
-        insert_bids(&mut tx, &placed).await?;
-        write_holds(&mut tx, &holds, &locked).await?;
-        update_lots(&mut tx, &mut locked).await?;
-        pending.extend(wallet_events(&mut tx, lots, &holds, &wallets, &owners).await?);
-        events = append(&mut tx, pending, ctx).await?;
-        remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
-    }
-    tx.commit().await?;
-    Ok(PlacedBids { lots: results(lots, outcomes, &locked), events })
-}
 
 /// Locks the wallets of every bidder of the batch still to decide, in one
 /// statement, and notes each bidder's account on their lots.

@@ -13,12 +13,13 @@ use super::events::{Pending, append, balance_changes};
 use super::ledger::{Draft, post};
 use super::lots::{Locked, lock_lot};
 use super::retry::retry;
-use super::sql::{Db, Tx};
+use super::sql::Tx;
 use super::{Ctx, Store, StoreError};
 use crate::model::{Code, Ending, Event, EventName, LotView, guild_channel, lot_channel};
 
 impl Store {
-    /// Closes (settling it) or cancels an open lot.
+    /// Ends an open lot: settles it (charging the winner through one ledger
+    /// entry) or cancels it, releases every hold, and reports it.
     pub async fn end_lot(
         &self,
         guild_id: Uuid,
@@ -28,60 +29,47 @@ impl Store {
         ctx: &Ctx,
     ) -> Result<(LotView, Vec<Event>), StoreError> {
         let _turn = self.gate.enter().await?;
-        end_lot(&self.db, guild_id, lot_id, ending, reason, ctx).await
-    }
-}
-
-/// Ends an open lot: settles it (charging the winner through one ledger
-/// entry) or cancels it, releases every hold, and reports it.
-async fn end_lot(
-    db: &Db,
-    guild_id: Uuid,
-    lot_id: Uuid,
-    ending: Ending,
-    reason: &str,
-    ctx: &Ctx,
-) -> Result<(LotView, Vec<Event>), StoreError> {
-    retry("end_lot", || async {
-        let mut tx = db.begin_write_in_lane().await?;
-        let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
-        let pool_id = view.pool_id;
-        if view.status != Status::Open {
-            return Err(StoreError::Conflict(Code::LotClosed));
-        }
-        if ending == Ending::Due && ctx.now.micros() < lot.ends_at {
-            return Err(StoreError::Conflict(Code::LotNotDue));
-        }
-        tx.sql("DELETE FROM holds WHERE lot_id = $1").bind(lot_id).execute().await?;
-        let mut touched: BTreeSet<Uuid> = lot.standing.iter().map(|s| s.member).collect();
-        view.seq = lot.seq + 1;
-        let (name, action) = if ending == Ending::Cancel {
-            view.status = Status::Cancelled;
-            view.cancel_reason = Some(reason.to_owned());
-            (EventName::LotCancelled, "lot.cancel")
-        } else {
-            view.status = Status::Closed;
-            if let Some((winner, price)) = lot.outcome().filter(|(_, price)| price.is_positive()) {
-                settle(&mut tx, &mut view, winner, price, allow_negative, ctx).await?;
-                touched.insert(winner);
+        retry("end_lot", || async {
+            let mut tx = self.db.begin_write_in_lane().await?;
+            let Locked { mut view, lot, allow_negative, slug, .. } = lock_lot(&mut tx, guild_id, lot_id).await?;
+            let pool_id = view.pool_id;
+            if view.status != Status::Open {
+                return Err(StoreError::Conflict(Code::LotClosed));
             }
-            (EventName::LotClosed, "lot.close")
-        };
-        write_end(&mut tx, &view, ctx).await?;
-        let data = Event::lot_data(&view);
-        let touched: Vec<Uuid> = touched.into_iter().collect();
-        let mut pending = vec![
-            Pending::at(lot_channel(lot_id), view.seq, name, data.clone()),
-            Pending::next(guild_channel(&slug), name, data),
-        ];
-        pending.extend(balance_changes(&mut tx, pool_id, &touched).await?);
-        let events = append(&mut tx, pending, ctx).await?;
-        audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.without_secrets()))
-            .await?;
-        tx.commit().await?;
-        Ok((view, events))
-    })
-    .await
+            if ending == Ending::Due && ctx.now.micros() < lot.ends_at {
+                return Err(StoreError::Conflict(Code::LotNotDue));
+            }
+            tx.sql("DELETE FROM holds WHERE lot_id = $1").bind(lot_id).execute().await?;
+            let mut touched: BTreeSet<Uuid> = lot.standing.iter().map(|s| s.member).collect();
+            view.seq = lot.seq + 1;
+            let (name, action) = if ending == Ending::Cancel {
+                view.status = Status::Cancelled;
+                view.cancel_reason = Some(reason.to_owned());
+                (EventName::LotCancelled, "lot.cancel")
+            } else {
+                view.status = Status::Closed;
+                if let Some((winner, price)) = lot.outcome().filter(|(_, price)| price.is_positive()) {
+                    settle(&mut tx, &mut view, winner, price, allow_negative, ctx).await?;
+                    touched.insert(winner);
+                }
+                (EventName::LotClosed, "lot.close")
+            };
+            write_end(&mut tx, &view, ctx).await?;
+            let data = Event::lot_data(&view);
+            let touched: Vec<Uuid> = touched.into_iter().collect();
+            let mut pending = vec![
+                Pending::at(lot_channel(lot_id), view.seq, name, data.clone()),
+                Pending::next(guild_channel(&slug), name, data),
+            ];
+            pending.extend(balance_changes(&mut tx, pool_id, &touched).await?);
+            let events = append(&mut tx, pending, ctx).await?;
+            audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), action, "lot", lot_id).after(view.without_secrets()))
+                .await?;
+            tx.commit().await?;
+            Ok((view, events))
+        })
+        .await
+    }
 }
 
 /// Charges the winner of a closed lot through one settlement entry.
