@@ -73,6 +73,14 @@ impl EntryKind {
     pub fn parse(text: &str) -> Option<EntryKind> {
         EntryKind::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
+
+    /// Whether an entry of this kind is asked for by naming the members it
+    /// pays or charges (an award, an adjustment, a transfer): those must be
+    /// on the roster. Reversals, decays and settlements carry out what was
+    /// decided before, and reach whomever it reached.
+    pub fn names_members(self) -> bool {
+        matches!(self, EntryKind::Award | EntryKind::Adjustment | EntryKind::Transfer)
+    }
 }
 
 /// Whose account a posting moves: a member's wallet or a system account.
@@ -194,9 +202,7 @@ pub fn decay<K: Clone + Ord>(
     balances: &BTreeMap<K, Points>,
     percent: Points,
 ) -> Result<Vec<Posting<K>>, LedgerError<K>> {
-    if !percent.is_positive() || percent > Points::from_stored(100_00) {
-        return Err(LedgerError::Amount(AmountError::OutOfRange));
-    }
+    let percent = decay_percent(percent)?;
     let mut postings = Vec::new();
     let mut total: i128 = 0;
     for (member, balance) in balances {
@@ -217,6 +223,15 @@ pub fn decay<K: Clone + Ord>(
             .push(Posting { account: AccountRef::System(SystemAccount::Decayed), amount: Points::from_stored(total) });
     }
     Ok(postings)
+}
+
+/// A decay's percent, checked: above 0 and at most 100 (in hundredths of a
+/// percent, so at most two decimals).
+pub fn decay_percent(percent: Points) -> Result<Points, AmountError> {
+    if !percent.is_positive() || percent > Points::from_stored(100_00) {
+        return Err(AmountError::OutOfRange);
+    }
+    Ok(percent)
 }
 
 /// Checks that postings sum to zero.
@@ -429,6 +444,12 @@ mod tests {
         assert!(decay(&one, pts(100_01)).is_err());
         assert_eq!(decay(&one, pts(100_00)).unwrap()[0].amount, pts(-1000));
         assert_eq!(decay(&BTreeMap::<u32, Points>::new(), pts(5_00)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn only_awards_adjustments_and_transfers_name_their_members() {
+        let named: Vec<EntryKind> = EntryKind::ALL.into_iter().filter(|kind| kind.names_members()).collect();
+        assert_eq!(named, [EntryKind::Award, EntryKind::Adjustment, EntryKind::Transfer]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Pure rules of `dkp`: the arithmetic of points, the postings of every kind of
 //! ledger entry, the check that keeps `available` from going below zero, guild
-//! roles and what each may do, and the parsing of the names users type.
+//! roles and what each may do, the parsing of the names users type (and of
+//! characters' names as the game compares them), and when a decay schedule
+//! runs next.
 //!
 //! Nothing here does I/O or knows about time or storage: the service passes in
 //! what it read and gets back what to write, so every rule is unit-tested alone.
@@ -10,6 +12,8 @@ pub mod ledger;
 pub mod names;
 pub mod points;
 pub mod roles;
+pub mod roster;
+pub mod schedule;
 
 pub use ledger::{AccountRef, EntryKind, LedgerError, Posting, SystemAccount};
 pub use points::{AmountError, Points};
