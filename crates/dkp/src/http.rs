@@ -5,11 +5,14 @@
 mod accounts;
 mod auction;
 mod blobs;
+mod characters;
+mod decay;
 mod error;
 mod extract;
 mod guilds;
 mod jobs;
 mod ledger;
+mod members;
 mod ops;
 mod origin;
 mod read_after;
@@ -58,7 +61,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(accounts::router())
         .merge(guilds::router())
+        .merge(members::router())
+        .merge(characters::router())
         .merge(ledger::router())
+        .merge(decay::router())
         .merge(auction::router())
         .merge(jobs::router())
         .merge(blobs::router())

@@ -34,6 +34,7 @@ mod events;
 mod jobs;
 mod lots;
 mod records;
+mod roster;
 mod time;
 
 pub use answer::{Answer, Refusal, RefusalKind};
@@ -42,6 +43,7 @@ pub use events::{Event, EventName, balance_changed, guild_channel, lot_channel, 
 pub use jobs::{Job, JobEnd, JobKind, NewJob};
 pub use lots::{BidBatch, BidCommand, BidOutcome, BidView, Ending, LotView, NewLot};
 pub use records::*;
+pub use roster::{Character, CharacterChange, DecaySchedule, Joining, MemberChange, NewCharacter, ScheduledRun};
 pub use time::Ts;
 
 /// Serializes points as a string with two decimals (`"12.50"`), and reads them back.

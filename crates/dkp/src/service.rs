@@ -5,14 +5,17 @@
 //! commit publishes what changed. Failures are `Error`, the service's own;
 //! the transport decides how a client sees them.
 //!
-//! The parts: `accounts`, `guilds`, `ledger`, `decay`, `auction` (lots and
-//! bids) with its `writer`, `images`, `realtime` (what the feed may
+//! The parts: `accounts`, `guilds`, `members` (the roster), `characters`,
+//! `ledger`, `decay`, `schedule` (decay that runs by itself, and its
+//! preview), `auction` (lots and bids) with its `writer`, `images`,
+//! `realtime` (what the feed may
 //! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
 //! `operations` (readiness), `watch` (the sessions of open connections),
 //! `passwords` (hashing on threads of its own).
 
 pub mod accounts;
 pub mod auction;
+pub mod characters;
 pub mod decay;
 pub mod error;
 pub mod guilds;
@@ -22,10 +25,12 @@ pub mod jobs;
 pub mod ledger;
 pub mod limits;
 mod lot_states;
+pub mod members;
 pub mod operations;
 mod passwords;
 pub mod realtime;
 mod recent;
+pub mod schedule;
 pub mod watch;
 mod writer;
 

@@ -12,8 +12,10 @@
 //! - entries and postings are only ever inserted, and the postings of an entry
 //!   sum to zero, so the postings of a pool always sum to zero.
 //!
-//! The files: `accounts` (users, sessions), `guilds` (guilds, members, roles,
-//! audit), `ledger` (pools, standings, entries), `lots` (opening, reading),
+//! The files: `accounts` (users, sessions), `guilds` (guilds, memberships,
+//! audit), `members` (the roster: members, roles, linking, leaving),
+//! `characters`, `pools` (pools, standings), `schedules` (decay schedules and
+//! their runs), `ledger` (entries and the ledger write), `lots` (opening, reading),
 //! `bids` (a batch of bids), `settlement` (closing and cancelling), `events`
 //! (the event log), `idempotency` (kept answers), `jobs`, `images`; `sql` runs
 //! a statement on either backend, `retry` and `gate` keep writers of a pool
@@ -26,9 +28,27 @@ macro_rules! held_sql {
     };
 }
 
+/// Runs `$change`, an expression over `$tx` (the `&mut Tx` of a writing
+/// transaction of its own), and commits; the whole again on a serialization
+/// failure. For changes that move no points (those take the write lane, see
+/// `ledger`).
+macro_rules! write_tx {
+    ($store:expr, $operation:literal, |$tx:ident| $change:expr) => {
+        super::retry::retry($operation, || async {
+            let mut tx = $store.db.begin_write().await?;
+            let $tx = &mut tx;
+            let value = $change.await?;
+            tx.commit().await?;
+            Ok(value)
+        })
+        .await
+    };
+}
+
 mod accounts;
 mod audit;
 mod bids;
+mod characters;
 mod events;
 mod gate;
 mod guilds;
@@ -38,11 +58,13 @@ mod jobs;
 mod ledger;
 mod lots;
 mod marks;
+mod members;
 mod migrate;
 mod pools;
 mod postgres;
 mod replica;
 mod retry;
+mod schedules;
 mod settlement;
 pub mod sql;
 mod sqlite;
@@ -73,6 +95,10 @@ pub enum StoreError {
     UnknownReference(&'static str),
     #[error("not found")]
     NotFound,
+    /// The actor's role does not allow the change, as the store found the
+    /// thing changed (a rule of `dkp_core::roles`).
+    #[error("the actor's role does not allow this")]
+    Forbidden,
     #[error(transparent)]
     Ledger(#[from] dkp_core::LedgerError<Uuid>),
     /// A concurrent writer claimed the same idempotency key first: run again.

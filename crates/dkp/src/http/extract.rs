@@ -241,6 +241,15 @@ impl ListQuery {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+
+    /// A yes-or-no parameter: `true` or `false`, false when left out.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::invalid_field(format!("{name}: true or false"))),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ListQuery {

@@ -1,24 +1,22 @@
-//! `/api/v1/guilds`: guilds, members, roles and the audit log.
+//! `/api/v1/guilds`: guilds and the audit log (the roster is `members`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
 use super::extract::{JsonBody, ListQuery, Path};
 use super::{ApiError, AppState};
 use crate::service::Caller;
-use crate::service::guilds::{NewGuildInput, NewMemberInput, RoleInput};
+use crate::service::guilds::NewGuildInput;
 use dkp_core::Action;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/guilds", post(create))
         .route("/api/v1/guilds/{slug}", get(show))
-        .route("/api/v1/guilds/{slug}/members", post(add_member).get(members))
-        .route("/api/v1/guilds/{slug}/members/{member_id}", patch(set_role))
         .route("/api/v1/guilds/{slug}/audit", get(audit))
 }
 
@@ -35,35 +33,6 @@ async fn create(
 async fn show(State(state): State<AppState>, caller: Caller, Path(slug): Path<String>) -> Result<Response, ApiError> {
     let membership = state.service.guild_access(&caller, &slug, Action::Read).await?;
     Ok(Json(json!({ "guild": state.wire.guild(&membership.guild) })).into_response())
-}
-
-async fn add_member(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-    body: JsonBody<NewMemberInput>,
-) -> Result<Response, ApiError> {
-    let member = state.service.add_member(&caller, &slug, body.value).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "member": member }))).into_response())
-}
-
-async fn members(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(slug): Path<String>,
-) -> Result<Response, ApiError> {
-    let members = state.service.members(&caller, &slug).await?;
-    Ok(Json(json!({ "members": members })).into_response())
-}
-
-async fn set_role(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((slug, member_id)): Path<(String, String)>,
-    body: JsonBody<RoleInput>,
-) -> Result<Response, ApiError> {
-    let member = state.service.set_role(&caller, &slug, &member_id, body.value).await?;
-    Ok(Json(json!({ "member": member })).into_response())
 }
 
 async fn audit(

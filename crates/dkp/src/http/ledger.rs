@@ -44,8 +44,9 @@ async fn standings(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, pool_id)): Path<(String, String)>,
+    query: ListQuery,
 ) -> Result<Response, ApiError> {
-    let standings = state.service.standings(&caller, &slug, &pool_id).await?;
+    let standings = state.service.standings(&caller, &slug, &pool_id, query.flag("include_inactive")?).await?;
     Ok(Json(json!({ "standings": standings })).into_response())
 }
 

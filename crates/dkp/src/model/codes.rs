@@ -23,6 +23,10 @@ pub enum Code {
     UsernameTaken,
     SlugTaken,
     AlreadyMember,
+    AlreadyLinked,
+    MemberNameTaken,
+    MemberInactive,
+    CharacterTaken,
     PoolNameTaken,
     LastOwner,
     AlreadyReversed,
@@ -32,7 +36,7 @@ pub enum Code {
 }
 
 impl Code {
-    const ALL: [Code; 22] = [
+    const ALL: [Code; 26] = [
         Code::InvalidJson,
         Code::InvalidField,
         Code::InvalidAmount,
@@ -49,6 +53,10 @@ impl Code {
         Code::UsernameTaken,
         Code::SlugTaken,
         Code::AlreadyMember,
+        Code::AlreadyLinked,
+        Code::MemberNameTaken,
+        Code::MemberInactive,
+        Code::CharacterTaken,
         Code::PoolNameTaken,
         Code::LastOwner,
         Code::AlreadyReversed,
@@ -75,6 +83,10 @@ impl Code {
             Code::UsernameTaken => "username_taken",
             Code::SlugTaken => "slug_taken",
             Code::AlreadyMember => "already_member",
+            Code::AlreadyLinked => "already_linked",
+            Code::MemberNameTaken => "member_name_taken",
+            Code::MemberInactive => "member_inactive",
+            Code::CharacterTaken => "character_taken",
             Code::PoolNameTaken => "pool_name_taken",
             Code::LastOwner => "last_owner",
             Code::AlreadyReversed => "already_reversed",
@@ -94,6 +106,12 @@ impl Code {
             Code::UsernameTaken => "that username is taken",
             Code::SlugTaken => "that slug is taken",
             Code::AlreadyMember => "that user is already a member of this guild",
+            Code::AlreadyLinked => "that member is linked to an account already",
+            Code::MemberNameTaken => "this guild already has a member of that name",
+            Code::MemberInactive => {
+                "a member taken off the roster can be given or charged nothing; bring them back first"
+            }
+            Code::CharacterTaken => "this guild already has a character of that name on that realm",
             Code::PoolNameTaken => "this guild already has a pool of that name",
             Code::LastOwner => "a guild keeps at least one owner",
             Code::AlreadyReversed => "that entry was already reversed",

@@ -12,6 +12,8 @@ pub enum JobKind {
     CloseLot,
     /// Shrinks a pool's balances by a percent.
     Decay,
+    /// Runs one period of a pool's decay schedule, and plans the next.
+    ScheduledDecay,
 }
 
 impl JobKind {
@@ -19,11 +21,12 @@ impl JobKind {
         match self {
             JobKind::CloseLot => "close_lot",
             JobKind::Decay => "decay",
+            JobKind::ScheduledDecay => "scheduled_decay",
         }
     }
 
     pub fn parse(text: &str) -> Option<JobKind> {
-        [JobKind::CloseLot, JobKind::Decay].into_iter().find(|kind| kind.as_str() == text)
+        [JobKind::CloseLot, JobKind::Decay, JobKind::ScheduledDecay].into_iter().find(|kind| kind.as_str() == text)
     }
 }
 

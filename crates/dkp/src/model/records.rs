@@ -55,13 +55,19 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// A place on a guild's roster: a user's, or (`user_id` null) a raider's
+/// added by name who has no account yet.
 #[derive(Clone, Debug, Serialize)]
 pub struct Member {
     pub id: Uuid,
-    pub user_id: Uuid,
-    pub username: String,
+    pub user_id: Option<Uuid>,
+    pub username: Option<String>,
+    /// The name shown: the username where linked.
+    pub name: String,
     #[serde(with = "role_text")]
     pub role: Role,
+    /// False once taken off the roster: history and balances stay.
+    pub active: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -69,18 +75,28 @@ pub struct Pool {
     pub id: Uuid,
     pub name: String,
     pub allow_negative: bool,
+    /// The decay that runs by itself, if one is set.
+    pub decay_schedule: Option<super::DecaySchedule>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Standing {
     pub member_id: Uuid,
-    pub username: String,
+    pub username: Option<String>,
+    pub name: String,
+    pub active: bool,
     #[serde(with = "points_text")]
     pub balance: Points,
     #[serde(with = "points_text")]
     pub held: Points,
     #[serde(with = "points_text")]
     pub available: Points,
+    /// Points received over the member's life in the pool (see `store::pools`).
+    #[serde(with = "points_text")]
+    pub earned: Points,
+    /// Points paid for loot over the member's life in the pool.
+    #[serde(with = "points_text")]
+    pub spent: Points,
     /// The part of `held` that backs sealed bids: secret to everyone else.
     #[serde(skip)]
     pub sealed_held: Points,

@@ -19,6 +19,13 @@ impl Ts {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok().map(Ts)
     }
 
+    /// Reads an RFC 3339 time as given (`2026-11-26T18:00:00Z`), cut to the
+    /// microsecond as the stores keep it.
+    pub fn parse(text: &str) -> Option<Ts> {
+        let time = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        Ts::from_micros((time.unix_timestamp_nanos() / 1_000) as i64)
+    }
+
     /// This time moved by `by`.
     pub fn plus(self, by: std::time::Duration) -> Ts {
         Ts(self.0 + by)

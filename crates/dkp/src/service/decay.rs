@@ -43,10 +43,7 @@ impl Service {
         if !self.store.pools(access.guild.id, Read::Fresh).await?.iter().any(|pool| pool.id == pool_id) {
             return Err(Error::not_found());
         }
-        let percent = amount(&input.percent)?;
-        if !percent.is_positive() || percent > Points::from_stored(100_00) {
-            return Err(Error::invalid(Code::InvalidAmount, "percent: more than 0 and at most 100"));
-        }
+        let percent = percent(&input.percent)?;
         let reason = super::ledger::reason(input.reason.as_deref().unwrap_or("decay"))?;
         let request = idem.as_ref().map(Request::fingerprint_hex);
         let job = NewJob {
@@ -109,6 +106,13 @@ impl Service {
             },
         }
     }
+}
+
+/// A decay's percent as the contract allows it: an amount above 0 and at
+/// most 100, with at most two decimals.
+pub(super) fn percent(value: &Value) -> Result<Points, Error> {
+    dkp_core::ledger::decay_percent(amount(value)?)
+        .map_err(|_| Error::invalid(Code::InvalidAmount, "percent: more than 0 and at most 100"))
 }
 
 fn decay_command(job: &Job) -> Option<EntryCommand> {

@@ -119,6 +119,7 @@ impl From<StoreError> for Error {
             return Error::Refused(refusal);
         }
         match error {
+            StoreError::Forbidden => Error::Forbidden,
             // The key stays with its first request: not an answer to keep under it.
             StoreError::IdempotencyKeyReused => Error::Refused(key_reused()),
             other if crate::store::is_contention(&other) => Error::Busy,

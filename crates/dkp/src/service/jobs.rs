@@ -4,7 +4,9 @@
 //! SIGKILL, leaves its lease to run out; another runner then claims the job
 //! and runs it again. Each job's effect is written so that a second run
 //! changes nothing: closing a lot is a guarded transition, a decay is a
-//! ledger entry under an idempotency key named after the job.
+//! ledger entry under an idempotency key named after the job, a scheduled
+//! decay's period moves on in the transaction of its entry (a guarded
+//! transition too).
 //!
 //! Failures are retried with exponential backoff; a job that fails
 //! `MAX_ATTEMPTS` times, or for a reason that will not change, is marked
@@ -120,6 +122,7 @@ async fn run_one(service: &Service, job: &Job) -> JobEnd {
     match JobKind::parse(&job.kind) {
         Some(JobKind::CloseLot) => close_lot(service, job).await,
         Some(JobKind::Decay) => service.run_decay(job).await,
+        Some(JobKind::ScheduledDecay) => service.run_scheduled_decay(job).await,
         None => JobEnd::Failed(format!("no runner knows jobs of kind {}", job.kind)),
     }
 }

@@ -71,9 +71,18 @@ impl Service {
         Ok(self.store.pools(access.guild.id, caller.reads).await?)
     }
 
-    pub async fn standings(&self, caller: &Caller, slug: &str, pool_id: &str) -> Result<Vec<Standing>, Error> {
+    /// The pool's standings: of members on the roster, or with
+    /// `include_inactive` of everyone.
+    pub async fn standings(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        include_inactive: bool,
+    ) -> Result<Vec<Standing>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
-        let standings = self.store.standings(access.guild.id, super::id(pool_id)?, caller.reads).await?;
+        let standings =
+            self.store.standings(access.guild.id, super::id(pool_id)?, include_inactive, caller.reads).await?;
         Ok(standings
             .into_iter()
             .map(|s| if s.member_id == access.member_id { s } else { s.seen_by_others() })

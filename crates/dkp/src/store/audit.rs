@@ -69,15 +69,21 @@ pub trait OnUnique<T> {
     /// `constraint` is the PostgreSQL constraint name; `columns` the
     /// `table.column` SQLite names in its message.
     fn on_unique(self, constraint: &str, columns: &str, code: Code) -> Result<T, StoreError>;
+
+    /// The same for each of several constraints, as `(constraint, columns, code)`.
+    fn on_uniques(self, constraints: &[(&str, &str, Code)]) -> Result<T, StoreError>;
 }
 
 impl<T> OnUnique<T> for Result<T, sqlx::Error> {
     fn on_unique(self, constraint: &str, columns: &str, code: Code) -> Result<T, StoreError> {
+        self.on_uniques(&[(constraint, columns, code)])
+    }
+
+    fn on_uniques(self, constraints: &[(&str, &str, Code)]) -> Result<T, StoreError> {
         self.map_err(|error| {
-            if is_unique(&error, constraint, columns) {
-                StoreError::Conflict(code)
-            } else {
-                StoreError::Database(error)
+            match constraints.iter().find(|(constraint, columns, _)| is_unique(&error, constraint, columns)) {
+                Some((_, _, code)) => StoreError::Conflict(*code),
+                None => StoreError::Database(error),
             }
         })
     }

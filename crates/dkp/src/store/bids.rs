@@ -112,7 +112,9 @@ async fn lock_bidders(
     let mut accounts = HashMap::new();
     for ((pool_id, member), found) in lock_wallets_in(tx, &wanted).await? {
         accounts.insert((pool_id, member), found.account);
-        owners.insert((pool_id, member), (found.guild_id, found.user_id));
+        if let Some(user_id) = found.user_id {
+            owners.insert((pool_id, member), (found.guild_id, user_id));
+        }
         wallets.entry(pool_id).or_default().push((member, found.wallet));
     }
     for part in lots {

@@ -91,7 +91,8 @@ pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec
     Ok(events)
 }
 
-/// A `balance_changed` event for the own channel of each member named, with
+/// A `balance_changed` event for the own channel of each member named (who
+/// has an account), with
 /// their wallet in the pool as it stands inside `tx`.
 pub async fn balance_changes(tx: &mut Tx, pool_id: Uuid, members: &[Uuid]) -> Result<Vec<Pending>, StoreError> {
     let wanted: Vec<(Uuid, Uuid)> = members.iter().map(|member| (pool_id, *member)).collect();
@@ -121,7 +122,10 @@ pub async fn balance_changes_in(tx: &mut Tx, wanted: &[(Uuid, Uuid)]) -> Result<
         let (balance, held) = (Points::from_stored(row.get("balance")?), Points::from_stored(row.get("held")?));
         let data = balance_changed(row.get("guild_id")?, row.get("pool_id")?, row.get("member_id")?, balance, held)
             .ok_or_else(|| StoreError::Corrupt("available overflows".into()))?;
-        pending.push(Pending::next(user_channel(row.get("user_id")?), EventName::BalanceChanged, data));
+        // A member without an account has no channel of their own to hear it on.
+        if let Some(user_id) = row.get::<Option<Uuid>>("user_id")? {
+            pending.push(Pending::next(user_channel(user_id), EventName::BalanceChanged, data));
+        }
     }
     Ok(pending)
 }

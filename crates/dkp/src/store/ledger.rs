@@ -18,7 +18,7 @@ use super::pools::pool;
 use super::retry::retry;
 use super::sql::{Backend, Db, Row, Tx, value_rows};
 use super::{Ctx, Read, Store, StoreError};
-use crate::model::{Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Page, PageRequest, Recorded};
+use crate::model::{Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Event, Page, PageRequest, Recorded};
 
 fn entry_of(row: &Row) -> Result<Entry, StoreError> {
     let kind: String = row.get("kind")?;
@@ -132,6 +132,19 @@ async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Reco
             return Ok(Recorded::Replay(answer));
         }
     }
+    let (entry, events) = write_entry(&mut tx, command, ctx).await?;
+    tx.commit().await?;
+    Ok(Recorded::Fresh(entry, events))
+}
+
+/// Writes the entry a command asks for inside `tx` (in the write lane), with
+/// its audit row, its kept answer and its events: what every point-moving
+/// write does between its opening and its commit.
+pub(super) async fn write_entry(
+    tx: &mut Tx,
+    command: &EntryCommand,
+    ctx: &Ctx,
+) -> Result<(Entry, Vec<Event>), StoreError> {
     let allow_negative: bool = tx
         .sql("SELECT allow_negative FROM pools WHERE guild_id = $1 AND id = $2")
         .bind(command.guild_id)
@@ -140,7 +153,7 @@ async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Reco
         .await?
         .ok_or(StoreError::NotFound)?
         .get("allow_negative")?;
-    let (postings, reverses) = plan(&mut tx, command).await?;
+    let (postings, reverses) = plan(tx, command).await?;
     let draft = Draft {
         guild_id: command.guild_id,
         pool_id: command.pool_id,
@@ -151,16 +164,15 @@ async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Reco
         postings,
         allow_negative,
     };
-    let entry = post(&mut tx, draft, ctx).await?;
+    let entry = post(tx, draft, ctx).await?;
     let action = audit_action(entry.kind);
-    audit(&mut tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
+    audit(tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
     if let Some(claim) = &command.idempotency {
-        remember(&mut tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
+        remember(tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
     }
-    let pending = super::events::balance_changes(&mut tx, command.pool_id, &entry.members()).await?;
-    let events = super::events::append(&mut tx, pending, ctx).await?;
-    tx.commit().await?;
-    Ok(Recorded::Fresh(entry, events))
+    let pending = super::events::balance_changes(tx, command.pool_id, &entry.members()).await?;
+    let events = super::events::append(tx, pending, ctx).await?;
+    Ok((entry, events))
 }
 
 /// An entry about to be written.
@@ -191,8 +203,11 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
     if locked.len() < members.len() {
         return Err(StoreError::UnknownReference("member_id"));
     }
-    let accounts: BTreeMap<Uuid, Uuid> = locked.iter().map(|(member, (account, _))| (*member, *account)).collect();
-    let wallets: BTreeMap<Uuid, Wallet> = locked.iter().map(|(member, (_, wallet))| (*member, *wallet)).collect();
+    if draft.kind.names_members() && locked.values().any(|locked| !locked.active) {
+        return Err(StoreError::Conflict(Code::MemberInactive));
+    }
+    let accounts: BTreeMap<Uuid, Uuid> = locked.iter().map(|(member, locked)| (*member, locked.account)).collect();
+    let wallets: BTreeMap<Uuid, Wallet> = locked.iter().map(|(member, locked)| (*member, locked.wallet)).collect();
     let balances = ledger::apply(&draft.postings, &wallets, Check::of(draft.kind, draft.allow_negative))?;
 
     let entry = Entry {
@@ -272,7 +287,7 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
             let balances: BTreeMap<Uuid, Points> = lock_wallets(tx, command.pool_id, &members)
                 .await?
                 .into_iter()
-                .map(|(m, (_, w))| (m, w.balance))
+                .map(|(member, locked)| (member, locked.wallet.balance))
                 .collect();
             (ledger::decay(&balances, *percent)?, None)
         }
@@ -311,16 +326,16 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
 }
 
 /// Locks, in one statement and in account-id order, the accounts of
-/// `members` in the pool and reads their wallets: member id to (account id,
-/// wallet). A member with no account in the pool is missing from the map.
+/// `members` in the pool and reads their wallets, by member id. A member
+/// with no account in the pool is missing from the map.
 pub(super) async fn lock_wallets(
     tx: &mut Tx,
     pool_id: Uuid,
     members: &BTreeSet<Uuid>,
-) -> Result<BTreeMap<Uuid, (Uuid, Wallet)>, StoreError> {
+) -> Result<BTreeMap<Uuid, LockedWallet>, StoreError> {
     let wanted: Vec<(Uuid, Uuid)> = members.iter().map(|member| (pool_id, *member)).collect();
     let locked = lock_wallets_in(tx, &wanted).await?;
-    Ok(locked.into_iter().map(|((_, member), locked)| (member, (locked.account, locked.wallet))).collect())
+    Ok(locked.into_iter().map(|((_, member), locked)| (member, locked)).collect())
 }
 
 /// A member's account locked for a write, with what its events need.
@@ -328,8 +343,11 @@ pub(super) struct LockedWallet {
     pub account: Uuid,
     pub wallet: Wallet,
     pub guild_id: Uuid,
-    /// The member's user, whose own channel hears of the wallet.
-    pub user_id: Uuid,
+    /// The member's user, whose own channel hears of the wallet (none for a
+    /// member without an account).
+    pub user_id: Option<Uuid>,
+    /// Whether the member is on the roster.
+    pub active: bool,
 }
 
 /// Locks, in one statement and in account-id order (the one order every
@@ -348,7 +366,7 @@ pub(super) async fn lock_wallets_in(
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
     let sql = format!(
         concat!(
-            "SELECT a.id, a.guild_id, a.pool_id, a.member_id, m.user_id, a.balance, ",
+            "SELECT a.id, a.guild_id, a.pool_id, a.member_id, m.user_id, m.active, a.balance, ",
             held_sql!(),
             " FROM (VALUES {}) AS v JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
              JOIN members m ON m.id = a.member_id ORDER BY a.id{}"
@@ -369,6 +387,7 @@ pub(super) async fn lock_wallets_in(
             wallet,
             guild_id: row.get("guild_id")?,
             user_id: row.get("user_id")?,
+            active: row.get("active")?,
         };
         wallets.insert((row.get("pool_id")?, row.get("member_id")?), locked);
     }

@@ -2,8 +2,14 @@
 //! transaction. On PostgreSQL a transaction-scoped advisory lock lets several
 //! instances start at once (and works through PgBouncer in transaction mode):
 //! the first applies, the others wait and then find nothing left to do.
+//!
+//! On SQLite they run on a connection of their own with foreign keys off, as
+//! SQLite asks for a table it cannot alter in place and must rebuild (a
+//! `DROP TABLE` with foreign keys on would first delete the rows others
+//! refer to); every reference is checked before the commit instead.
 
 use anyhow::Context;
+use sqlx::sqlite::SqlitePoolOptions;
 use uuid::Uuid;
 
 use super::sql::{Backend, Db};
@@ -46,12 +52,31 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0005_blobs.sql"),
         sqlite: include_str!("../../migrations/sqlite/0005_blobs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "roster",
+        postgres: include_str!("../../migrations/postgres/0006_roster.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0006_roster.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.
 const LOCK_KEY: i64 = 0x646b_705f_6d69_67;
 
 pub async fn run(db: &Db) -> anyhow::Result<()> {
+    let Db::Lite(pool) = db else { return apply(db).await };
+    let options = pool.connect_options().as_ref().clone().foreign_keys(false);
+    let lone = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .context("cannot open the database to migrate it")?;
+    let applied = apply(&Db::Lite(lone.clone())).await;
+    lone.close().await;
+    applied
+}
+
+async fn apply(db: &Db) -> anyhow::Result<()> {
     let mut tx = db.begin_locking().await.context("cannot start the migration")?;
     if db.backend() == Backend::Postgres {
         tx.sql("SELECT pg_advisory_xact_lock($1)").bind(LOCK_KEY).execute().await?;
@@ -85,6 +110,10 @@ pub async fn run(db: &Db) -> anyhow::Result<()> {
             .execute()
             .await?;
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    if db.backend() == Backend::Sqlite {
+        let broken = tx.sql("PRAGMA foreign_key_check").fetch_all().await?;
+        anyhow::ensure!(broken.is_empty(), "the migrations left {} rows referring to none", broken.len());
     }
     tx.commit().await.context("cannot commit the migrations")?;
     Ok(())

@@ -1,6 +1,9 @@
 //! Pools, their accounts and standings: opening a pool opens an account for
 //! every member and the pool's system accounts; standings are each member's
-//! balance, what their bids hold and what is left available.
+//! balance, what their bids hold, what is left available, and what they
+//! earned and spent over their life in the pool.
+
+use std::collections::BTreeMap;
 
 use dkp_core::{Points, SystemAccount};
 use uuid::Uuid;
@@ -14,7 +17,7 @@ use crate::model::{Code, Pool, Standing};
 async fn create_pool(db: &Db, guild_id: Uuid, name: &str, allow_negative: bool, ctx: &Ctx) -> Result<Pool, StoreError> {
     retry("create_pool", || async {
         let mut tx = db.begin_write().await?;
-        let pool = Pool { id: Uuid::now_v7(), name: name.to_owned(), allow_negative };
+        let pool = Pool { id: Uuid::now_v7(), name: name.to_owned(), allow_negative, decay_schedule: None };
         tx.sql("INSERT INTO pools (id, guild_id, name, allow_negative, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(pool.id)
             .bind(guild_id)
@@ -27,15 +30,7 @@ async fn create_pool(db: &Db, guild_id: Uuid, name: &str, allow_negative: bool, 
         for system in SystemAccount::ALL {
             open_account(&mut tx, guild_id, pool.id, None, Some(system)).await?;
         }
-        let members: Vec<Uuid> = tx
-            .sql("SELECT id FROM members WHERE guild_id = $1 ORDER BY id")
-            .bind(guild_id)
-            .fetch_all()
-            .await?
-            .iter()
-            .map(|row| row.get("id"))
-            .collect::<Result<_, _>>()?;
-        for member_id in members {
+        for member_id in ids(&mut tx, "SELECT id FROM members WHERE guild_id = $1 ORDER BY id", guild_id).await? {
             open_account(&mut tx, guild_id, pool.id, Some(member_id), None).await?;
         }
         audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), "pool.create", "pool", pool.id).after(&pool)).await?;
@@ -43,6 +38,12 @@ async fn create_pool(db: &Db, guild_id: Uuid, name: &str, allow_negative: bool, 
         Ok(pool)
     })
     .await
+}
+
+/// The ids a query of one guild's rows (`$1` the guild) reads, in its order.
+pub(super) async fn ids(tx: &mut Tx, sql: &'static str, guild_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    let rows = tx.sql(sql).bind(guild_id).fetch_all().await?;
+    Ok(rows.iter().map(|row| row.get("id")).collect::<Result<_, _>>()?)
 }
 
 /// Opens a member's or a system account in a pool, at zero.
@@ -64,61 +65,123 @@ pub async fn open_account(
     Ok(())
 }
 
-fn pool_of(row: &Row) -> Result<Pool, sqlx::Error> {
-    Ok(Pool { id: row.get("id")?, name: row.get("name")?, allow_negative: row.get("allow_negative")? })
+/// A pool query: the pool with its decay schedule, if any, then `$tail`.
+macro_rules! pool_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT p.id, p.name, p.allow_negative, s.percent, s.every_days, s.next_at FROM pools p \
+             LEFT JOIN decay_schedules s ON s.pool_id = p.id",
+            $tail
+        )
+    };
+}
+
+fn pool_of(row: &Row) -> Result<Pool, StoreError> {
+    Ok(Pool {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        allow_negative: row.get("allow_negative")?,
+        decay_schedule: super::schedules::schedule_of(row)?,
+    })
 }
 
 async fn pools(db: &Db, guild_id: Uuid) -> Result<Vec<Pool>, StoreError> {
-    let rows = db
-        .sql("SELECT id, name, allow_negative FROM pools WHERE guild_id = $1 ORDER BY id")
-        .bind(guild_id)
-        .fetch_all()
-        .await?;
-    Ok(rows.iter().map(pool_of).collect::<Result<_, _>>()?)
+    let rows = db.sql(pool_sql!(" WHERE p.guild_id = $1 ORDER BY p.id")).bind(guild_id).fetch_all().await?;
+    rows.iter().map(pool_of).collect()
 }
 
 pub(super) async fn pool(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Pool, StoreError> {
     let row = db
-        .sql("SELECT id, name, allow_negative FROM pools WHERE guild_id = $1 AND id = $2")
+        .sql(pool_sql!(" WHERE p.guild_id = $1 AND p.id = $2"))
         .bind(guild_id)
         .bind(pool_id)
         .fetch_optional()
         .await?
         .ok_or(StoreError::NotFound)?;
-    Ok(pool_of(&row)?)
+    pool_of(&row)
 }
 
-async fn standings(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Vec<Standing>, StoreError> {
+/// A member's lifetime figures in a pool, summed from their postings: each
+/// posting counts by the kind of its entry, or for a reversal by the kind of
+/// the entry it reverses (so a reversal takes back exactly what its entry
+/// counted), and by the sign the original posting had.
+/// - `earned`: awards, raid awards and their corrections, positive
+///   adjustments, and positive settlement postings (a zero-sum pool's share
+///   of a price);
+/// - `spent`: what settlements charged the member for loot.
+/// Transfers, decay and negative adjustments count in neither.
+macro_rules! lifetime_sql {
+    () => {
+        "SELECT p.account_id, \
+           SUM(CASE WHEN k.kind IN ('award', 'raid', 'raid_correction') \
+                      OR (k.kind IN ('adjustment', 'settlement') AND k.sign * p.amount > 0) \
+               THEN p.amount ELSE 0 END) AS earned, \
+           SUM(CASE WHEN k.kind = 'settlement' AND k.sign * p.amount < 0 THEN -p.amount ELSE 0 END) AS spent \
+         FROM postings p JOIN accounts pa ON pa.id = p.account_id \
+         JOIN (SELECT e.id, COALESCE(o.kind, e.kind) AS kind, CASE WHEN e.reverses IS NULL THEN 1 ELSE -1 END AS sign \
+                 FROM entries e LEFT JOIN entries o ON o.id = e.reverses \
+                WHERE e.guild_id = $1 AND e.pool_id = $2) k ON k.id = p.entry_id \
+         WHERE pa.guild_id = $1 AND pa.pool_id = $2 AND pa.member_id IS NOT NULL \
+         GROUP BY p.account_id"
+    };
+}
+
+async fn standings(
+    db: &Db,
+    guild_id: Uuid,
+    pool_id: Uuid,
+    include_inactive: bool,
+) -> Result<Vec<Standing>, StoreError> {
     pool(db, guild_id, pool_id).await?;
     let rows = db
         .sql(concat!(
-            "SELECT a.member_id, u.username, a.balance, ",
+            "SELECT a.member_id, u.username, m.name, m.active, a.balance, ",
             held_sql!(),
             ", CAST(COALESCE((SELECT SUM(h.amount) FROM holds h JOIN lots l ON l.id = h.lot_id \
-               WHERE h.account_id = a.id AND l.mode <> 'open'), 0) AS BIGINT) AS sealed_held",
-            " FROM accounts a JOIN members m ON m.id = a.member_id JOIN users u ON u.id = m.user_id \
-             WHERE a.guild_id = $1 AND a.pool_id = $2 ORDER BY a.balance DESC, u.username_folded"
+               WHERE h.account_id = a.id AND l.mode <> 'open'), 0) AS BIGINT) AS sealed_held, \
+             CAST(COALESCE(t.earned, 0) AS BIGINT) AS earned, CAST(COALESCE(t.spent, 0) AS BIGINT) AS spent \
+             FROM accounts a JOIN members m ON m.id = a.member_id LEFT JOIN users u ON u.id = m.user_id \
+             LEFT JOIN (",
+            lifetime_sql!(),
+            ") t ON t.account_id = a.id \
+             WHERE a.guild_id = $1 AND a.pool_id = $2 AND ($3 OR m.active) ORDER BY a.balance DESC, m.name_folded"
         ))
+        .bind(guild_id)
+        .bind(pool_id)
+        .bind(include_inactive)
+        .fetch_all()
+        .await?;
+    rows.iter().map(standing_of).collect()
+}
+
+fn standing_of(row: &Row) -> Result<Standing, StoreError> {
+    let balance = Points::from_stored(row.get("balance")?);
+    let held = Points::from_stored(row.get("held")?);
+    let available = balance.checked_sub(held).map_err(|_| StoreError::Corrupt("available overflows".into()))?;
+    Ok(Standing {
+        member_id: row.get("member_id")?,
+        username: row.get("username")?,
+        name: row.get("name")?,
+        active: row.get("active")?,
+        balance,
+        held,
+        available,
+        earned: Points::from_stored(row.get("earned")?),
+        spent: Points::from_stored(row.get("spent")?),
+        sealed_held: Points::from_stored(row.get("sealed_held")?),
+    })
+}
+
+/// The balance of every member's account in the pool (on the roster or not).
+async fn balances(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<BTreeMap<Uuid, Points>, StoreError> {
+    pool(db, guild_id, pool_id).await?;
+    let rows = db
+        .sql("SELECT member_id, balance FROM accounts WHERE guild_id = $1 AND pool_id = $2 AND member_id IS NOT NULL")
         .bind(guild_id)
         .bind(pool_id)
         .fetch_all()
         .await?;
-    rows.iter()
-        .map(|row| {
-            let balance = Points::from_stored(row.get("balance")?);
-            let held = Points::from_stored(row.get("held")?);
-            let available = balance.checked_sub(held).map_err(|_| StoreError::Corrupt("available overflows".into()))?;
-            let sealed_held = Points::from_stored(row.get("sealed_held")?);
-            Ok(Standing {
-                member_id: row.get("member_id")?,
-                username: row.get("username")?,
-                balance,
-                held,
-                available,
-                sealed_held,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| Ok((row.get("member_id")?, Points::from_stored(row.get("balance")?)))).collect()
 }
 
 impl Store {
@@ -136,7 +199,30 @@ impl Store {
         self.read(read, |db| pools(db, guild_id)).await
     }
 
-    pub async fn standings(&self, guild_id: Uuid, pool_id: Uuid, read: Read) -> Result<Vec<Standing>, StoreError> {
-        self.read(read, |db| standings(db, guild_id, pool_id)).await
+    /// One of the guild's pools.
+    pub async fn pool(&self, guild_id: Uuid, pool_id: Uuid, read: Read) -> Result<Pool, StoreError> {
+        self.read(read, |db| pool(db, guild_id, pool_id)).await
+    }
+
+    /// Every member's wallet and lifetime figures in the pool: those on the
+    /// roster, or everyone.
+    pub async fn standings(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        include_inactive: bool,
+        read: Read,
+    ) -> Result<Vec<Standing>, StoreError> {
+        self.read(read, |db| standings(db, guild_id, pool_id, include_inactive)).await
+    }
+
+    /// Every member's balance in the pool, by member id (what a decay reads).
+    pub async fn balances(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        read: Read,
+    ) -> Result<BTreeMap<Uuid, Points>, StoreError> {
+        self.read(read, |db| balances(db, guild_id, pool_id)).await
     }
 }

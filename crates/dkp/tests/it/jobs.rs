@@ -41,7 +41,7 @@ async fn settled(app: &TestApp, guild: &Guild, job_id: &str) -> Value {
     panic!("job {job_id} never finished");
 }
 
-async fn decay_entries(app: &TestApp, guild: &Guild) -> usize {
+pub(crate) async fn decay_entries(app: &TestApp, guild: &Guild) -> usize {
     let reply =
         app.get(&format!("/api/v1/guilds/{}/pools/{}/entries", guild.slug, guild.pool)).token(&guild.owner.token);
     let entries = reply.send().await.expect(200).json["entries"].clone();
@@ -165,10 +165,10 @@ async fn second_without_jobs(app: &TestApp) -> TestApp {
 }
 
 /// A `dkp worker` process on the test's database.
-struct Worker(Child);
+pub(crate) struct Worker(Child);
 
 impl Worker {
-    fn start(app: &TestApp, lease_s: u64) -> Worker {
+    pub(crate) fn start(app: &TestApp, lease_s: u64) -> Worker {
         let child = Command::new(env!("CARGO_BIN_EXE_dkp"))
             .args(["worker", "--job-lease-s", &lease_s.to_string()])
             .env("DATABASE_URL", &app.url)
@@ -180,12 +180,12 @@ impl Worker {
         Worker(child)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.0.id()
     }
 
     /// SIGKILL: no chance to finish anything.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -197,7 +197,47 @@ impl Drop for Worker {
     }
 }
 
-async fn job_row(app: &TestApp, job_id: &str) -> (String, i64, Option<String>) {
+/// A connection holding every member account locked, in a transaction it
+/// began, so that a ledger write blocks inside its own transaction until
+/// `release`.
+pub(crate) struct Blocker(sqlx::PgConnection);
+
+impl Blocker {
+    pub(crate) async fn hold_accounts(app: &TestApp) -> Blocker {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&app.url).await.expect("connect");
+        sqlx::query("BEGIN").execute(&mut conn).await.expect("begin");
+        sqlx::query("SELECT id FROM accounts WHERE member_id IS NOT NULL FOR UPDATE")
+            .fetch_all(&mut conn)
+            .await
+            .expect("lock accounts");
+        Blocker(conn)
+    }
+
+    /// Waits (10 s at most) until `worker` has claimed the job and is stuck
+    /// in it, waiting for the accounts held.
+    pub(crate) async fn wait_for(&mut self, app: &TestApp, job_id: &str, worker: &Worker) {
+        let name = format!("worker-{}-", worker.pid());
+        for _ in 0..200 {
+            let (_, attempts, locked_by) = job_row(app, job_id).await;
+            let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
+                .fetch_one(&mut self.0)
+                .await
+                .expect("locks");
+            if attempts == 1 && locked_by.as_deref().is_some_and(|l| l.starts_with(&name)) && waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the worker never got into the job");
+    }
+
+    pub(crate) async fn release(mut self) {
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.expect("release");
+    }
+}
+
+pub(crate) async fn job_row(app: &TestApp, job_id: &str) -> (String, i64, Option<String>) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&app.url).await.expect("connect");
     let row: (String, i32, Option<String>) =
@@ -216,36 +256,14 @@ async fn a_worker_killed_mid_job_leaves_it_to_another_and_it_applies_once() {
     let (_, ana) = app.funded_member(&guild, "ana", 1000).await;
 
     // Hold the pool's member accounts, so the worker's decay blocks inside its transaction.
-    use sqlx::Connection;
-    let mut blocker = sqlx::PgConnection::connect(&app.url).await.expect("connect");
-    let mut held = sqlx::Connection::begin(&mut blocker).await.expect("begin");
-    sqlx::query("SELECT id FROM accounts WHERE member_id IS NOT NULL FOR UPDATE")
-        .fetch_all(&mut *held)
-        .await
-        .expect("lock accounts");
-
+    let mut blocker = Blocker::hold_accounts(&app).await;
     let queued = decay(&app, &guild, &guild.owner.token, json!({"percent": "10"}), None).await.expect(202);
     let job_id = queued.json["job"]["id"].as_str().unwrap().to_owned();
     let mut first = Worker::start(&app, 2);
-    let name = format!("worker-{}-", first.pid());
-    // Wait until the first worker has claimed the job and is stuck in it.
-    let mut stuck = false;
-    for _ in 0..200 {
-        let (_, attempts, locked_by) = job_row(&app, &job_id).await;
-        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
-            .fetch_one(&mut *held)
-            .await
-            .expect("locks");
-        if attempts == 1 && locked_by.as_deref().is_some_and(|l| l.starts_with(&name)) && waiting > 0 {
-            stuck = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(stuck, "the first worker never got into the job");
+    blocker.wait_for(&app, &job_id, &first).await;
 
     first.kill();
-    held.rollback().await.expect("release");
+    blocker.release().await;
     assert_eq!(decay_entries(&app, &guild).await, 0, "the killed worker's transaction never committed");
 
     let _second = Worker::start(&app, 2);

@@ -51,7 +51,10 @@ async fn awards_adjustments_and_transfers_move_points_and_balance(app: TestApp) 
     let rows = standings.json["standings"].as_array().unwrap().clone();
     assert_eq!(
         rows[0],
-        json!({"member_id": a, "username": "ana", "balance": "20.25", "held": "0.00", "available": "20.25"})
+        json!({
+            "member_id": a, "username": "ana", "name": "ana", "active": true, "balance": "20.25", "held": "0.00",
+            "available": "20.25", "earned": "12.50", "spent": "0.00",
+        })
     );
     assert_eq!(rows[1]["balance"], "2.50");
     assert_eq!(rows.len(), 3, "the owner has an account too");

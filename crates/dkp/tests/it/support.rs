@@ -314,6 +314,14 @@ impl TestApp {
         self.call(Method::PATCH, path)
     }
 
+    pub fn put(&self, path: &str) -> Call<'_> {
+        self.call(Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(Method::DELETE, path)
+    }
+
     pub async fn register(&self, name: &str) -> User {
         let reply = self
             .post("/api/v1/auth/register")
