@@ -61,6 +61,10 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("post", "/api/v1/guilds/{slug}/members"),
         ("get", "/api/v1/guilds/{slug}/members"),
         ("patch", "/api/v1/guilds/{slug}/members/{member_id}"),
+        ("delete", "/api/v1/guilds/{slug}/members/{member_id}"),
+        ("post", "/api/v1/guilds/{slug}/characters"),
+        ("get", "/api/v1/guilds/{slug}/characters"),
+        ("patch", "/api/v1/guilds/{slug}/characters/{character_id}"),
         ("get", "/api/v1/guilds/{slug}/audit"),
         ("post", "/api/v1/guilds/{slug}/pools"),
         ("get", "/api/v1/guilds/{slug}/pools"),
@@ -78,6 +82,10 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/cancel"),
         ("put", "/api/v1/guilds/{slug}/logo"),
         ("put", "/api/v1/guilds/{slug}/lots/{lot_id}/icon"),
+        ("post", "/api/v1/guilds/{slug}/pools/{pool_id}/decay"),
+        ("get", "/api/v1/guilds/{slug}/pools/{pool_id}/decay/schedule"),
+        ("put", "/api/v1/guilds/{slug}/pools/{pool_id}/decay/schedule"),
+        ("get", "/api/v1/guilds/{slug}/pools/{pool_id}/decay/preview"),
         ("get", "/blobs/{key}"),
         ("get", "/api/v1/ws"),
         ("get", "/health/live"),
@@ -91,14 +99,16 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
     // And every documented operation is served (anything but a 404 from the fallback or a 405).
     let documented = doc["paths"].as_object().unwrap();
     for (path, ops) in documented {
-        for method in ops.as_object().unwrap().keys().filter(|m| ["get", "post", "patch", "put"].contains(&m.as_str()))
+        for method in
+            ops.as_object().unwrap().keys().filter(|m| ["get", "post", "patch", "put", "delete"].contains(&m.as_str()))
         {
             let concrete = path
                 .replace("{slug}", "nowhere")
                 .replace("{pool_id}", "p")
                 .replace("{member_id}", "m")
                 .replace("{entry_id}", "e")
-                .replace("{lot_id}", "l");
+                .replace("{lot_id}", "l")
+                .replace("{character_id}", "c");
             let reply = app.call(method.to_uppercase().parse().unwrap(), &concrete).send().await;
             assert_ne!(reply.status.as_u16(), 405, "{method} {path}");
             assert!(
