@@ -161,14 +161,18 @@ async fn link(tx: &mut Tx, guild_id: Uuid, member: &mut Member, username_folded:
     Ok(())
 }
 
-/// Refuses a change that leaves the guild without an active owner.
+/// Refuses a change that leaves the guild without an active owner who has an
+/// account (someone must be able to sign in and run it).
 async fn keep_an_owner(tx: &mut Tx, guild_id: Uuid, before: &Member, after: &Member) -> Result<(), StoreError> {
     let was_owner = before.role == Role::Owner && before.active;
     if !was_owner || (after.role == Role::Owner && after.active) {
         return Ok(());
     }
     let owners: i64 = tx
-        .sql("SELECT COUNT(*) AS owners FROM members WHERE guild_id = $1 AND role = 'owner' AND active")
+        .sql(
+            "SELECT COUNT(*) AS owners FROM members \
+              WHERE guild_id = $1 AND role = 'owner' AND active AND user_id IS NOT NULL",
+        )
         .bind(guild_id)
         .fetch_one()
         .await?

@@ -210,6 +210,11 @@ async fn officers_take_off_plain_members_only_and_a_guild_keeps_an_active_owner(
         .await
         .expect_error(403, "forbidden");
     app.delete(&path(&officer_member)).token(&guild.owner.token).send().await.expect(200);
+    // An owner without an account cannot run the guild: it does not count.
+    let ghost = add_by_name(&app, &guild, "Ghost").await;
+    let ghost_path = path(ghost["id"].as_str().unwrap());
+    app.patch(&ghost_path).token(&guild.owner.token).json(json!({"role": "owner"})).send().await.expect(200);
+    app.delete(&path(&guild.owner_member)).token(&guild.owner.token).send().await.expect_error(409, "last_owner");
     // The owner hands the guild on, then may leave it.
     app.patch(&path(&other_officer)).token(&guild.owner.token).json(json!({"role": "owner"})).send().await.expect(200);
     app.delete(&path(&guild.owner_member)).token(&guild.owner.token).send().await.expect(200);
