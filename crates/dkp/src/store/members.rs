@@ -164,7 +164,7 @@ async fn link(tx: &mut Tx, guild_id: Uuid, member: &mut Member, username_folded:
 /// Refuses a change that leaves the guild without an active owner who has an
 /// account (someone must be able to sign in and run it).
 async fn keep_an_owner(tx: &mut Tx, guild_id: Uuid, before: &Member, after: &Member) -> Result<(), StoreError> {
-    let was_owner = before.role == Role::Owner && before.active;
+    let was_owner = before.role == Role::Owner && before.active && before.user_id.is_some();
     if !was_owner || (after.role == Role::Owner && after.active) {
         return Ok(());
     }
@@ -199,12 +199,6 @@ async fn change_member(
     let mut after = before.clone();
     if let Some(username) = &change.link {
         link(tx, guild_id, &mut after, username).await?;
-        let part = Part {
-            action: "member.link",
-            before: json!({"name": before.name}),
-            after: json!({"user_id": after.user_id, "name": after.name}),
-        };
-        audit_part(tx, ctx, guild_id, member_id, part).await?;
     }
     after.role = change.role.unwrap_or(before.role);
     after.active = change.active.unwrap_or(before.active);
@@ -216,23 +210,40 @@ async fn change_member(
         .bind(member_id)
         .execute()
         .await?;
-    if after.role != before.role {
-        let part = Part {
+    audit_change(tx, ctx, guild_id, &before, &after).await?;
+    Ok(after)
+}
+
+/// The audit rows of a member's change: one for each part that changed.
+async fn audit_change(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    guild_id: Uuid,
+    before: &Member,
+    after: &Member,
+) -> Result<(), StoreError> {
+    let parts = [
+        (before.user_id != after.user_id).then(|| Part {
+            action: "member.link",
+            before: json!({"name": before.name}),
+            after: json!({"user_id": after.user_id, "name": after.name}),
+        }),
+        (before.role != after.role).then(|| Part {
             action: "member.role",
             before: json!({"role": before.role.as_str()}),
             after: json!({"role": after.role.as_str()}),
-        };
-        audit_part(tx, ctx, guild_id, member_id, part).await?;
-    }
-    if after.active != before.active {
-        let part = Part {
+        }),
+        (before.active != after.active).then(|| Part {
             action: "member.active",
             before: json!({"active": before.active}),
             after: json!({"active": after.active}),
-        };
-        audit_part(tx, ctx, guild_id, member_id, part).await?;
+        }),
+    ];
+    for part in parts.into_iter().flatten() {
+        let row = AuditWrite::new(ctx, Some(guild_id), part.action, "member", after.id);
+        audit(tx, row.before(part.before).after(part.after)).await?;
     }
-    Ok(after)
+    Ok(())
 }
 
 /// One part of a member's change, as its audit row shows it.
@@ -240,14 +251,6 @@ struct Part {
     action: &'static str,
     before: Value,
     after: Value,
-}
-
-async fn audit_part(tx: &mut Tx, ctx: &Ctx, guild_id: Uuid, member_id: Uuid, part: Part) -> Result<(), StoreError> {
-    audit(
-        tx,
-        AuditWrite::new(ctx, Some(guild_id), part.action, "member", member_id).before(part.before).after(part.after),
-    )
-    .await
 }
 
 impl Store {

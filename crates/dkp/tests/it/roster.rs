@@ -188,7 +188,7 @@ async fn a_member_taken_off_the_roster_keeps_balance_and_history_and_leaves_defa
 async fn officers_take_off_plain_members_only_and_a_guild_keeps_an_active_owner(app: TestApp) {
     let guild = app.guild("owls").await;
     let (officer, officer_member) = app.member(&guild, "olaf", "officer").await;
-    let (_, other_officer) = app.member(&guild, "oda", "officer").await;
+    let (oda, other_officer) = app.member(&guild, "oda", "officer").await;
     let (member, plain) = app.member(&guild, "mia", "member").await;
     let path = |id: &str| format!("{}/{id}", members_path(&guild));
 
@@ -220,6 +220,8 @@ async fn officers_take_off_plain_members_only_and_a_guild_keeps_an_active_owner(
     app.delete(&path(&guild.owner_member)).token(&guild.owner.token).send().await.expect(200);
     let me = app.get("/api/v1/me").token(&guild.owner.token).send().await.expect(200);
     assert_eq!(me.json["guilds"], json!([]));
+    // Taking off the owner without an account leaves the one who has one.
+    app.delete(&ghost_path).token(&oda.token).send().await.expect(200);
     let stranger = app.register("stranger").await;
     app.delete(&path(&plain)).token(&stranger.token).send().await.expect_error(404, "not_found");
 }
