@@ -97,7 +97,8 @@ async fn apply(db: &Db) -> anyhow::Result<()> {
     if let Some(newest) = applied.last().filter(|v| **v > MIGRATIONS.last().map_or(0, |m| m.version)) {
         anyhow::bail!("the database has schema version {newest}, newer than this binary knows; run a newer dkp");
     }
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    let pending: Vec<&Migration> = MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)).collect();
+    for migration in &pending {
         let text = match db.backend() {
             Backend::Postgres => migration.postgres,
             Backend::Sqlite => migration.sqlite,
@@ -111,7 +112,8 @@ async fn apply(db: &Db) -> anyhow::Result<()> {
             .await?;
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
     }
-    if db.backend() == Backend::Sqlite {
+    // Only after a change of schema: the check reads every row.
+    if db.backend() == Backend::Sqlite && !pending.is_empty() {
         let broken = tx.sql("PRAGMA foreign_key_check").fetch_all().await?;
         anyhow::ensure!(broken.is_empty(), "the migrations left {} rows referring to none", broken.len());
     }
