@@ -91,9 +91,8 @@ pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec
     Ok(events)
 }
 
-/// A `balance_changed` event for the own channel of each member named (who
-/// has an account), with
-/// their wallet in the pool as it stands inside `tx`.
+/// A `balance_changed` event for the own channel of each member named who
+/// has an account, with their wallet in the pool as it stands inside `tx`.
 pub async fn balance_changes(tx: &mut Tx, pool_id: Uuid, members: &[Uuid]) -> Result<Vec<Pending>, StoreError> {
     let wanted: Vec<(Uuid, Uuid)> = members.iter().map(|member| (pool_id, *member)).collect();
     balance_changes_in(tx, &wanted).await
