@@ -15,12 +15,12 @@ use dkp_core::auction::Decision;
 use dkp_core::ledger::Wallet;
 use uuid::Uuid;
 
-use super::events::{Pending, append, balance_changes_in};
+use super::events::{INSERT_EVENTS, Pending, event_rows, number};
 use super::idempotency::{remember, replay};
 use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
 use super::retry::retry;
-use super::sql::{Tx, value_rows};
+use super::sql::{Rows, Tx, Writes};
 use super::{Ctx, Store, StoreError};
 use crate::model::{
     Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, LotView, Refusal, balance_changed,
@@ -55,6 +55,7 @@ impl Store {
                 outcomes.push(kept_answers(&mut tx, &part.bids).await?);
             }
             let (mut wallets, owners) = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
+            let read = wallets.clone();
             let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
             for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
                 let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
@@ -72,11 +73,16 @@ impl Store {
             }
             let mut events = Vec::new();
             if !placed.is_empty() {
-                insert_bids(&mut tx, &placed).await?;
-                write_holds(&mut tx, &holds, &locked).await?;
-                update_lots(&mut tx, &mut locked).await?;
-                pending.extend(wallet_events(&mut tx, lots, &holds, &wallets, &owners).await?);
-                events = append(&mut tx, pending, ctx).await?;
+                pending.extend(wallet_events(lots, &holds, (&read, &wallets), &owners)?);
+                events = number(&mut tx, pending).await?;
+                let mut writes = Writes::default();
+                writes.add(INSERT_BIDS, bid_rows(&placed));
+                let (ended, kept) = hold_rows(&holds, &locked)?;
+                writes.add(DELETE_HOLDS, ended);
+                writes.add(UPSERT_HOLDS, kept);
+                writes.add(UPDATE_LOTS, moved_lots(&mut locked)?);
+                writes.add(INSERT_EVENTS, event_rows(&events, ctx));
+                writes.run(&mut tx).await?;
                 remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
             }
             tx.commit().await?;
@@ -107,6 +113,13 @@ async fn lock_bidders(
         let fresh = part.bids.iter().zip(outcomes).filter(|(_, o)| o.is_none()).map(|(b, _)| b.member_id);
         bidders.extend(fresh.map(|member| (part.pool_id, member)));
     }
+    // The lots' standing bidders too: an outbid one's wallet moves with the
+    // batch, and its event is written from it.
+    for part in lots {
+        if let Some(lot) = locked.get(&part.lot_id) {
+            bidders.extend(lot.lot.standing.iter().map(|s| (part.pool_id, s.member)));
+        }
+    }
     let wanted: Vec<(Uuid, Uuid)> = bidders.into_iter().collect();
     let (mut wallets, mut owners) = (Wallets::new(), Owners::new());
     let mut accounts = HashMap::new();
@@ -128,32 +141,37 @@ async fn lock_bidders(
     Ok((wallets, owners))
 }
 
-/// The `balance_changed` events of every member whose holds the batch moved:
-/// from the wallets the batch locked, as it left them (what the database now
-/// holds), and read for the others (an outbid leader who did not bid).
-async fn wallet_events(
-    tx: &mut Tx,
+/// The `balance_changed` events of every member whose wallet the batch
+/// changed, from their wallets as the batch left them (what the database
+/// will hold). Every member whose holds moved is a bidder or a standing
+/// bidder, whose wallet the batch locked; one whose bid was accepted and
+/// then outbid within the batch ends where it began, and hears nothing.
+fn wallet_events(
     lots: &[LotBids],
     holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
-    wallets: &Wallets,
+    (read, left): (&Wallets, &Wallets),
     owners: &Owners,
 ) -> Result<Vec<Pending>, StoreError> {
     let pool_of: HashMap<Uuid, Uuid> = lots.iter().map(|l| (l.lot_id, l.pool_id)).collect();
     let touched: BTreeSet<(Uuid, Uuid)> =
         holds.iter().filter_map(|(lot_id, member, _)| Some((*pool_of.get(lot_id)?, *member))).collect();
+    let wallet = |wallets: &Wallets, pool_id: Uuid, member: Uuid| {
+        wallets.get(&pool_id).and_then(|w| w.iter().find(|(m, _)| *m == member)).map(|(_, w)| *w)
+    };
     let mut pending = Vec::with_capacity(touched.len());
-    let mut unlocked = Vec::new();
     for (pool_id, member) in touched {
-        let wallet = wallets.get(&pool_id).and_then(|w| w.iter().find(|(m, _)| *m == member)).map(|(_, w)| *w);
-        let (Some(wallet), Some(&(guild_id, user_id))) = (wallet, owners.get(&(pool_id, member))) else {
-            unlocked.push((pool_id, member));
-            continue;
+        let before = wallet(read, pool_id, member);
+        let (Some(after), Some(&(guild_id, user_id))) = (wallet(left, pool_id, member), owners.get(&(pool_id, member)))
+        else {
+            return Err(corrupt("a hold moved on a wallet the batch did not lock"));
         };
-        let data = balance_changed(guild_id, pool_id, member, wallet.balance, wallet.held)
+        if before == Some(after) {
+            continue;
+        }
+        let data = balance_changed(guild_id, pool_id, member, after.balance, after.held)
             .ok_or_else(|| corrupt("available overflows"))?;
         pending.push(Pending::next(user_channel(user_id), EventName::BalanceChanged, data));
     }
-    pending.extend(balance_changes_in(tx, &unlocked).await?);
     Ok(pending)
 }
 
@@ -271,10 +289,13 @@ async fn kept_answers(tx: &mut Tx, bids: &[BidCommand]) -> Result<Vec<Option<Bid
     Ok(outcomes)
 }
 
-/// Writes the new standing of every lot a batch moved on, into its view and,
-/// in one statement, its row.
-async fn update_lots(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Result<(), StoreError> {
-    let mut moved: Vec<&LotView> = Vec::new();
+const UPDATE_LOTS: &str = "UPDATE lots SET seq = v.column2, bid_count = v.column3, ends_at = v.column4, \
+     high_bid = v.column5, leader_member_id = v.column6 FROM {rows} WHERE lots.id = v.column1";
+
+/// Writes the new standing of every lot a batch moved on into its view, and
+/// returns the rows of `UPDATE_LOTS`.
+fn moved_lots(locked: &mut HashMap<Uuid, Locked>) -> Result<Rows, StoreError> {
+    let mut moved = Vec::new();
     for lot in locked.values_mut().filter(|l| l.lot.seq != l.view.seq) {
         let leader = lot.lot.leader().map(|s| (s.member, s.amount));
         lot.view.seq = lot.lot.seq;
@@ -282,81 +303,52 @@ async fn update_lots(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Result<
         lot.view.ends_at = from_micros(lot.lot.ends_at)?;
         lot.view.high_bid = leader.map(|(_, amount)| amount);
         lot.view.leader_member_id = leader.map(|(member, _)| member);
-        moved.push(&lot.view);
+        let view = &lot.view;
+        moved.push((
+            view.id,
+            view.seq,
+            view.bid_count,
+            view.ends_at,
+            view.high_bid.map(Points::hundredths),
+            view.leader_member_id,
+        ));
     }
-    if moved.is_empty() {
-        return Ok(());
-    }
-    // A VALUES list names its columns column1, column2, … on both databases.
-    let sql = format!(
-        "UPDATE lots SET seq = v.column2, bid_count = v.column3, ends_at = v.column4, high_bid = v.column5, \
-         leader_member_id = v.column6 FROM (VALUES {}) AS v WHERE lots.id = v.column1",
-        value_rows(1, moved.len(), 6)
-    );
-    let mut statement = tx.sql_built(sql);
-    for view in moved {
-        statement = statement
-            .bind(view.id)
-            .bind(view.seq)
-            .bind(view.bid_count)
-            .bind(view.ends_at)
-            .bind(view.high_bid.map(Points::hundredths))
-            .bind(view.leader_member_id);
-    }
-    statement.execute().await?;
-    Ok(())
+    Ok(Rows::of(moved.into_iter()))
 }
 
-/// Inserts the accepted bids of a batch, of every lot, in one statement.
-async fn insert_bids(tx: &mut Tx, placed: &[(Uuid, Uuid, BidView)]) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO bids (id, lot_id, member_id, amount, seq, created_at) VALUES {}",
-        value_rows(1, placed.len(), 6)
-    );
-    let mut statement = tx.sql_built(sql);
-    for (lot_id, member, bid) in placed {
-        statement = statement
-            .bind(bid.id)
-            .bind(*lot_id)
-            .bind(*member)
-            .bind(bid.amount.hundredths())
-            .bind(bid.seq)
-            .bind(bid.created_at);
-    }
-    statement.execute().await?;
-    Ok(())
+const INSERT_BIDS: &str = "INSERT INTO bids (id, lot_id, member_id, amount, seq, created_at) SELECT * FROM {rows}";
+
+/// The rows of `INSERT_BIDS`: the accepted bids of a batch, of every lot.
+fn bid_rows(placed: &[(Uuid, Uuid, BidView)]) -> Rows {
+    Rows::of(
+        placed
+            .iter()
+            .map(|(lot_id, member, bid)| (bid.id, *lot_id, *member, bid.amount.hundredths(), bid.seq, bid.created_at)),
+    )
 }
 
-/// Replaces the holds the batch changed, of every lot: one delete and one
-/// multi-row insert.
-async fn write_holds(
-    tx: &mut Tx,
+const DELETE_HOLDS: &str = "DELETE FROM holds WHERE (lot_id, account_id) IN (SELECT column1, column2 FROM {rows})";
+
+const UPSERT_HOLDS: &str = "INSERT INTO holds (lot_id, account_id, amount, seq) SELECT * FROM {rows} WHERE true \
+     ON CONFLICT (lot_id, account_id) DO UPDATE SET amount = excluded.amount, seq = excluded.seq";
+
+/// The holds the batch changed, of every lot: the rows of `DELETE_HOLDS`
+/// (holds that ended) and of `UPSERT_HOLDS` (holds that began or moved).
+fn hold_rows(
     holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
     locked: &HashMap<Uuid, Locked>,
-) -> Result<(), StoreError> {
-    let account = |lot: &Uuid, member: &Uuid| {
-        locked
+) -> Result<(Rows, Rows), StoreError> {
+    let (mut ended, mut kept) = (Vec::new(), Vec::new());
+    for (lot, member, hold) in holds {
+        let account = locked
             .get(lot)
             .and_then(|l| l.accounts.get(member))
             .copied()
-            .ok_or_else(|| corrupt("a bidder without an account"))
-    };
-    let sql = format!("DELETE FROM holds WHERE (lot_id, account_id) IN ({})", value_rows(1, holds.len(), 2));
-    let mut statement = tx.sql_built(sql);
-    for (lot, member, _) in holds {
-        statement = statement.bind(*lot).bind(account(lot, member)?);
+            .ok_or_else(|| corrupt("a bidder without an account"))?;
+        match hold {
+            Some((amount, seq)) => kept.push((*lot, account, amount.hundredths(), *seq)),
+            None => ended.push((*lot, account)),
+        }
     }
-    statement.execute().await?;
-    let kept: Vec<(Uuid, Uuid, Points, i64)> =
-        holds.iter().filter_map(|(lot, member, hold)| hold.map(|(amount, seq)| (*lot, *member, amount, seq))).collect();
-    if kept.is_empty() {
-        return Ok(());
-    }
-    let sql = format!("INSERT INTO holds (lot_id, account_id, amount, seq) VALUES {}", value_rows(1, kept.len(), 4));
-    let mut statement = tx.sql_built(sql);
-    for (lot, member, amount, seq) in &kept {
-        statement = statement.bind(*lot).bind(account(lot, member)?).bind(amount.hundredths()).bind(*seq);
-    }
-    statement.execute().await?;
-    Ok(())
+    Ok((Rows::of(ended.into_iter()), Rows::of(kept.into_iter())))
 }

@@ -8,7 +8,7 @@ use dkp_core::Points;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::sql::{Row, Tx, value_rows};
+use super::sql::{Row, Rows, Tx, Writes};
 use super::{Ctx, Store, StoreError};
 use crate::model::{Event, EventName, balance_changed, user_channel};
 
@@ -35,6 +35,26 @@ impl Pending {
 /// channel counters that need one (each row stays locked until commit, so
 /// offsets commit in the order they were taken) and one multi-row insert.
 pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec<Event>, StoreError> {
+    let events = number(tx, pending).await?;
+    let mut writes = Writes::default();
+    writes.add(INSERT_EVENTS, event_rows(&events, ctx));
+    writes.run(tx).await?;
+    Ok(events)
+}
+
+/// Inserts events from their `event_rows`.
+pub const INSERT_EVENTS: &str = "INSERT INTO events (channel, \"offset\", name, data, created_at) SELECT * FROM {rows}";
+
+/// The rows of `INSERT_EVENTS`.
+pub fn event_rows(events: &[Event], ctx: &Ctx) -> Rows {
+    Rows::of(events.iter().map(|event| {
+        (event.channel.clone(), event.offset, event.name.as_str().to_string(), event.data.to_string(), ctx.now)
+    }))
+}
+
+/// Gives each pending event its offset: its own, or the next of its
+/// channel's counter, bumped in one statement for every channel.
+pub async fn number(tx: &mut Tx, pending: Vec<Pending>) -> Result<Vec<Event>, StoreError> {
     if pending.is_empty() {
         return Ok(Vec::new());
     }
@@ -44,16 +64,13 @@ pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec
     }
     let mut next: HashMap<String, i64> = HashMap::new();
     if !counts.is_empty() {
+        let bumps = Rows::of(counts.iter().map(|(channel, count)| (channel.to_string(), *count)));
         let sql = format!(
-            "INSERT INTO channel_offsets (channel, last) VALUES {} \
+            "INSERT INTO channel_offsets (channel, last) SELECT column1, column2 FROM {} WHERE true \
              ON CONFLICT (channel) DO UPDATE SET last = channel_offsets.last + excluded.last RETURNING channel, last",
-            value_rows(1, counts.len(), 2)
+            bumps.relation(tx.backend(), 1)
         );
-        let mut statement = tx.sql_built(sql);
-        for (channel, count) in &counts {
-            statement = statement.bind(channel.to_string()).bind(*count);
-        }
-        for row in statement.fetch_all().await? {
+        for row in tx.sql_built(sql).bind_rows(bumps).fetch_all().await? {
             let channel: String = row.get("channel")?;
             let last: i64 = row.get("last")?;
             let first = last - counts.get(channel.as_str()).copied().unwrap_or(1) + 1;
@@ -74,20 +91,6 @@ pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec
         };
         events.push(Event { channel: event.channel, offset, name: event.name, data: event.data });
     }
-    let sql = format!(
-        "INSERT INTO events (channel, \"offset\", name, data, created_at) VALUES {}",
-        value_rows(1, events.len(), 5)
-    );
-    let mut statement = tx.sql_built(sql);
-    for event in &events {
-        statement = statement
-            .bind(event.channel.clone())
-            .bind(event.offset)
-            .bind(event.name.as_str())
-            .bind(event.data.to_string())
-            .bind(ctx.now);
-    }
-    statement.execute().await?;
     Ok(events)
 }
 
@@ -103,19 +106,17 @@ pub async fn balance_changes_in(tx: &mut Tx, wanted: &[(Uuid, Uuid)]) -> Result<
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
+    let pairs = Rows::of(wanted.iter().copied());
     let sql = format!(
         concat!(
             "SELECT m.user_id, a.guild_id, a.pool_id, a.member_id, a.balance, ",
             held_sql!(),
-            " FROM (VALUES {}) AS v JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
+            " FROM {} JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
              JOIN members m ON m.id = a.member_id ORDER BY a.pool_id, a.member_id"
         ),
-        value_rows(1, wanted.len(), 2)
+        pairs.relation(tx.backend(), 1)
     );
-    let mut statement = tx.sql_built(sql);
-    for (pool_id, member) in wanted {
-        statement = statement.bind(*pool_id).bind(*member);
-    }
+    let statement = tx.sql_built(sql).bind_rows(pairs);
     let mut pending = Vec::with_capacity(wanted.len());
     for row in statement.fetch_all().await? {
         let (balance, held) = (Points::from_stored(row.get("balance")?), Points::from_stored(row.get("held")?));

@@ -16,7 +16,7 @@ use super::audit::{AuditWrite, OnUnique, audit, paginate};
 use super::idempotency::{remember, replay};
 use super::pools::pool;
 use super::retry::retry;
-use super::sql::{Backend, Db, Row, Tx, value_rows};
+use super::sql::{Backend, Db, Row, Rows, Tx};
 use super::{Ctx, Read, Store, StoreError};
 use crate::model::{Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Event, Page, PageRequest, Recorded};
 
@@ -225,26 +225,32 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
             .collect(),
     };
     insert_entry(tx, draft.guild_id, &entry).await?;
-    for (member, balance) in &balances {
-        tx.sql("UPDATE accounts SET balance = $1 WHERE id = $2")
-            .bind(balance.hundredths())
-            .bind(accounts[member])
-            .execute()
-            .await?;
+    let moved = Rows::of(balances.iter().map(|(member, balance)| (accounts[member], balance.hundredths())));
+    if !moved.is_empty() {
+        let sql = format!(
+            "UPDATE accounts SET balance = v.column2 FROM {} WHERE accounts.id = v.column1",
+            moved.relation(tx.backend(), 1)
+        );
+        tx.sql_built(sql).bind_rows(moved).execute().await?;
     }
+    let mut lines = Vec::with_capacity(draft.postings.len());
     for (line, posting) in draft.postings.iter().enumerate() {
         let account = match &posting.account {
             AccountRef::Member(member) => accounts[member],
             AccountRef::System(system) => credit_system(tx, draft.pool_id, *system, posting.amount).await?,
         };
-        tx.sql("INSERT INTO postings (entry_id, account_id, amount, line) VALUES ($1, $2, $3, $4)")
-            .bind(entry.id)
-            .bind(account)
-            .bind(posting.amount.hundredths())
-            .bind(i32::try_from(line).map_err(|_| StoreError::Corrupt("too many postings".into()))?)
-            .execute()
-            .await?;
+        let line = i64::try_from(line).map_err(|_| StoreError::Corrupt("too many postings".into()))?;
+        lines.push((entry.id, account, posting.amount.hundredths(), line));
     }
+    if lines.is_empty() {
+        return Ok(entry);
+    }
+    let lines = Rows::of(lines.into_iter());
+    let sql = format!(
+        "INSERT INTO postings (entry_id, account_id, amount, line) SELECT * FROM {}",
+        lines.relation(tx.backend(), 1)
+    );
+    tx.sql_built(sql).bind_rows(lines).execute().await?;
     Ok(entry)
 }
 
@@ -364,20 +370,18 @@ pub(super) async fn lock_wallets_in(
     }
     // SQLite has no row locks: its writer holds the whole database already.
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
+    let pairs = Rows::of(wanted.iter().copied());
     let sql = format!(
         concat!(
             "SELECT a.id, a.guild_id, a.pool_id, a.member_id, m.user_id, m.active, a.balance, ",
             held_sql!(),
-            " FROM (VALUES {}) AS v JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
+            " FROM {} JOIN accounts a ON a.pool_id = v.column1 AND a.member_id = v.column2 \
              JOIN members m ON m.id = a.member_id ORDER BY a.id{}"
         ),
-        value_rows(1, wanted.len(), 2),
+        pairs.relation(tx.backend(), 1),
         lock
     );
-    let mut statement = tx.sql_built(sql);
-    for (pool_id, member) in wanted {
-        statement = statement.bind(*pool_id).bind(*member);
-    }
+    let statement = tx.sql_built(sql).bind_rows(pairs);
     let mut wallets = BTreeMap::new();
     for row in statement.fetch_all().await? {
         let wallet =

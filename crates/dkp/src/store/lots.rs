@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::audit::{AuditWrite, audit, paginate};
 use super::events::{Pending, append};
 use super::retry::retry;
-use super::sql::{Backend, Db, Row, Tx, placeholders, value_rows};
+use super::sql::{Backend, Db, Row, Rows, Tx};
 use super::{Ctx, Read, Store, StoreError};
 use crate::model::{
     Event, EventName, JobKind, LotView, NewJob, NewLot, Page, PageRequest, Ts, guild_channel, lot_channel,
@@ -156,76 +156,66 @@ pub(super) async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Resul
 }
 
 /// Locks lots, each named with its guild, in id order (so two writers never
-/// wait on each other in a cycle), and reads their standing bids: two
-/// statements whatever their number. A lot its guild does not have is
-/// missing from the answer.
+/// wait on each other in a cycle), and reads their standing bids (the
+/// holds), in one statement whatever their number. A lot its guild does not
+/// have is missing from the answer.
 pub(super) async fn lock_lots(tx: &mut Tx, lots: &[(Uuid, Uuid)]) -> Result<HashMap<Uuid, Locked>, StoreError> {
     if lots.is_empty() {
         return Ok(HashMap::new());
     }
-    // The lots with their pools' rule and their guilds' slug, in one read.
     let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF l" } else { "" };
+    let named = Rows::of(lots.iter().copied());
+    // One row per hold (or one for a lot without any). Each hold's member by
+    // its account's key: not a join the planner may answer by scanning
+    // every account.
     let sql = format!(
         concat!(
             lot_sql!(""),
-            ", p.allow_negative, g.slug FROM (VALUES {}) AS v JOIN lots l ON l.guild_id = v.column1 AND l.id = v.column2 \
-             JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id ORDER BY l.id{}"
+            ", p.allow_negative, g.slug, h.account_id AS hold_account, h.amount AS hold_amount, h.seq AS hold_seq, \
+             (SELECT a.member_id FROM accounts a WHERE a.id = h.account_id) AS hold_member \
+             FROM {} JOIN lots l ON l.guild_id = v.column1 AND l.id = v.column2 \
+             JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
+             LEFT JOIN holds h ON h.lot_id = l.id ORDER BY l.id, h.seq{}"
         ),
-        value_rows(1, lots.len(), 2),
+        named.relation(tx.backend(), 1),
         lock
     );
-    let mut statement = tx.sql_built(sql);
-    for (guild_id, lot_id) in lots {
-        statement = statement.bind(*guild_id).bind(*lot_id);
-    }
-    let mut locked = HashMap::with_capacity(lots.len());
-    for row in statement.fetch_all().await? {
-        let view = lot_of(&row)?;
-        let lot = Lot {
-            terms: Terms {
-                mode: view.mode,
-                min_bid: view.min_bid,
-                increment: view.increment,
-                anti_snipe_us: i64::from(view.anti_snipe_s) * 1_000_000,
-                extend_us: i64::from(view.extend_s) * 1_000_000,
-            },
-            status: view.status,
-            ends_at: view.ends_at.micros(),
-            seq: view.seq,
-            bid_count: view.bid_count,
-            standing: Vec::new(),
+    let mut locked: HashMap<Uuid, Locked> = HashMap::with_capacity(lots.len());
+    for row in tx.sql_built(sql).bind_rows(named).fetch_all().await? {
+        let id: Uuid = row.get("id")?;
+        if !locked.contains_key(&id) {
+            locked.insert(id, locked_of(&row)?);
+        }
+        let Some(account) = row.get::<Option<Uuid>>("hold_account")? else { continue };
+        let (Some(lot), Some(member)) = (locked.get_mut(&id), row.get::<Option<Uuid>>("hold_member")?) else {
+            return Err(corrupt("a hold without a member"));
         };
-        let (allow_negative, slug) = (row.get("allow_negative")?, row.get("slug")?);
-        locked.insert(view.id, Locked { view, lot, accounts: HashMap::new(), allow_negative, slug });
+        lot.accounts.insert(member, account);
+        let amount = Points::from_stored(row.get("hold_amount")?);
+        lot.lot.standing.push(Standing { member, amount, seq: row.get("hold_seq")? });
     }
-    read_standing(tx, &mut locked).await?;
     Ok(locked)
 }
 
-/// Reads the standing bids (the holds) of locked lots, in one statement.
-async fn read_standing(tx: &mut Tx, locked: &mut HashMap<Uuid, Locked>) -> Result<(), StoreError> {
-    if locked.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        // Each hold's member by its account's key (not a join the planner may
-        // answer by scanning every account).
-        "SELECT h.lot_id, (SELECT a.member_id FROM accounts a WHERE a.id = h.account_id) AS member_id, \
-         h.account_id, h.amount, h.seq FROM holds h WHERE h.lot_id IN ({}) ORDER BY h.lot_id, h.seq",
-        placeholders(1, locked.len())
-    );
-    let mut statement = tx.sql_built(sql);
-    for lot_id in locked.keys() {
-        statement = statement.bind(*lot_id);
-    }
-    for row in statement.fetch_all().await? {
-        let Some(lot) = locked.get_mut(&row.get::<Uuid>("lot_id")?) else { continue };
-        let member: Uuid = row.get("member_id")?;
-        lot.accounts.insert(member, row.get("account_id")?);
-        let amount = Points::from_stored(row.get("amount")?);
-        lot.lot.standing.push(Standing { member, amount, seq: row.get("seq")? });
-    }
-    Ok(())
+/// A locked lot as its row gives it, before its standing bids.
+fn locked_of(row: &Row) -> Result<Locked, StoreError> {
+    let view = lot_of(row)?;
+    let lot = Lot {
+        terms: Terms {
+            mode: view.mode,
+            min_bid: view.min_bid,
+            increment: view.increment,
+            anti_snipe_us: i64::from(view.anti_snipe_s) * 1_000_000,
+            extend_us: i64::from(view.extend_s) * 1_000_000,
+        },
+        status: view.status,
+        ends_at: view.ends_at.micros(),
+        seq: view.seq,
+        bid_count: view.bid_count,
+        standing: Vec::new(),
+    };
+    let (allow_negative, slug) = (row.get("allow_negative")?, row.get("slug")?);
+    Ok(Locked { view, lot, accounts: HashMap::new(), allow_negative, slug })
 }
 
 impl Store {

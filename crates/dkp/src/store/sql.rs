@@ -355,3 +355,226 @@ pub fn placeholders(first: usize, count: usize) -> String {
 pub fn value_rows(first: usize, rows: usize, width: usize) -> String {
     (0..rows).map(|row| format!("({})", placeholders(first + row * width, width))).collect::<Vec<_>>().join(", ")
 }
+
+/// A list of rows handed to a statement as one relation, `v(column1, …)`.
+/// On PostgreSQL each column is one array parameter read by `unnest`, so the
+/// statement's text is the same whatever the number of rows: it is prepared
+/// and planned once per connection, and its values cost one parameter per
+/// column instead of one per value. On SQLite (in-process, where a statement
+/// costs no round trip) it is a `VALUES` list.
+pub struct Rows {
+    count: usize,
+    columns: Vec<Cells>,
+}
+
+/// One column of a `Rows`.
+pub enum Cells {
+    Uuid(Vec<uuid::Uuid>),
+    MaybeUuid(Vec<Option<uuid::Uuid>>),
+    Int(Vec<i64>),
+    MaybeInt(Vec<Option<i64>>),
+    Text(Vec<String>),
+    Time(Vec<time::OffsetDateTime>),
+}
+
+impl Cells {
+    fn array_type(&self) -> &'static str {
+        match self {
+            Cells::Uuid(_) | Cells::MaybeUuid(_) => "uuid[]",
+            Cells::Int(_) | Cells::MaybeInt(_) => "bigint[]",
+            Cells::Text(_) => "text[]",
+            Cells::Time(_) => "timestamptz[]",
+        }
+    }
+
+    /// The whole column as one PostgreSQL array.
+    fn bind_array(self, query: PgQuery) -> PgQuery {
+        match self {
+            Cells::Uuid(values) => query.bind(values),
+            Cells::MaybeUuid(values) => query.bind(values),
+            Cells::Int(values) => query.bind(values),
+            Cells::MaybeInt(values) => query.bind(values),
+            Cells::Text(values) => query.bind(values),
+            Cells::Time(values) => query.bind(values),
+        }
+    }
+
+    /// The value of row `row`, as one SQLite parameter.
+    fn bind_one(&self, row: usize, query: LiteQuery) -> LiteQuery {
+        match self {
+            Cells::Uuid(values) => query.bind(values[row]),
+            Cells::MaybeUuid(values) => query.bind(values[row]),
+            Cells::Int(values) => query.bind(values[row]),
+            Cells::MaybeInt(values) => query.bind(values[row]),
+            Cells::Text(values) => query.bind(values[row].clone()),
+            Cells::Time(values) => query.bind(Ts(values[row])),
+        }
+    }
+}
+
+/// A value that can stand in a column of `Rows`.
+pub trait Cell {
+    fn column(capacity: usize) -> Cells;
+    fn push_to(self, column: &mut Cells);
+}
+
+macro_rules! cell {
+    ($type:ty, $variant:ident, $value:ident => $stored:expr) => {
+        impl Cell for $type {
+            fn column(capacity: usize) -> Cells {
+                Cells::$variant(Vec::with_capacity(capacity))
+            }
+            fn push_to(self, column: &mut Cells) {
+                if let Cells::$variant(values) = column {
+                    let $value = self;
+                    values.push($stored);
+                }
+            }
+        }
+    };
+}
+cell!(uuid::Uuid, Uuid, v => v);
+cell!(Option<uuid::Uuid>, MaybeUuid, v => v);
+cell!(i64, Int, v => v);
+cell!(Option<i64>, MaybeInt, v => v);
+cell!(String, Text, v => v);
+cell!(Ts, Time, v => v.0);
+
+/// A tuple that is one row of `Rows`.
+pub trait RowOf {
+    fn columns(capacity: usize) -> Vec<Cells>;
+    fn push_to(self, columns: &mut [Cells]);
+}
+
+macro_rules! row_of {
+    ($($name:ident $index:tt),+) => {
+        impl<$($name: Cell),+> RowOf for ($($name,)+) {
+            fn columns(capacity: usize) -> Vec<Cells> {
+                vec![$($name::column(capacity)),+]
+            }
+            fn push_to(self, columns: &mut [Cells]) {
+                $(self.$index.push_to(&mut columns[$index]);)+
+            }
+        }
+    };
+}
+row_of!(A 0);
+row_of!(A 0, B 1);
+row_of!(A 0, B 1, C 2);
+row_of!(A 0, B 1, C 2, D 3);
+row_of!(A 0, B 1, C 2, D 3, E 4);
+row_of!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+impl Rows {
+    pub fn of<R: RowOf>(rows: impl ExactSizeIterator<Item = R>) -> Rows {
+        let count = rows.len();
+        let mut columns = R::columns(count);
+        for row in rows {
+            row.push_to(&mut columns);
+        }
+        Rows { count, columns }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The relation `v(column1, …)` for `FROM`, its parameters numbered from `first`.
+    pub fn relation(&self, backend: Backend, first: usize) -> String {
+        let width = self.columns.len();
+        match backend {
+            Backend::Postgres => {
+                let arrays: Vec<String> = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("${}::{}", first + i, c.array_type()))
+                    .collect();
+                let names: Vec<String> = (1..=width).map(|i| format!("column{i}")).collect();
+                format!("unnest({}) AS v({})", arrays.join(", "), names.join(", "))
+            }
+            Backend::Sqlite => format!("(VALUES {}) AS v", value_rows(first, self.count, width)),
+        }
+    }
+
+    /// How many parameters the relation takes.
+    pub fn parameters(&self, backend: Backend) -> usize {
+        match backend {
+            Backend::Postgres => self.columns.len(),
+            Backend::Sqlite => self.columns.len() * self.count,
+        }
+    }
+}
+
+impl Sql<'_> {
+    /// Binds the parameters of `rows.relation(..)`, in its place among the others.
+    pub fn bind_rows(mut self, rows: Rows) -> Self {
+        self.statement = match self.statement {
+            Statement::Pg(mut query) => {
+                for column in rows.columns {
+                    query = column.bind_array(query);
+                }
+                Statement::Pg(query)
+            }
+            Statement::Lite(mut query) => {
+                for row in 0..rows.count {
+                    for column in &rows.columns {
+                        query = column.bind_one(row, query);
+                    }
+                }
+                Statement::Lite(query)
+            }
+        };
+        self
+    }
+}
+
+/// Statements that change rows, each from its `Rows` (named `{rows}` in its
+/// text), and read nothing back. On PostgreSQL they run as one statement of
+/// data-modifying `WITH` parts: one round trip and one plan for them all.
+/// Every part then sees the rows as they were before any part ran, so no
+/// part may depend on another's change (nor two parts touch one row). On
+/// SQLite they run one after the other.
+#[derive(Default)]
+pub struct Writes {
+    parts: Vec<(&'static str, Rows)>,
+}
+
+impl Writes {
+    /// Adds a statement; one whose rows are none is left out.
+    pub fn add(&mut self, text: &'static str, rows: Rows) {
+        if !rows.is_empty() {
+            self.parts.push((text, rows));
+        }
+    }
+
+    pub async fn run(self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        match tx.backend() {
+            Backend::Postgres if !self.parts.is_empty() => {
+                let mut next = 1;
+                let mut withs = Vec::with_capacity(self.parts.len());
+                for (i, (text, rows)) in self.parts.iter().enumerate() {
+                    withs
+                        .push(format!("w{i} AS ({})", text.replace("{rows}", &rows.relation(Backend::Postgres, next))));
+                    next += rows.parameters(Backend::Postgres);
+                }
+                let mut statement = tx.sql_built(format!("WITH {} SELECT 1", withs.join(", ")));
+                for (_, rows) in self.parts {
+                    statement = statement.bind_rows(rows);
+                }
+                statement.execute().await?;
+            }
+            _ => {
+                for (text, rows) in self.parts {
+                    let sql = text.replace("{rows}", &rows.relation(Backend::Sqlite, 1));
+                    tx.sql_built(sql).bind_rows(rows).execute().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
