@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use dkp::config::{Cli, Command};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     dkp::telemetry::init_logging(&cli.log);
