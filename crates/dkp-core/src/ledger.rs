@@ -47,16 +47,22 @@ pub enum EntryKind {
     /// What the winner of a lot pays when it closes.
     Settlement,
     Decay,
+    /// A raid's first award: each attendee's due, issued by the pool.
+    Raid,
+    /// What a raid's award pays or takes back after its record changed.
+    RaidCorrection,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 8] = [
         EntryKind::Award,
         EntryKind::Adjustment,
         EntryKind::Transfer,
         EntryKind::Reversal,
         EntryKind::Settlement,
         EntryKind::Decay,
+        EntryKind::Raid,
+        EntryKind::RaidCorrection,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +73,8 @@ impl EntryKind {
             EntryKind::Reversal => "reversal",
             EntryKind::Settlement => "settlement",
             EntryKind::Decay => "decay",
+            EntryKind::Raid => "raid",
+            EntryKind::RaidCorrection => "raid_correction",
         }
     }
 
@@ -77,7 +85,9 @@ impl EntryKind {
     /// Whether an entry of this kind is asked for by naming the members it
     /// pays or charges (an award, an adjustment, a transfer): those must be
     /// on the roster. Reversals, decays and settlements carry out what was
-    /// decided before, and reach whomever it reached.
+    /// decided before, and reach whomever it reached; a raid's award carries
+    /// out the raid's record, which may name a member taken off the roster
+    /// since (and a correction must reach them).
     pub fn names_members(self) -> bool {
         matches!(self, EntryKind::Award | EntryKind::Adjustment | EntryKind::Transfer)
     }
@@ -276,10 +286,15 @@ pub enum Check {
 
 impl Check {
     /// The check an entry of `kind` gets in a pool that does (or does not)
-    /// allow negative balances.
+    /// allow negative balances. A raid's correction takes back what the raid
+    /// paid by mistake even from a member who has spent it since (their
+    /// `available` may go below zero, as after a decay); the raid's record is
+    /// the truth, and one member's spending must not keep it from being
+    /// corrected for everyone. What it credits is still bounded.
     pub fn of(kind: EntryKind, allow_negative: bool) -> Check {
         match kind {
             EntryKind::Settlement | EntryKind::Decay => Check::Consequence,
+            EntryKind::RaidCorrection => Check::Request { allow_negative: true },
             _ => Check::Request { allow_negative },
         }
     }

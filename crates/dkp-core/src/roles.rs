@@ -18,6 +18,8 @@ pub enum Action {
     /// Award, adjust, transfer, reverse.
     MovePoints,
     RunLots,
+    /// Create raids, record their attendance and kills, award them.
+    RunRaids,
     ReadAudit,
     ManageRoles,
     ManagePools,
@@ -47,9 +49,12 @@ impl Role {
     pub fn may(self, action: Action) -> bool {
         let needed = match action {
             Action::Read | Action::Bid => Role::Member,
-            Action::AddMember | Action::MovePoints | Action::RunLots | Action::ReadAudit | Action::UploadImages => {
-                Role::Officer
-            }
+            Action::AddMember
+            | Action::MovePoints
+            | Action::RunLots
+            | Action::RunRaids
+            | Action::ReadAudit
+            | Action::UploadImages => Role::Officer,
             Action::ManageRoles | Action::ManagePools => Role::Owner,
         };
         self >= needed
@@ -80,6 +85,13 @@ mod tests {
         assert!(Role::Officer.may(Action::RunLots));
         assert!(!Role::Officer.may(Action::ManageRoles));
         assert!(!Role::Officer.may(Action::ManagePools));
+    }
+
+    #[test]
+    fn officers_run_raids_and_members_only_read_them() {
+        assert!(Role::Officer.may(Action::RunRaids));
+        assert!(Role::Owner.may(Action::RunRaids));
+        assert!(!Role::Member.may(Action::RunRaids));
     }
 
     #[test]

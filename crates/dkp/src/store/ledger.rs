@@ -420,6 +420,8 @@ fn audit_action(kind: EntryKind) -> &'static str {
         EntryKind::Reversal => "entry.reversal",
         EntryKind::Decay => "entry.decay",
         EntryKind::Settlement => "entry.settlement",
+        EntryKind::Raid => "entry.raid",
+        EntryKind::RaidCorrection => "entry.raid_correction",
     }
 }
 
