@@ -15,6 +15,7 @@ mod ledger;
 mod members;
 mod ops;
 mod origin;
+mod raids;
 mod read_after;
 pub mod wire;
 mod ws;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ledger::router())
         .merge(decay::router())
         .merge(auction::router())
+        .merge(raids::router())
         .merge(jobs::router())
         .merge(blobs::router())
         .merge(ws::router())

@@ -33,6 +33,7 @@ mod codes;
 mod events;
 mod jobs;
 mod lots;
+mod raids;
 mod records;
 mod roster;
 mod time;
@@ -42,6 +43,9 @@ pub use codes::Code;
 pub use events::{Event, EventName, balance_changed, guild_channel, lot_channel, user_channel};
 pub use jobs::{Job, JobEnd, JobKind, NewJob};
 pub use lots::{BidBatch, BidCommand, BidOutcome, BidView, Ending, LotView, NewLot};
+pub use raids::{
+    AttendanceRate, Attendee, Kill, Loot, NewRaid, Raid, RaidAwardCommand, RaidChange, RaidPage, RulesForm, rules_text,
+};
 pub use records::*;
 pub use roster::{Character, CharacterChange, DecaySchedule, Joining, MemberChange, NewCharacter, ScheduledRun};
 pub use time::Ts;

@@ -7,8 +7,9 @@
 //!
 //! The parts: `accounts`, `guilds`, `members` (the roster), `characters`,
 //! `ledger`, `decay`, `schedule` (decay that runs by itself, and its
-//! preview), `auction` (lots and bids) with its `writer`, `images`,
-//! `realtime` (what the feed may
+//! preview), `auction` (lots and bids) with its `writer`, `raids` (earning
+//! rules, raids and their record), `raid_award`, `records` (attendance
+//! rates, loot), `images`, `realtime` (what the feed may
 //! subscribe to and replay), `jobs` (the runner), `idempotency`, `limits`,
 //! `operations` (readiness), `watch` (the sessions of open connections),
 //! `passwords` (hashing on threads of its own).
@@ -28,8 +29,11 @@ mod lot_states;
 pub mod members;
 pub mod operations;
 mod passwords;
+pub mod raid_award;
+pub mod raids;
 pub mod realtime;
 mod recent;
+pub mod records;
 pub mod schedule;
 pub mod watch;
 mod writer;

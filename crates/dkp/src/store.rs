@@ -14,8 +14,10 @@
 //!
 //! The files: `accounts` (users, sessions), `guilds` (guilds, memberships,
 //! audit), `members` (the roster: members, roles, linking, leaving),
-//! `characters`, `pools` (pools, standings), `schedules` (decay schedules and
-//! their runs), `ledger` (entries and the ledger write), `lots` (opening, reading),
+//! `characters`, `pools` (pools, earning rules, standings), `schedules`
+//! (decay schedules and their runs), `ledger` (entries and the ledger write),
+//! `raids` (raids, attendance, kills), `raid_award` (a raid's award),
+//! `records` (attendance rates, loot history), `lots` (opening, reading),
 //! `bids` (a batch of bids), `settlement` (closing and cancelling), `events`
 //! (the event log), `idempotency` (kept answers), `jobs`, `images`; `sql` runs
 //! a statement on either backend, `retry` and `gate` keep writers of a pool
@@ -62,6 +64,9 @@ mod members;
 mod migrate;
 mod pools;
 mod postgres;
+mod raid_award;
+mod raids;
+mod records;
 mod replica;
 mod retry;
 mod schedules;
@@ -75,6 +80,7 @@ use crate::model::{Code, Ts};
 use crate::secret::Secret;
 
 pub use bids::{LotBids, PlacedBids};
+pub use pools::NewPool;
 pub use replica::{Lsn, Read};
 pub use retry::is_retryable as is_contention;
 pub use sql::Backend;
@@ -99,6 +105,9 @@ pub enum StoreError {
     /// thing changed (a rule of `dkp_core::roles`).
     #[error("the actor's role does not allow this")]
     Forbidden,
+    /// A rule of the data refused the request (422): the code, and what to tell.
+    #[error("invalid: {1}")]
+    Invalid(Code, &'static str),
     #[error(transparent)]
     Ledger(#[from] dkp_core::LedgerError<Uuid>),
     /// A concurrent writer claimed the same idempotency key first: run again.

@@ -216,16 +216,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Command<T> {
         let key = request.headers().get("idempotency-key").cloned();
         let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
         let body = JsonBody::<T>::from_request(request, state).await?;
-        let idempotency = match key {
-            None => None,
-            Some(key) => {
-                let key = key
-                    .to_str()
-                    .map_err(|_| ApiError::invalid_field("Idempotency-Key: 1-255 visible ASCII characters"))?;
-                Some(Idempotency::new(key, &method, &path, &body.document)?)
-            }
-        };
+        let idempotency = idempotency(key.as_ref(), &method, &path, &body.document)?;
         Ok(Command { value: body.value, idempotency })
+    }
+}
+
+/// The `Idempotency-Key` sent, if any, bound to the request it came with.
+fn idempotency(
+    key: Option<&axum::http::HeaderValue>,
+    method: &str,
+    path: &str,
+    document: &Value,
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    let key = key.to_str().map_err(|_| ApiError::invalid_field("Idempotency-Key: 1-255 visible ASCII characters"))?;
+    Ok(Some(Idempotency::new(key, method, path, document)?))
+}
+
+/// A point-moving request that takes no body (a raid's award): its
+/// `Idempotency-Key`, if any, bound to the method and the path. A body sent
+/// all the same is not read.
+pub struct Keyed {
+    pub idempotency: Option<Idempotency>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Keyed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let key = parts.headers.get("idempotency-key");
+        Ok(Keyed { idempotency: idempotency(key, parts.method.as_str(), parts.uri.path(), &Value::Null)? })
     }
 }
 

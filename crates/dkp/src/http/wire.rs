@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::blobs::PublicUrls;
-use crate::model::{Answer, Entry, Event, Guild, Job, LotView, Membership};
+use crate::model::{Answer, AttendanceRate, Entry, Event, Guild, Job, Loot, LotView, Membership, RaidPage};
 
 /// Renders records for clients; holds what rendering needs (where images are served).
 pub struct Wire {
@@ -62,6 +62,7 @@ impl Wire {
             "bid_count": lot.bid_count,
             "seq": lot.seq,
             "icon_url": lot.icon_key.as_deref().map(|key| self.urls.of(key)),
+            "raid_id": lot.raid_id,
         });
         let secret = lot.is_secret();
         let fields = [
@@ -80,6 +81,45 @@ impl Wire {
         shown
     }
 
+    /// A raid's page: the raid, its attendance, kills and lots, and what its
+    /// entries have paid: in all (`awarded`) and to each member (`awards`).
+    pub fn raid_page(&self, page: &RaidPage) -> Value {
+        let mut raid = json!(page.raid);
+        let mut total = dkp_core::Points::ZERO;
+        let awards: Vec<Value> = page
+            .awarded
+            .iter()
+            .map(|(member_id, amount)| {
+                total = total.checked_add(*amount).unwrap_or(total);
+                json!({"member_id": member_id, "amount": amount.to_string()})
+            })
+            .collect();
+        raid["attendance"] = json!(page.attendance);
+        raid["kills"] = json!(page.kills);
+        raid["lots"] = page.lots.iter().map(|lot| self.lot(lot)).collect();
+        raid["awarded"] = json!(total.to_string());
+        raid["awards"] = json!(awards);
+        raid
+    }
+
+    /// One member's attendance over a pool's last raids.
+    pub fn attendance_rate(&self, rate: &AttendanceRate) -> Value {
+        json!({"member_id": rate.member_id, "raids": rate.raids, "attended": rate.attended, "percent": rate.percent()})
+    }
+
+    /// An item won, as the loot history shows it.
+    pub fn loot(&self, loot: &Loot) -> Value {
+        json!({
+            "lot_id": loot.lot_id,
+            "pool_id": loot.pool_id,
+            "item": {"name": loot.item_name, "game_item_id": loot.game_item_id},
+            "winner_member_id": loot.winner_member_id,
+            "price": loot.price.to_string(),
+            "closed_at": loot.closed_at,
+            "raid_id": loot.raid_id,
+        })
+    }
+
     /// `{"entry": …}`: a ledger entry.
     pub fn entry(&self, entry: &Entry) -> Value {
         json!({ "entry": entry })
@@ -89,6 +129,7 @@ impl Wire {
     pub fn answer(&self, answer: &Answer) -> (StatusCode, String) {
         match answer {
             Answer::Entry(entry) => (StatusCode::CREATED, self.entry(entry).to_string()),
+            Answer::NothingToAward => (StatusCode::OK, json!({"entry": null}).to_string()),
             Answer::Bid { bid, lot } => (StatusCode::CREATED, json!({"bid": bid, "lot": self.lot(lot)}).to_string()),
             Answer::Refused(refusal) => {
                 let body = json!({"error": {"code": refusal.code.as_str(), "message": refusal.message}});

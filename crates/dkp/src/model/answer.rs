@@ -73,6 +73,8 @@ pub enum Answer {
         lot: LotView,
     },
     Refused(Refusal),
+    /// A raid's award that found nothing to pay or take back: no entry.
+    NothingToAward,
     /// An answer kept, already rendered, before answers were kept as
     /// records: replayed as it was.
     Rendered {

@@ -33,10 +33,13 @@ pub enum Code {
     NotReversible,
     DuplicateJob,
     NotFound,
+    // Raids.
+    KillOutsideRaid,
+    RaidRequired,
 }
 
 impl Code {
-    const ALL: [Code; 26] = [
+    const ALL: [Code; 28] = [
         Code::InvalidJson,
         Code::InvalidField,
         Code::InvalidAmount,
@@ -63,6 +66,8 @@ impl Code {
         Code::NotReversible,
         Code::DuplicateJob,
         Code::NotFound,
+        Code::KillOutsideRaid,
+        Code::RaidRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +98,8 @@ impl Code {
             Code::NotReversible => "not_reversible",
             Code::DuplicateJob => "duplicate_job",
             Code::NotFound => "not_found",
+            Code::KillOutsideRaid => "kill_outside_raid",
+            Code::RaidRequired => "raid_required",
         }
     }
 

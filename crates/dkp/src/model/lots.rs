@@ -40,6 +40,9 @@ pub struct LotView {
     pub cancel_reason: Option<String>,
     /// The object key of the item's icon, if it has one.
     pub icon_key: Option<String>,
+    /// The raid the item dropped in (kept lots and events from before raids have none).
+    #[serde(default)]
+    pub raid_id: Option<Uuid>,
 }
 
 impl LotView {
@@ -85,6 +88,7 @@ pub struct NewLot {
     pub extend_s: i32,
     pub duration_s: i64,
     pub created_by: Uuid,
+    pub raid_id: Option<Uuid>,
 }
 
 impl NewLot {
@@ -114,6 +118,7 @@ impl NewLot {
             settlement_entry_id: None,
             cancel_reason: None,
             icon_key: None,
+            raid_id: self.raid_id,
         }
     }
 }

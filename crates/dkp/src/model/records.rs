@@ -77,6 +77,11 @@ pub struct Pool {
     pub allow_negative: bool,
     /// The decay that runs by itself, if one is set.
     pub decay_schedule: Option<super::DecaySchedule>,
+    /// Whether the price of a lot goes to the present attendees of its raid.
+    pub zero_sum: bool,
+    /// What its raids pay.
+    #[serde(with = "super::rules_text")]
+    pub rules: dkp_core::raid::Rules,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -126,6 +131,9 @@ pub struct Entry {
     pub created_by: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverses: Option<Uuid>,
+    /// The raid whose award the entry is (or whose award entry it reverses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raid_id: Option<Uuid>,
     pub postings: Vec<EntryPosting>,
 }
 

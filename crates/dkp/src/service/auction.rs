@@ -44,6 +44,8 @@ pub struct NewLotInput {
     pub duration_s: i64,
     pub anti_snipe_s: Option<i64>,
     pub extend_s: Option<i64>,
+    /// The raid the item dropped in: a raid of the same pool.
+    pub raid_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,10 +142,13 @@ impl Service {
         let duration_s = seconds("duration_s", Some(input.duration_s), 0, 1..=7 * 24 * 3600)?;
         let anti_snipe_s = seconds("anti_snipe_s", input.anti_snipe_s, 0, 0..=3600)?;
         let extend_s = seconds("extend_s", input.extend_s, anti_snipe_s, 0..=3600)?;
+        let pool_id = super::field_id("pool_id", &input.pool_id)?;
+        let raid_id = input.raid_id.as_deref().map(|raid| super::field_id("raid_id", raid)).transpose()?;
+        self.check_lot_raid(access.guild.id, pool_id, raid_id).await?;
         let lot = NewLot {
             guild_id: access.guild.id,
             guild_slug: access.guild.slug.clone(),
-            pool_id: super::field_id("pool_id", &input.pool_id)?,
+            pool_id,
             item_name,
             game_item_id,
             terms: Terms {
@@ -157,11 +162,32 @@ impl Service {
             extend_s: extend_s as i32,
             duration_s,
             created_by: access.member_id,
+            raid_id,
         };
         let (lot, events) = self.store.create_lot(&lot, &self.ctx(Some(caller.user.id), &caller.request_id)).await?;
         self.hub.publish(&events);
         self.auctions.states.remember(&lot);
         Ok(lot)
+    }
+
+    /// A lot of a zero-sum pool must name its raid: its price goes to the
+    /// raid's attendees. (A pool's `zero_sum` never changes, so this read
+    /// before the write cannot go stale; the raid itself is checked in the
+    /// lot's transaction.)
+    async fn check_lot_raid(&self, guild_id: Uuid, pool_id: Uuid, raid_id: Option<Uuid>) -> Result<(), Error> {
+        let pool = match self.store.pool(guild_id, pool_id, crate::store::Read::Fresh).await {
+            Err(crate::store::StoreError::NotFound) => {
+                return Err(crate::store::StoreError::UnknownReference("pool_id").into());
+            }
+            other => other?,
+        };
+        if pool.zero_sum && raid_id.is_none() {
+            return Err(Error::invalid(
+                Code::RaidRequired,
+                "raid_id: a lot of a zero-sum pool names the raid whose attendees share its price",
+            ));
+        }
+        Ok(())
     }
 
     pub async fn lots(

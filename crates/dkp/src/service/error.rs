@@ -79,12 +79,20 @@ pub fn refusal(error: &StoreError) -> Option<Refusal> {
     Some(match error {
         StoreError::NotFound => Refusal::not_found(),
         StoreError::Conflict(code) => Refusal::conflict(*code, code.conflict_message()),
-        StoreError::UnknownReference(field) => {
-            Refusal::invalid(Code::UnknownReference, format!("{field}: no such member or user in this guild"))
-        }
+        StoreError::UnknownReference(field) => Refusal::invalid(Code::UnknownReference, unknown(field)),
+        StoreError::Invalid(code, message) => Refusal::invalid(*code, *message),
         StoreError::Ledger(error) => return ledger_refusal(error.clone()).ok(),
         _ => return None,
     })
+}
+
+/// What an unknown reference names nothing of.
+fn unknown(field: &str) -> String {
+    match field {
+        "pool_id" => "pool_id: no such pool in this guild".to_owned(),
+        "raid_id" => "raid_id: no such raid in this pool of this guild".to_owned(),
+        _ => format!("{field}: no such member or user in this guild"),
+    }
 }
 
 fn key_reused() -> Refusal {

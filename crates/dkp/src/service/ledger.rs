@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::idempotency::Request;
 use super::{Caller, Error, Service, amount, field_id};
-use crate::model::{Entry, EntryCommand, EntryRequest, Page, PageRequest, Pool, Recorded, Standing};
+use crate::model::{Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded, Standing};
+use crate::store::{Ctx, NewPool, StoreError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +18,9 @@ pub struct NewPoolInput {
     pub name: String,
     #[serde(default)]
     pub allow_negative: bool,
+    /// Whether a lot's price goes to the present attendees of its raid.
+    #[serde(default)]
+    pub zero_sum: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +67,8 @@ impl Service {
         let access = self.guild_access(caller, slug, Action::ManagePools).await?;
         let name = names::display_text("name", &input.name, 64)?;
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        Ok(self.store.create_pool(access.guild.id, &name, input.allow_negative, &ctx).await?)
+        let pool = NewPool { name: &name, allow_negative: input.allow_negative, zero_sum: input.zero_sum };
+        Ok(self.store.create_pool(access.guild.id, &pool, &ctx).await?)
     }
 
     pub async fn pools(&self, caller: &Caller, slug: &str) -> Result<Vec<Pool>, Error> {
@@ -184,10 +189,22 @@ impl Service {
             idempotency: idem.map(|idem| idem.claim(caller.user.id)),
         };
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        let recorded = match self.store.record_entry(&command, &ctx).await {
+        let recorded = self.store.record_entry(&command, &ctx).await;
+        self.after_write(command.idempotency.as_ref(), recorded, &ctx).await
+    }
+
+    /// What follows a point-moving write: a refusal of the request's own
+    /// making kept under its key, or the events of a fresh change published.
+    pub(super) async fn after_write<T>(
+        &self,
+        claim: Option<&IdempotencyClaim>,
+        written: Result<Recorded<T>, StoreError>,
+        ctx: &Ctx,
+    ) -> Result<Recorded<T>, Error> {
+        let recorded = match written {
             Ok(recorded) => recorded,
             Err(error) => {
-                self.remember_refusal(command.idempotency.as_ref(), &error, &ctx).await?;
+                self.remember_refusal(claim, &error, ctx).await?;
                 return Err(error.into());
             }
         };

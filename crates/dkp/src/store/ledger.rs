@@ -18,7 +18,9 @@ use super::pools::pool;
 use super::retry::retry;
 use super::sql::{Backend, Db, Row, Rows, Tx};
 use super::{Ctx, Read, Store, StoreError};
-use crate::model::{Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Event, Page, PageRequest, Recorded};
+use crate::model::{
+    Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Event, IdempotencyClaim, Page, PageRequest, Recorded,
+};
 
 fn entry_of(row: &Row) -> Result<Entry, StoreError> {
     let kind: String = row.get("kind")?;
@@ -30,6 +32,7 @@ fn entry_of(row: &Row) -> Result<Entry, StoreError> {
         created_at: row.get("created_at")?,
         created_by: row.get("created_by")?,
         reverses: row.get("reverses")?,
+        raid_id: row.get("raid_id")?,
         postings: Vec::new(),
     })
 }
@@ -48,7 +51,7 @@ fn posting_of(row: &Row) -> Result<EntryPosting, StoreError> {
 async fn entry(db: &Db, guild_id: Uuid, entry_id: Uuid) -> Result<Option<Entry>, StoreError> {
     let Some(row) = db
         .sql(
-            "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
+            "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses, e.raid_id FROM entries e \
               WHERE e.guild_id = $1 AND e.id = $2",
         )
         .bind(guild_id)
@@ -84,7 +87,7 @@ async fn entries(
     pool(db, guild_id, pool_id).await?;
     let rows = db
         .sql(
-            "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses FROM entries e \
+            "SELECT e.id, e.pool_id, e.kind, e.reason, e.created_at, e.created_by, e.reverses, e.raid_id FROM entries e \
              WHERE e.guild_id = $1 AND e.pool_id = $2 AND ($3 IS NULL OR e.id < $3) \
              AND ($4 IS NULL OR EXISTS (SELECT 1 FROM postings p JOIN accounts a ON a.id = p.account_id \
                                         WHERE p.entry_id = e.id AND a.member_id = $4)) \
@@ -153,7 +156,7 @@ pub(super) async fn write_entry(
         .await?
         .ok_or(StoreError::NotFound)?
         .get("allow_negative")?;
-    let (postings, reverses) = plan(tx, command).await?;
+    let Plan { postings, reverses, raid_id } = plan(tx, command).await?;
     let draft = Draft {
         guild_id: command.guild_id,
         pool_id: command.pool_id,
@@ -161,16 +164,29 @@ pub(super) async fn write_entry(
         reason: command.reason.clone(),
         created_by: command.actor_member,
         reverses,
+        raid_id,
         postings,
         allow_negative,
     };
+    record(tx, draft, command.idempotency.as_ref(), ctx).await
+}
+
+/// Writes an entry someone asked for inside `tx` (`post`), with its audit
+/// row, the answer kept under its key, and its `balance_changed` events.
+pub(super) async fn record(
+    tx: &mut Tx,
+    draft: Draft,
+    claim: Option<&IdempotencyClaim>,
+    ctx: &Ctx,
+) -> Result<(Entry, Vec<Event>), StoreError> {
+    let guild_id = draft.guild_id;
     let entry = post(tx, draft, ctx).await?;
     let action = audit_action(entry.kind);
-    audit(tx, AuditWrite::new(ctx, Some(command.guild_id), action, "entry", entry.id).after(&entry)).await?;
-    if let Some(claim) = &command.idempotency {
+    audit(tx, AuditWrite::new(ctx, Some(guild_id), action, "entry", entry.id).after(&entry)).await?;
+    if let Some(claim) = claim {
         remember(tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
     }
-    let pending = super::events::balance_changes(tx, command.pool_id, &entry.members()).await?;
+    let pending = super::events::balance_changes(tx, entry.pool_id, &entry.members()).await?;
     let events = super::events::append(tx, pending, ctx).await?;
     Ok((entry, events))
 }
@@ -183,6 +199,7 @@ pub(super) struct Draft {
     pub reason: String,
     pub created_by: Uuid,
     pub reverses: Option<Uuid>,
+    pub raid_id: Option<Uuid>,
     pub postings: Vec<Posting<Uuid>>,
     pub allow_negative: bool,
 }
@@ -218,6 +235,7 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
         created_at: ctx.now,
         created_by: draft.created_by,
         reverses: draft.reverses,
+        raid_id: draft.raid_id,
         postings: draft
             .postings
             .iter()
@@ -257,8 +275,8 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
 /// Writes an entry's row; a second reversal of one entry is refused here.
 async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), StoreError> {
     tx.sql(
-        "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses, raid_id) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(entry.id)
     .bind(guild_id)
@@ -268,18 +286,34 @@ async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), 
     .bind(entry.created_at)
     .bind(entry.created_by)
     .bind(entry.reverses)
+    .bind(entry.raid_id)
     .execute()
     .await
     .on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed)?;
     Ok(())
 }
 
+/// What a request writes: its postings, and for a reversal the entry it
+/// reverses and that entry's raid (the reversal of a raid's award is part
+/// of what the raid has paid).
+struct Plan {
+    postings: Vec<Posting<Uuid>>,
+    reverses: Option<Uuid>,
+    raid_id: Option<Uuid>,
+}
+
+impl From<Vec<Posting<Uuid>>> for Plan {
+    fn from(postings: Vec<Posting<Uuid>>) -> Plan {
+        Plan { postings, reverses: None, raid_id: None }
+    }
+}
+
 /// The postings a request makes, and the entry it reverses if it is a reversal.
-async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>, Option<Uuid>), StoreError> {
+async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<Plan, StoreError> {
     Ok(match &command.request {
-        EntryRequest::Award { member_ids, amount } => (ledger::award(member_ids, *amount)?, None),
-        EntryRequest::Adjustment { member_id, amount } => (ledger::adjustment(*member_id, *amount)?, None),
-        EntryRequest::Transfer { from, to, amount } => (ledger::transfer(*from, *to, *amount)?, None),
+        EntryRequest::Award { member_ids, amount } => ledger::award(member_ids, *amount)?.into(),
+        EntryRequest::Adjustment { member_id, amount } => ledger::adjustment(*member_id, *amount)?.into(),
+        EntryRequest::Transfer { from, to, amount } => ledger::transfer(*from, *to, *amount)?.into(),
         EntryRequest::Decay { percent } => {
             let members: BTreeSet<Uuid> = tx
                 .sql("SELECT member_id FROM accounts WHERE guild_id = $1 AND pool_id = $2 AND member_id IS NOT NULL")
@@ -295,12 +329,12 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
                 .into_iter()
                 .map(|(member, locked)| (member, locked.wallet.balance))
                 .collect();
-            (ledger::decay(&balances, *percent)?, None)
+            ledger::decay(&balances, *percent)?.into()
         }
         EntryRequest::Reversal { entry_id } => {
             let original = tx
                 .sql(
-                    "SELECT reverses, (SELECT COUNT(*) FROM entries r WHERE r.reverses = e.id) AS reversals \
+                    "SELECT reverses, raid_id, (SELECT COUNT(*) FROM entries r WHERE r.reverses = e.id) AS reversals \
                       FROM entries e WHERE e.guild_id = $1 AND e.pool_id = $2 AND e.id = $3",
                 )
                 .bind(command.guild_id)
@@ -312,6 +346,7 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
             if original.get::<Option<Uuid>>("reverses")?.is_some() {
                 return Err(StoreError::Conflict(Code::NotReversible));
             }
+            let row_raid: Option<Uuid> = original.get("raid_id")?;
             if original.get::<i64>("reversals")? > 0 {
                 return Err(StoreError::Conflict(Code::AlreadyReversed));
             }
@@ -326,7 +361,7 @@ async fn plan(tx: &mut Tx, command: &EntryCommand) -> Result<(Vec<Posting<Uuid>>
                 .iter()
                 .map(|row| posting_of(row).map(|p| Posting { account: p.account, amount: p.amount }))
                 .collect::<Result<_, _>>()?;
-            (ledger::reversal(&original)?, Some(*entry_id))
+            Plan { postings: ledger::reversal(&original)?, reverses: Some(*entry_id), raid_id: row_raid }
         }
     })
 }

@@ -25,7 +25,7 @@ macro_rules! lot_sql {
             "SELECT l.id, l.guild_id, l.pool_id, l.item_name, l.game_item_id, l.mode, l.status, l.min_bid, \
              l.increment, l.anti_snipe_s, l.extend_s, l.ends_at, l.created_at, l.created_by, l.seq, l.bid_count, \
              l.high_bid, l.leader_member_id, l.winner_member_id, l.price, l.settlement_entry_id, l.cancel_reason, \
-             l.icon_key",
+             l.icon_key, l.raid_id",
             $tail
         )
     };
@@ -64,6 +64,7 @@ fn lot_of(row: &Row) -> Result<LotView, StoreError> {
         settlement_entry_id: row.get("settlement_entry_id")?,
         cancel_reason: row.get("cancel_reason")?,
         icon_key: row.get("icon_key")?,
+        raid_id: row.get("raid_id")?,
     })
 }
 
@@ -76,8 +77,8 @@ pub(super) fn from_micros(us: i64) -> Result<Ts, StoreError> {
 async fn insert_lot(tx: &mut Tx, lot: &LotView) -> Result<(), StoreError> {
     tx.sql(
         "INSERT INTO lots (id, guild_id, pool_id, item_name, game_item_id, mode, status, min_bid, increment, \
-         anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, 1, 0)",
+         anti_snipe_s, extend_s, ends_at, created_at, created_by, seq, bid_count, raid_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, 1, 0, $14)",
     )
     .bind(lot.id)
     .bind(lot.guild_id)
@@ -92,6 +93,7 @@ async fn insert_lot(tx: &mut Tx, lot: &LotView) -> Result<(), StoreError> {
     .bind(lot.ends_at)
     .bind(lot.created_at)
     .bind(lot.created_by)
+    .bind(lot.raid_id)
     .execute()
     .await?;
     Ok(())
@@ -123,6 +125,18 @@ async fn lot(db: &Db, guild_id: Uuid, lot_id: Uuid) -> Result<Option<LotView>, S
         .as_ref()
         .map(lot_of)
         .transpose()
+}
+
+/// The lots of a raid, newest first.
+pub(super) async fn raid_lots(db: &Db, guild_id: Uuid, raid_id: Uuid) -> Result<Vec<LotView>, StoreError> {
+    db.sql(lot_sql!(" FROM lots l WHERE l.guild_id = $1 AND l.raid_id = $2 ORDER BY l.id DESC"))
+        .bind(guild_id)
+        .bind(raid_id)
+        .fetch_all()
+        .await?
+        .iter()
+        .map(lot_of)
+        .collect()
 }
 
 async fn lots(db: &Db, guild_id: Uuid, status: Option<Status>, page: PageRequest) -> Result<Page<LotView>, StoreError> {
@@ -227,6 +241,12 @@ impl Store {
             let pool = tx.sql("SELECT id FROM pools WHERE guild_id = $1 AND id = $2");
             if pool.bind(new.guild_id).bind(new.pool_id).fetch_optional().await?.is_none() {
                 return Err(StoreError::UnknownReference("pool_id"));
+            }
+            if let Some(raid_id) = new.raid_id {
+                let raid = tx.sql("SELECT id FROM raids WHERE guild_id = $1 AND id = $2 AND pool_id = $3");
+                if raid.bind(new.guild_id).bind(raid_id).bind(new.pool_id).fetch_optional().await?.is_none() {
+                    return Err(StoreError::UnknownReference("raid_id"));
+                }
             }
             let lot = new.opened(Uuid::now_v7(), ctx.now);
             insert_lot(&mut tx, &lot).await?;

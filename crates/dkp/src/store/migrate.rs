@@ -58,6 +58,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0006_roster.sql"),
         sqlite: include_str!("../../migrations/sqlite/0006_roster.sql"),
     },
+    Migration {
+        version: 7,
+        name: "raids",
+        postgres: include_str!("../../migrations/postgres/0007_raids.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0007_raids.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.

@@ -1,10 +1,12 @@
 //! Pools, their accounts and standings: opening a pool opens an account for
 //! every member and the pool's system accounts; standings are each member's
 //! balance, what their bids hold, what is left available, and what they
-//! earned and spent over their life in the pool.
+//! earned and spent over their life in the pool. A pool's earning rules
+//! (what its raids pay) are columns of its row.
 
 use std::collections::BTreeMap;
 
+use dkp_core::raid::Rules;
 use dkp_core::{Points, SystemAccount};
 use uuid::Uuid;
 
@@ -14,16 +16,33 @@ use super::sql::{Db, Row, Tx};
 use super::{Ctx, Read, Store, StoreError};
 use crate::model::{Code, Pool, Standing};
 
-async fn create_pool(db: &Db, guild_id: Uuid, name: &str, allow_negative: bool, ctx: &Ctx) -> Result<Pool, StoreError> {
+/// A pool to open: its name and what it allows.
+pub struct NewPool<'a> {
+    pub name: &'a str,
+    pub allow_negative: bool,
+    pub zero_sum: bool,
+}
+
+async fn create_pool(db: &Db, guild_id: Uuid, new: &NewPool<'_>, ctx: &Ctx) -> Result<Pool, StoreError> {
     retry("create_pool", || async {
         let mut tx = db.begin_write().await?;
-        let pool = Pool { id: Uuid::now_v7(), name: name.to_owned(), allow_negative, decay_schedule: None };
-        tx.sql("INSERT INTO pools (id, guild_id, name, allow_negative, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(pool.id)
-            .bind(guild_id)
-            .bind(name)
-            .bind(allow_negative)
-            .bind(ctx.now)
+        let pool = Pool {
+            id: Uuid::now_v7(),
+            name: new.name.to_owned(),
+            allow_negative: new.allow_negative,
+            decay_schedule: None,
+            zero_sum: new.zero_sum,
+            rules: Rules::default(),
+        };
+        tx.sql(
+            "INSERT INTO pools (id, guild_id, name, allow_negative, zero_sum, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(pool.id)
+        .bind(guild_id)
+        .bind(new.name)
+        .bind(new.allow_negative)
+        .bind(new.zero_sum)
+        .bind(ctx.now)
             .execute()
             .await
             .on_unique("pools_guild_name_key", "pools.guild_id", Code::PoolNameTaken)?;
@@ -69,11 +88,24 @@ pub async fn open_account(
 macro_rules! pool_sql {
     ($tail:literal) => {
         concat!(
-            "SELECT p.id, p.name, p.allow_negative, s.percent, s.every_days, s.next_at FROM pools p \
+            "SELECT p.id, p.name, p.allow_negative, p.zero_sum, p.boss_kill, p.on_time, p.per_hour, \
+             p.standby_percent, s.percent, s.every_days, s.next_at FROM pools p \
              LEFT JOIN decay_schedules s ON s.pool_id = p.id",
             $tail
         )
     };
+}
+
+/// A pool's earning rules from the columns `{prefix}boss_kill` and the others.
+pub(super) fn rules_of(row: &Row, prefix: &str) -> Result<Rules, sqlx::Error> {
+    let points =
+        |name: &str| -> Result<Points, sqlx::Error> { Ok(Points::from_stored(row.get(&format!("{prefix}{name}"))?)) };
+    Ok(Rules {
+        boss_kill: points("boss_kill")?,
+        on_time: points("on_time")?,
+        per_hour: points("per_hour")?,
+        standby_percent: points("standby_percent")?,
+    })
 }
 
 fn pool_of(row: &Row) -> Result<Pool, StoreError> {
@@ -82,6 +114,8 @@ fn pool_of(row: &Row) -> Result<Pool, StoreError> {
         name: row.get("name")?,
         allow_negative: row.get("allow_negative")?,
         decay_schedule: super::schedules::schedule_of(row)?,
+        zero_sum: row.get("zero_sum")?,
+        rules: rules_of(row, "")?,
     })
 }
 
@@ -185,14 +219,8 @@ async fn balances(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<BTreeMap<Uui
 }
 
 impl Store {
-    pub async fn create_pool(
-        &self,
-        guild_id: Uuid,
-        name: &str,
-        allow_negative: bool,
-        ctx: &Ctx,
-    ) -> Result<Pool, StoreError> {
-        create_pool(&self.db, guild_id, name, allow_negative, ctx).await
+    pub async fn create_pool(&self, guild_id: Uuid, new: &NewPool<'_>, ctx: &Ctx) -> Result<Pool, StoreError> {
+        create_pool(&self.db, guild_id, new, ctx).await
     }
 
     pub async fn pools(&self, guild_id: Uuid, read: Read) -> Result<Vec<Pool>, StoreError> {
@@ -202,6 +230,35 @@ impl Store {
     /// One of the guild's pools.
     pub async fn pool(&self, guild_id: Uuid, pool_id: Uuid, read: Read) -> Result<Pool, StoreError> {
         self.read(read, |db| pool(db, guild_id, pool_id)).await
+    }
+
+    /// Replaces a pool's earning rules: the pool with its new rules.
+    pub async fn set_rules(&self, guild_id: Uuid, pool_id: Uuid, rules: Rules, ctx: &Ctx) -> Result<Pool, StoreError> {
+        retry("set_rules", || async {
+            let mut tx = self.db.begin_write().await?;
+            let changed = tx
+                .sql(
+                    "UPDATE pools SET boss_kill = $1, on_time = $2, per_hour = $3, standby_percent = $4 \
+                      WHERE guild_id = $5 AND id = $6",
+                )
+                .bind(rules.boss_kill.hundredths())
+                .bind(rules.on_time.hundredths())
+                .bind(rules.per_hour.hundredths())
+                .bind(rules.standby_percent.hundredths())
+                .bind(guild_id)
+                .bind(pool_id)
+                .execute()
+                .await?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let row = tx.sql(pool_sql!(" WHERE p.id = $1")).bind(pool_id).fetch_one().await?;
+            let pool = pool_of(&row)?;
+            audit(&mut tx, AuditWrite::new(ctx, Some(guild_id), "pool.rules", "pool", pool_id).after(&pool)).await?;
+            tx.commit().await?;
+            Ok(pool)
+        })
+        .await
     }
 
     /// Every member's wallet and lifetime figures in the pool: those on the

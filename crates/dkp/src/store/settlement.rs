@@ -1,11 +1,12 @@
 //! Closing and cancelling a lot: guarded transitions of the locked lot row,
 //! so a lot is settled exactly once however many closers race (an officer,
-//! the closing job on any instance or worker).
+//! the closing job on any instance or worker). In a zero-sum pool the price
+//! goes to the present attendees of the lot's raid, in the same entry.
 
 use std::collections::BTreeSet;
 
 use dkp_core::auction::Status;
-use dkp_core::{EntryKind, Points, ledger};
+use dkp_core::{EntryKind, Points, Posting, ledger, raid};
 use uuid::Uuid;
 
 use super::audit::{AuditWrite, audit};
@@ -15,7 +16,7 @@ use super::lots::{Locked, lock_lot};
 use super::retry::retry;
 use super::sql::Tx;
 use super::{Ctx, Store, StoreError};
-use crate::model::{Code, Ending, Event, EventName, LotView, guild_channel, lot_channel};
+use crate::model::{Code, Ending, Entry, Event, EventName, LotView, guild_channel, lot_channel};
 
 impl Store {
     /// Ends an open lot: settles it (charging the winner through one ledger
@@ -49,8 +50,8 @@ impl Store {
             } else {
                 view.status = Status::Closed;
                 if let Some((winner, price)) = lot.outcome().filter(|(_, price)| price.is_positive()) {
-                    settle(&mut tx, &mut view, winner, price, allow_negative, ctx).await?;
-                    touched.insert(winner);
+                    let entry = settle(&mut tx, &mut view, winner, price, allow_negative, ctx).await?;
+                    touched.extend(entry.members());
                 }
                 (EventName::LotClosed, "lot.close")
             };
@@ -80,7 +81,7 @@ async fn settle(
     price: Points,
     allow_negative: bool,
     ctx: &Ctx,
-) -> Result<(), StoreError> {
+) -> Result<Entry, StoreError> {
     let draft = Draft {
         guild_id: view.guild_id,
         pool_id: view.pool_id,
@@ -88,14 +89,35 @@ async fn settle(
         reason: format!("won {}", view.item_name),
         created_by: view.created_by,
         reverses: None,
-        postings: ledger::loot(winner, price)?,
+        raid_id: None,
+        postings: loot(tx, view, winner, price).await?,
         allow_negative,
     };
     let entry = post(tx, draft, ctx).await?;
     view.winner_member_id = Some(winner);
     view.price = Some(price);
     view.settlement_entry_id = Some(entry.id);
-    Ok(())
+    Ok(entry)
+}
+
+/// Where the price goes: in a zero-sum pool, to the present (not standby)
+/// attendees of the lot's raid (`dkp_core::raid::shared_loot`); otherwise,
+/// or with nobody present, to the pool's spent account.
+async fn loot(tx: &mut Tx, view: &LotView, winner: Uuid, price: Points) -> Result<Vec<Posting<Uuid>>, StoreError> {
+    let Some(raid_id) = view.raid_id else { return Ok(ledger::loot(winner, price)?) };
+    let present: BTreeSet<Uuid> = tx
+        .sql(
+            "SELECT a.member_id FROM raid_attendance a JOIN raids r ON r.id = a.raid_id \
+              JOIN pools p ON p.id = r.pool_id WHERE r.guild_id = $1 AND r.id = $2 AND p.zero_sum AND NOT a.standby",
+        )
+        .bind(view.guild_id)
+        .bind(raid_id)
+        .fetch_all()
+        .await?
+        .iter()
+        .map(|row| row.get("member_id"))
+        .collect::<Result<_, _>>()?;
+    Ok(raid::shared_loot(winner, price, &present)?)
 }
 
 /// Writes how the lot ended, guarded: only an open lot ends.

@@ -23,6 +23,7 @@ mod operations;
 mod origins;
 mod pgbouncer;
 mod raid_night;
+mod raids;
 mod realtime;
 mod replica;
 mod roster;

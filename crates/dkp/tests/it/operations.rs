@@ -80,6 +80,18 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/bids"),
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/close"),
         ("post", "/api/v1/guilds/{slug}/lots/{lot_id}/cancel"),
+        ("put", "/api/v1/guilds/{slug}/pools/{pool_id}/rules"),
+        ("get", "/api/v1/guilds/{slug}/pools/{pool_id}/rules"),
+        ("get", "/api/v1/guilds/{slug}/pools/{pool_id}/attendance"),
+        ("post", "/api/v1/guilds/{slug}/raids"),
+        ("get", "/api/v1/guilds/{slug}/raids"),
+        ("get", "/api/v1/guilds/{slug}/raids/{raid_id}"),
+        ("patch", "/api/v1/guilds/{slug}/raids/{raid_id}"),
+        ("put", "/api/v1/guilds/{slug}/raids/{raid_id}/attendance"),
+        ("post", "/api/v1/guilds/{slug}/raids/{raid_id}/kills"),
+        ("delete", "/api/v1/guilds/{slug}/raids/{raid_id}/kills/{kill_id}"),
+        ("post", "/api/v1/guilds/{slug}/raids/{raid_id}/award"),
+        ("get", "/api/v1/guilds/{slug}/loot"),
         ("put", "/api/v1/guilds/{slug}/logo"),
         ("put", "/api/v1/guilds/{slug}/lots/{lot_id}/icon"),
         ("post", "/api/v1/guilds/{slug}/pools/{pool_id}/decay"),
@@ -108,7 +120,9 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
                 .replace("{member_id}", "m")
                 .replace("{entry_id}", "e")
                 .replace("{lot_id}", "l")
-                .replace("{character_id}", "c");
+                .replace("{character_id}", "c")
+                .replace("{raid_id}", "r")
+                .replace("{kill_id}", "k");
             let reply = app.call(method.to_uppercase().parse().unwrap(), &concrete).send().await;
             assert_ne!(reply.status.as_u16(), 405, "{method} {path}");
             assert!(
