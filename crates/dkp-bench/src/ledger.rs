@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 
 use crate::deployment::{Deployment, Topology};
 use crate::harness::{Database, Http};
+use crate::latency_line;
 use crate::metrics::Change;
-use crate::quantile;
-use crate::setup::{Officer, account, few_at_a_time, hundredths, register, run_tag, text};
+use crate::setup::{Officer, account, few_at_a_time, register, run_tag};
 
 #[derive(Debug, Clone, Args)]
 pub struct LedgerBench {
@@ -137,7 +137,7 @@ pub async fn run(bench: LedgerBench) -> anyhow::Result<()> {
     let elapsed = began.elapsed().as_secs_f64();
     tally.latencies.sort_by(f64::total_cmp);
     let change = Change { before, after: deployment.metrics().await? };
-    let held = held(&owner, &pools).await?;
+    let held = owner.held(pools.iter().map(|pool| pool.path.as_str())).await?;
     let expected = START * i64::from(bench.wallets) * pools.len() as i64 + tally.added;
     report(&bench, &deployment, &tally, elapsed, &change);
     println!(
@@ -202,23 +202,6 @@ async fn set_up(http: &Http, bench: &LedgerBench) -> anyhow::Result<(Officer, Ve
     Ok((owner, guilds.into_iter().flatten().collect()))
 }
 
-/// What the wallets of all pools hold together, in hundredths, from the standings.
-async fn held(owner: &Officer, pools: &[Pool]) -> anyhow::Result<i64> {
-    let mut held = 0;
-    for pool in pools {
-        let path = format!("{}/standings", pool.path);
-        let (status, reply) = owner.http.send("GET", &path, Some(&owner.token), None).await?;
-        if status != 200 {
-            bail!("GET {path}: {status} {reply}");
-        }
-        for standing in reply["standings"].as_array().into_iter().flatten() {
-            let balance = text(&standing["balance"], "balance")?;
-            held += hundredths(&balance).with_context(|| format!("a balance of {balance}"))?;
-        }
-    }
-    Ok(held)
-}
-
 fn report(bench: &LedgerBench, deployment: &Deployment, tally: &Tally, elapsed: f64, change: &Change) {
     let latencies = &tally.latencies;
     println!(
@@ -237,12 +220,7 @@ fn report(bench: &LedgerBench, deployment: &Deployment, tally: &Tally, elapsed: 
         latencies.len() as f64 / elapsed,
         (latencies.len() - tally.failed) as f64 / elapsed
     );
-    println!(
-        "  latency_ms p50={:.2} p99={:.2} max={:.2}",
-        quantile(latencies, 0.5),
-        quantile(latencies, 0.99),
-        quantile(latencies, 1.0)
-    );
+    println!("  {}", latency_line(latencies));
     let (commits, retries) = (change.total("dkp_tx_commits_total"), change.total("dkp_tx_retries_total"));
     println!(
         "  commits={commits} retries={retries} retries_per_commit={:.4} failures={} failed_requests={} 5xx={}",

@@ -18,6 +18,7 @@ pub mod harness;
 mod ledger;
 mod lot;
 pub mod metrics;
+mod raid_awards;
 mod raid_night;
 mod setup;
 
@@ -39,6 +40,8 @@ pub enum Bench {
     HotLot(lot::HotLot),
     /// Seed risk R3 at scale: many guilds, each with raiders bidding on a few open lots.
     RaidNight(raid_night::RaidNight),
+    /// Issue 10: many guilds awarding their raids at once, each raid awarded several times.
+    RaidAwards(raid_awards::RaidAwards),
     /// Seed risk R2: WebSocket subscribers of one lot while bids flow.
     FanOut(lot::FanOut),
     /// Seed risk R2: idle WebSocket connections and the memory each costs.
@@ -51,6 +54,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::Ledger(bench) => ledger::run(bench).await,
         Bench::HotLot(bench) => lot::hot_lot(bench).await,
         Bench::RaidNight(bench) => raid_night::run(bench).await,
+        Bench::RaidAwards(bench) => raid_awards::run(bench).await,
         Bench::FanOut(bench) => lot::fan_out(bench).await,
         Bench::Connections(bench) => lot::connections(bench).await,
     }
@@ -63,6 +67,16 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let index = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// `latency_ms p50=… p99=… max=…` of sorted samples in milliseconds.
+pub fn latency_line(sorted: &[f64]) -> String {
+    format!(
+        "latency_ms p50={:.2} p99={:.2} max={:.2}",
+        quantile(sorted, 0.5),
+        quantile(sorted, 0.99),
+        quantile(sorted, 1.0)
+    )
 }
 
 #[cfg(test)]
@@ -91,6 +105,9 @@ mod tests {
         let cli = Cli::parse_from(["bench", "raid-night", "--bidders", "512"]);
         let Bench::RaidNight(night) = cli.what else { panic!("not raid-night") };
         assert_eq!((night.guilds, night.raiders, night.lots, night.bidders), (20, 25, 5, 512));
+        let cli = Cli::parse_from(["bench", "raid-awards", "--guilds", "10"]);
+        let Bench::RaidAwards(awards) = cli.what else { panic!("not raid-awards") };
+        assert_eq!((awards.guilds, awards.raiders, awards.repeats, awards.concurrency), (10, 40, 2, 50));
     }
 
     #[test]

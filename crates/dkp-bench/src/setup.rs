@@ -79,17 +79,27 @@ pub struct Officer {
 }
 
 impl Officer {
+    /// A POST expected to answer 201: the reply.
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send("POST", path, body, 201).await
+    }
+
+    /// A PUT expected to answer 200: the reply.
+    pub async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send("PUT", path, body, 200).await
+    }
+
     /// Setup is not measured, so a write the server refused as contended
     /// (503: "try again") is sent again, as a client would, a few times.
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn send(&self, method: &str, path: &str, body: Value, expected: u16) -> anyhow::Result<Value> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (status, reply) = self.http.send("POST", path, Some(&self.token), Some(&body)).await?;
+            let (status, reply) = self.http.send(method, path, Some(&self.token), Some(&body)).await?;
             match status {
-                201 => return Ok(reply),
+                _ if status == expected => return Ok(reply),
                 503 if attempt < 10 => tokio::time::sleep(Duration::from_millis(20 * attempt)).await,
-                _ => bail!("POST {path}: expected 201, got {status} (attempt {attempt}): {reply}"),
+                _ => bail!("{method} {path}: expected {expected}, got {status} (attempt {attempt}): {reply}"),
             }
         }
     }
@@ -119,6 +129,24 @@ impl Officer {
             self.post(&format!("/api/v1/guilds/{slug}/pools/{pool}/awards"), award).await?;
         }
         Ok(())
+    }
+
+    /// What the wallets of the pools at `pools` (`/api/v1/guilds/{slug}/pools/{id}`)
+    /// hold together, in hundredths, from their standings.
+    pub async fn held(&self, pools: impl IntoIterator<Item = &str>) -> anyhow::Result<i64> {
+        let mut held = 0;
+        for pool in pools {
+            let path = format!("{pool}/standings");
+            let (status, reply) = self.http.send("GET", &path, Some(&self.token), None).await?;
+            if status != 200 {
+                bail!("GET {path}: {status} {reply}");
+            }
+            for standing in reply["standings"].as_array().into_iter().flatten() {
+                let balance = text(&standing["balance"], "balance")?;
+                held += hundredths(&balance).ok_or_else(|| anyhow::anyhow!("a balance of {balance}"))?;
+            }
+        }
+        Ok(held)
     }
 
     /// Opens a lot in `pool`: an open auction of an hour, bids 0.01 apart,
