@@ -122,6 +122,10 @@ async fn the_award_pays_each_kill_coming_on_time_hours_rounded_down_and_the_stan
     assert_eq!(issued[0]["amount"], "-61.01");
     let balances = app.balances(&guild).await;
     assert_eq!((balances[a].as_str(), balances[b].as_str(), balances[c].as_str()), ("26.50", "21.01", "13.50"));
+    let standings = app.get(&pool_path(&guild, &guild.pool, "standings")).token(&guild.owner.token).send().await;
+    let standings = standings.expect(200).json["standings"].clone();
+    let ana = standings.as_array().unwrap().iter().find(|s| s["member_id"] == a.as_str()).unwrap();
+    assert_eq!(ana["earned"], "26.50", "a raid's award counts as earned");
     let page = app.get(&raid_path(&guild, &raid, "")).token(&guild.owner.token).send().await.expect(200);
     assert_eq!(page.json["raid"]["awarded"], "61.01");
     assert_eq!(page.json["raid"]["awards"].as_array().unwrap().len(), 3);
