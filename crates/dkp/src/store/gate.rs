@@ -52,5 +52,4 @@ impl Gate {
 
 /// The statements that open a SERIALIZABLE transaction in the write lane,
 /// sent together in one round trip.
-pub const BEGIN_IN_LANE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ledger_lane_00 IN EXCLUSIVE MODE; \
-     SET LOCAL plan_cache_mode = force_generic_plan";
+pub const BEGIN_IN_LANE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ledger_lane_00 IN EXCLUSIVE MODE";
