@@ -113,7 +113,7 @@ impl Application {
 
 /// Opens the store (migrating it), with its read replica when configured, and
 /// Redis when configured.
-async fn connect(
+pub(crate) async fn connect(
     location: &Location,
     read_replica: Option<&Secret>,
     redis_url: Option<&Secret>,
@@ -128,7 +128,7 @@ async fn connect(
 
 /// The fan-out: over Redis between instances, or inside this process; each
 /// event encoded once, as the wire shows it.
-fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
+pub(crate) fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
     let wire = wire.clone();
     let encoder: Encoder = Arc::new(move |event| wire.frame(event));
     match shared {
@@ -172,7 +172,7 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
 
 /// Takes the lock file beside the SQLite database; a second `dkp serve` on
 /// the same data fails here with a clear message instead of corrupting it.
-fn lock_data(database: &std::path::Path) -> anyhow::Result<File> {
+pub(crate) fn lock_data(database: &std::path::Path) -> anyhow::Result<File> {
     let dir = database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let path = dir.join("dkp.lock");

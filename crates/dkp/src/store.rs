@@ -54,6 +54,7 @@ mod gate;
 mod guilds;
 mod idempotency;
 mod images;
+mod imports;
 mod jobs;
 mod ledger;
 mod lots;
@@ -75,6 +76,7 @@ use crate::model::{Code, Ts};
 use crate::secret::Secret;
 
 pub use bids::{LotBids, PlacedBids};
+pub use imports::ImportPreview;
 pub use replica::{Lsn, Read};
 pub use retry::is_retryable as is_contention;
 pub use sql::Backend;

@@ -13,6 +13,7 @@ pub enum Code {
     WebsocketRequired,
     EmptyImage,
     ImageMismatch,
+    InvalidImport,
     // Where the request comes from.
     CrossOrigin,
     // What the state of things refuses.
@@ -36,7 +37,7 @@ pub enum Code {
 }
 
 impl Code {
-    const ALL: [Code; 26] = [
+    const ALL: [Code; 27] = [
         Code::InvalidJson,
         Code::InvalidField,
         Code::InvalidAmount,
@@ -45,6 +46,7 @@ impl Code {
         Code::WebsocketRequired,
         Code::EmptyImage,
         Code::ImageMismatch,
+        Code::InvalidImport,
         Code::CrossOrigin,
         Code::InsufficientPoints,
         Code::BidTooLow,
@@ -75,6 +77,7 @@ impl Code {
             Code::WebsocketRequired => "websocket_required",
             Code::EmptyImage => "empty_image",
             Code::ImageMismatch => "image_mismatch",
+            Code::InvalidImport => "invalid_import",
             Code::CrossOrigin => "cross_origin",
             Code::InsufficientPoints => "insufficient_points",
             Code::BidTooLow => "bid_too_low",

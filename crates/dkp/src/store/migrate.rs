@@ -58,6 +58,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0006_roster.sql"),
         sqlite: include_str!("../../migrations/sqlite/0006_roster.sql"),
     },
+    Migration {
+        version: 8,
+        name: "imports",
+        postgres: include_str!("../../migrations/postgres/0008_imports.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0008_imports.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.
