@@ -128,13 +128,28 @@ pub(crate) async fn connect(
 
 /// The fan-out: over Redis between instances, or inside this process; each
 /// event encoded once, as the wire shows it.
-pub(crate) fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
+fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
     let wire = wire.clone();
     let encoder: Encoder = Arc::new(move |event| wire.frame(event));
     match shared {
         Some(shared) => Arc::new(RedisHub::start(shared.clone(), encoder)),
         None => Arc::new(LocalHub::new(encoder)),
     }
+}
+
+/// A service that serves no client (the worker, `dkp import`): no sessions,
+/// no rate limits, no image store of its own.
+pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, wire: &Arc<Wire>) -> Service {
+    Service::new(Parts {
+        store,
+        hub: hub(&shared, wire),
+        clock: Arc::new(SystemClock),
+        shared,
+        bid_rate: 0,
+        connect_rate: 0,
+        blobs: Arc::new(Blobs::in_memory()),
+        session_ttl_hours: 1,
+    })
 }
 
 /// `dkp worker`: the job runner alone, until a stop signal. It finishes the
@@ -149,16 +164,7 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     let wire = Arc::new(Wire::new(PublicUrls::parse(&args.blob_public_url)?));
     // A worker only writes: it needs no read replica.
     let (store, shared) = connect(&location, None, args.redis_url.as_ref()).await?;
-    let service = Arc::new(Service::new(Parts {
-        store,
-        hub: hub(&shared, &wire),
-        clock: Arc::new(SystemClock),
-        shared,
-        bid_rate: 0,
-        connect_rate: 0,
-        blobs: Arc::new(Blobs::in_memory()),
-        session_ttl_hours: 1,
-    }));
+    let service = Arc::new(headless_service(store, shared, &wire));
     let runner = Runner::new("worker", args.job.lease());
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let jobs = tokio::spawn(crate::service::jobs::run(service.clone(), runner, jobs_stopped));

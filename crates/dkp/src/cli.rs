@@ -11,17 +11,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::blobs::{Blobs, PublicUrls};
-use crate::clock::SystemClock;
+use crate::blobs::PublicUrls;
 use crate::config::ImportArgs;
 use crate::http::wire::{self, Wire};
 use crate::service::imports::{ImportRequest, Importer};
-use crate::service::{Parts, Service};
 use crate::store::Location;
 
 /// `dkp import`: one file into one pool, or a report of what it would do.
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let format: dkp_import::Format = args.format.parse().map_err(|error| anyhow::anyhow!("--format: {error}"))?;
+    let format: dkp_import::Format = args.file_format.parse().map_err(|error| anyhow::anyhow!("--format: {error}"))?;
     let location = args.database.location()?;
     let _lock = match &location {
         Location::Sqlite { path } => Some(crate::app::lock_data(path)?),
@@ -33,16 +31,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     progress.say(&format!("read {} bytes; opening the database", file.len()));
     let (store, shared) = crate::app::connect(&location, None, None).await?;
     let wire = Arc::new(Wire::new(PublicUrls::parse("/blobs")?));
-    let service = Service::new(Parts {
-        store,
-        hub: crate::app::hub(&shared, &wire),
-        clock: Arc::new(SystemClock),
-        shared,
-        bid_rate: 0,
-        connect_rate: 0,
-        blobs: Arc::new(Blobs::in_memory()),
-        session_ttl_hours: 1,
-    });
+    let service = crate::app::headless_service(store, shared, &wire);
     let options = dkp_import::Options { team: args.team, guild: None, table: args.table };
     let request = ImportRequest { format, pool_id: args.pool, dry_run: args.dry_run, options };
     progress.say(if args.dry_run { "importing (dry run: nothing is written)" } else { "importing" });

@@ -45,8 +45,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub pool: String,
     /// eqdkp-xml, monolith, webdkp, mrt, rclc-csv, gargul or csv.
-    #[arg(long)]
-    pub format: String,
+    #[arg(long = "format")]
+    pub file_format: String,
     /// Report what the import would do, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
