@@ -51,10 +51,13 @@ pub enum EntryKind {
     Raid,
     /// What a raid's award pays or takes back after its record changed.
     RaidCorrection,
+    /// Balances brought in from another tool's file: each member's
+    /// difference to the balance the file gives, against the issued account.
+    Import,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::Award,
         EntryKind::Adjustment,
         EntryKind::Transfer,
@@ -63,6 +66,7 @@ impl EntryKind {
         EntryKind::Decay,
         EntryKind::Raid,
         EntryKind::RaidCorrection,
+        EntryKind::Import,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +79,7 @@ impl EntryKind {
             EntryKind::Decay => "decay",
             EntryKind::Raid => "raid",
             EntryKind::RaidCorrection => "raid_correction",
+            EntryKind::Import => "import",
         }
     }
 
@@ -235,6 +240,26 @@ pub fn decay<K: Clone + Ord>(
     Ok(postings)
 }
 
+/// An import: each member's balance moved to the one a file gives, by the
+/// difference to what they hold (`changes`, member to difference), all of it
+/// issued by (or, for a lowered balance, returned to) the pool. Members with
+/// no difference are left out; no difference at all is no postings.
+pub fn import<K: Clone + Ord>(changes: &BTreeMap<K, Points>) -> Result<Vec<Posting<K>>, LedgerError<K>> {
+    let mut postings = Vec::with_capacity(changes.len() + 1);
+    let mut total = Points::ZERO;
+    for (member, change) in changes {
+        if *change == Points::ZERO {
+            continue;
+        }
+        total = total.checked_add(*change)?;
+        postings.push(Posting { account: AccountRef::Member(member.clone()), amount: *change });
+    }
+    if total != Points::ZERO {
+        postings.push(Posting { account: AccountRef::System(SystemAccount::Issued), amount: total.checked_neg()? });
+    }
+    Ok(postings)
+}
+
 /// A decay's percent, checked: above 0 and at most 100 (in hundredths of a
 /// percent, so at most two decimals).
 pub fn decay_percent(percent: Points) -> Result<Points, AmountError> {
@@ -293,7 +318,7 @@ impl Check {
     /// corrected for everyone. What it credits is still bounded.
     pub fn of(kind: EntryKind, allow_negative: bool) -> Check {
         match kind {
-            EntryKind::Settlement | EntryKind::Decay => Check::Consequence,
+            EntryKind::Settlement | EntryKind::Decay | EntryKind::Import => Check::Consequence,
             EntryKind::RaidCorrection => Check::Request { allow_negative: true },
             _ => Check::Request { allow_negative },
         }
@@ -520,5 +545,28 @@ mod tests {
     fn a_credit_is_never_refused_even_to_a_negative_wallet() {
         let result = apply(&adjustment(1, pts(50)).unwrap(), &wallets(&[(1, -100, 0)]), REQUEST).unwrap();
         assert_eq!(result[&1], pts(-50));
+    }
+
+    #[test]
+    fn an_import_posts_each_difference_against_the_issued_account() {
+        let changes = BTreeMap::from([(1, pts(500)), (2, Points::ZERO), (3, pts(-200))]);
+        let postings = import(&changes).unwrap();
+        assert_eq!(
+            postings,
+            vec![
+                Posting { account: AccountRef::Member(1), amount: pts(500) },
+                Posting { account: AccountRef::Member(3), amount: pts(-200) },
+                Posting { account: AccountRef::System(SystemAccount::Issued), amount: pts(-300) },
+            ]
+        );
+        check_balanced(&postings).unwrap();
+        assert!(import::<u32>(&BTreeMap::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_import_that_lowers_a_balance_below_zero_is_not_refused() {
+        let postings = import(&BTreeMap::from([(1, pts(-100))])).unwrap();
+        let result = apply(&postings, &wallets(&[(1, 0, 0)]), Check::of(EntryKind::Import, false)).unwrap();
+        assert_eq!(result[&1], pts(-100));
     }
 }

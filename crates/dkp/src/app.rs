@@ -113,7 +113,7 @@ impl Application {
 
 /// Opens the store (migrating it), with its read replica when configured, and
 /// Redis when configured.
-async fn connect(
+pub(crate) async fn connect(
     location: &Location,
     read_replica: Option<&Secret>,
     redis_url: Option<&Secret>,
@@ -137,6 +137,21 @@ fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
     }
 }
 
+/// A service that serves no client (the worker, `dkp import`): no sessions,
+/// no rate limits, no image store of its own.
+pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, wire: &Arc<Wire>) -> Service {
+    Service::new(Parts {
+        store,
+        hub: hub(&shared, wire),
+        clock: Arc::new(SystemClock),
+        shared,
+        bid_rate: 0,
+        connect_rate: 0,
+        blobs: Arc::new(Blobs::in_memory()),
+        session_ttl_hours: 1,
+    })
+}
+
 /// `dkp worker`: the job runner alone, until a stop signal. It finishes the
 /// job in hand before stopping; one killed outright leaves its claims to
 /// run out and be taken over.
@@ -149,16 +164,7 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     let wire = Arc::new(Wire::new(PublicUrls::parse(&args.blob_public_url)?));
     // A worker only writes: it needs no read replica.
     let (store, shared) = connect(&location, None, args.redis_url.as_ref()).await?;
-    let service = Arc::new(Service::new(Parts {
-        store,
-        hub: hub(&shared, &wire),
-        clock: Arc::new(SystemClock),
-        shared,
-        bid_rate: 0,
-        connect_rate: 0,
-        blobs: Arc::new(Blobs::in_memory()),
-        session_ttl_hours: 1,
-    }));
+    let service = Arc::new(headless_service(store, shared, &wire));
     let runner = Runner::new("worker", args.job.lease());
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let jobs = tokio::spawn(crate::service::jobs::run(service.clone(), runner, jobs_stopped));
@@ -172,7 +178,7 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
 
 /// Takes the lock file beside the SQLite database; a second `dkp serve` on
 /// the same data fails here with a clear message instead of corrupting it.
-fn lock_data(database: &std::path::Path) -> anyhow::Result<File> {
+pub(crate) fn lock_data(database: &std::path::Path) -> anyhow::Result<File> {
     let dir = database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let path = dir.join("dkp.lock");

@@ -28,8 +28,39 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Import another tool's file into a guild's pool (the database `dkp serve` uses).
+    Import(ImportArgs),
     /// Measure the service on this machine and print the figures.
     Bench(dkp_bench::BenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The guild's slug.
+    #[arg(long)]
+    pub guild: String,
+    /// The id of the pool the balances go to.
+    #[arg(long)]
+    pub pool: String,
+    /// eqdkp-xml, monolith, webdkp, mrt, rclc-csv, gargul or csv.
+    #[arg(long = "format")]
+    pub file_format: String,
+    /// Report what the import would do, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// CommunityDKP: the team to read (by number or name).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// EQdkp Plus: the multidkp pool; WebDKP: the table (by id or name).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The file to import.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

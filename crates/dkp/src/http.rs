@@ -10,6 +10,7 @@ mod decay;
 mod error;
 mod extract;
 mod guilds;
+mod imports;
 mod jobs;
 mod ledger;
 mod members;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(characters::router())
         .merge(ledger::router())
         .merge(decay::router())
+        .merge(imports::router())
         .merge(auction::router())
         .merge(raids::router())
         .merge(jobs::router())

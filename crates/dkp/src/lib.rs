@@ -11,11 +11,13 @@
 //!   (real-time fan-out), `blobs` (images), `shared` (Redis);
 //! - `model`: the records and closed sets every layer speaks in.
 //!
-//! `config` reads the command line, `app` wires the parts into one
+//! `config` reads the command line, `cli` runs its commands that are not
+//! servers (`dkp import`), `app` wires the parts into one
 //! `Application`, `telemetry` sets up logs and metrics.
 
 pub mod app;
 pub mod blobs;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;

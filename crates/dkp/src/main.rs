@@ -1,4 +1,4 @@
-//! The `dkp` binary: `serve`, `worker`, `migrate`, `bench`. Start-up failures print one
+//! The `dkp` binary: `serve`, `worker`, `migrate`, `import`, `bench`. Start-up failures print one
 //! clear line and exit non-zero, never a panic.
 
 use std::process::ExitCode;
@@ -40,6 +40,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("dkp: migrations applied");
             Ok(())
         }
+        Command::Import(args) => dkp::cli::import(args).await,
         Command::Bench(args) => dkp_bench::run(args).await,
     }
 }

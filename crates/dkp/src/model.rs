@@ -31,6 +31,7 @@ macro_rules! text_form {
 mod answer;
 mod codes;
 mod events;
+mod imports;
 mod jobs;
 mod lots;
 mod raids;
@@ -41,6 +42,9 @@ mod time;
 pub use answer::{Answer, Refusal, RefusalKind};
 pub use codes::Code;
 pub use events::{Event, EventName, balance_changed, guild_channel, lot_channel, user_channel};
+pub use imports::{
+    ImportCommand, ImportMismatch, ImportReport, Imported, ImportedCharacter, ImportedPlayer, NamedPoints, RosterCounts,
+};
 pub use jobs::{Job, JobEnd, JobKind, NewJob};
 pub use lots::{BidBatch, BidCommand, BidOutcome, BidView, Ending, LotView, NewLot};
 pub use raids::{

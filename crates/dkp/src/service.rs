@@ -6,7 +6,7 @@
 //! the transport decides how a client sees them.
 //!
 //! The parts: `accounts`, `guilds`, `members` (the roster), `characters`,
-//! `ledger`, `decay`, `schedule` (decay that runs by itself, and its
+//! `ledger`, `imports` (another tool's file into a pool), `decay`, `schedule` (decay that runs by itself, and its
 //! preview), `auction` (lots and bids) with its `writer`, `raids` (earning
 //! rules, raids and their record), `raid_award`, `records` (attendance
 //! rates, loot), `images`, `realtime` (what the feed may
@@ -22,6 +22,7 @@ pub mod error;
 pub mod guilds;
 pub mod idempotency;
 pub mod images;
+pub mod imports;
 pub mod jobs;
 pub mod ledger;
 pub mod limits;

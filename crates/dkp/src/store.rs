@@ -56,6 +56,7 @@ mod gate;
 mod guilds;
 mod idempotency;
 mod images;
+mod imports;
 mod jobs;
 mod ledger;
 mod lots;
@@ -80,6 +81,7 @@ use crate::model::{Code, Ts};
 use crate::secret::Secret;
 
 pub use bids::{LotBids, PlacedBids};
+pub use imports::ImportPreview;
 pub use pools::NewPool;
 pub use replica::{Lsn, Read};
 pub use retry::is_retryable as is_contention;

@@ -13,7 +13,11 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::blobs::PublicUrls;
-use crate::model::{Answer, AttendanceRate, Entry, Event, Guild, Job, Loot, LotView, Membership, RaidPage};
+use dkp_core::AccountRef;
+
+use crate::model::{
+    Answer, AttendanceRate, Entry, Event, Guild, ImportReport, Job, Loot, LotView, Membership, RaidPage, Standing,
+};
 
 /// Renders records for clients; holds what rendering needs (where images are served).
 pub struct Wire {
@@ -208,4 +212,83 @@ mod tests {
         let event = Event { channel: "lot:1".into(), offset: 9, name: EventName::LotClosed, data: data.clone() };
         assert_eq!(wire().event(&event)["data"], data);
     }
+}
+
+/// The report of an import, as the API answers it and `dkp import --json` prints it.
+pub fn import_report(report: &ImportReport, already_imported: bool) -> Value {
+    json!({
+        "already_imported": already_imported,
+        "format": report.format,
+        "dry_run": report.dry_run,
+        "members": {"created": report.roster.members_created, "matched": report.roster.members_matched},
+        "characters": {"created": report.roster.characters_created},
+        "raids": report.raids,
+        "entries": report.entries,
+        "balances": report.balances,
+        "stated": report.stated,
+        "mismatches": report.mismatches,
+        "warnings": report.warnings,
+        "time_zone": report.time_zone,
+    })
+}
+
+/// The header of a standings export in CSV: the generic CSV import reads it back.
+pub const STANDINGS_CSV_HEADER: &str = "name,balance,earned,spent,active\r\n";
+
+/// One member's row of a standings export in CSV.
+pub fn standing_csv(standing: &Standing) -> String {
+    format!(
+        "{},{},{},{},{}\r\n",
+        csv_field(&standing.name),
+        standing.balance,
+        standing.earned,
+        standing.spent,
+        standing.active
+    )
+}
+
+/// One member's row of a standings export in JSON.
+pub fn standing_export(standing: &Standing) -> Value {
+    json!({
+        "member_id": standing.member_id,
+        "name": standing.name,
+        "balance": standing.balance.to_string(),
+        "earned": standing.earned.to_string(),
+        "spent": standing.spent.to_string(),
+        "active": standing.active,
+    })
+}
+
+/// The header of a ledger export in CSV: one row per posting.
+pub const ENTRIES_CSV_HEADER: &str = "entry_id,created_at,kind,reason,reverses,account,member_id,name,amount\r\n";
+
+/// The rows of one entry in a ledger export in CSV, one per posting; `name`
+/// gives a member's name by id.
+pub fn entry_csv(entry: &Entry, name: impl Fn(&uuid::Uuid) -> Option<String>) -> String {
+    let created_at = serde_json::to_value(entry.created_at).ok();
+    let created_at = created_at.as_ref().and_then(Value::as_str).unwrap_or_default();
+    let reverses = entry.reverses.map(|id| id.to_string()).unwrap_or_default();
+    let mut rows = String::new();
+    for posting in &entry.postings {
+        let (account, member, member_name) = match &posting.account {
+            AccountRef::Member(id) => ("member", id.to_string(), name(id).unwrap_or_default()),
+            AccountRef::System(system) => (system.as_str(), String::new(), String::new()),
+        };
+        rows.push_str(&format!(
+            "{},{created_at},{},{},{reverses},{account},{member},{},{}\r\n",
+            entry.id,
+            entry.kind.as_str(),
+            csv_field(&entry.reason),
+            csv_field(&member_name),
+            posting.amount
+        ));
+    }
+    rows
+}
+
+/// A CSV field: quoted (its quotes doubled) when it holds a separator, a
+/// quote, a line break or spaces at either end.
+fn csv_field(text: &str) -> String {
+    let plain = !text.contains([',', '"', '\n', '\r', ';']) && text.trim() == text;
+    if plain { text.to_owned() } else { format!("\"{}\"", text.replace('"', "\"\"")) }
 }

@@ -13,6 +13,7 @@ pub enum Code {
     WebsocketRequired,
     EmptyImage,
     ImageMismatch,
+    InvalidImport,
     // Where the request comes from.
     CrossOrigin,
     // What the state of things refuses.
@@ -39,7 +40,7 @@ pub enum Code {
 }
 
 impl Code {
-    const ALL: [Code; 28] = [
+    const ALL: [Code; 29] = [
         Code::InvalidJson,
         Code::InvalidField,
         Code::InvalidAmount,
@@ -48,6 +49,7 @@ impl Code {
         Code::WebsocketRequired,
         Code::EmptyImage,
         Code::ImageMismatch,
+        Code::InvalidImport,
         Code::CrossOrigin,
         Code::InsufficientPoints,
         Code::BidTooLow,
@@ -80,6 +82,7 @@ impl Code {
             Code::WebsocketRequired => "websocket_required",
             Code::EmptyImage => "empty_image",
             Code::ImageMismatch => "image_mismatch",
+            Code::InvalidImport => "invalid_import",
             Code::CrossOrigin => "cross_origin",
             Code::InsufficientPoints => "insufficient_points",
             Code::BidTooLow => "bid_too_low",

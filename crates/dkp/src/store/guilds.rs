@@ -82,6 +82,12 @@ impl Store {
         self.db.sql(SQL).bind(slug).bind(user_id).fetch_optional().await?.as_ref().map(membership_of).transpose()
     }
 
+    /// The membership of the guild's first owner, whom the command line acts as.
+    pub async fn first_owner(&self, slug: &str) -> Result<Option<Membership>, StoreError> {
+        const SQL: &str = membership_sql!(" WHERE g.slug = $1 AND m.role = 'owner' ORDER BY m.id LIMIT 1");
+        self.db.sql(SQL).bind(slug).fetch_optional().await?.as_ref().map(membership_of).transpose()
+    }
+
     pub async fn audit(&self, guild_id: Uuid, page: PageRequest, read: Read) -> Result<Page<AuditRecord>, StoreError> {
         self.read(read, |db| audit(db, guild_id, page)).await
     }

@@ -273,7 +273,7 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
 }
 
 /// Writes an entry's row; a second reversal of one entry is refused here.
-async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), StoreError> {
+pub(super) async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), StoreError> {
     tx.sql(
         "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses, raid_id) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -435,7 +435,12 @@ pub(super) async fn lock_wallets_in(
 
 /// Adds `amount` to a system account of the pool (checked: an overflow is
 /// refused like any other) and returns the account's id.
-async fn credit_system(tx: &mut Tx, pool_id: Uuid, system: SystemAccount, amount: Points) -> Result<Uuid, StoreError> {
+pub(super) async fn credit_system(
+    tx: &mut Tx,
+    pool_id: Uuid,
+    system: SystemAccount,
+    amount: Points,
+) -> Result<Uuid, StoreError> {
     const SELECT: &str = "SELECT id, balance FROM accounts WHERE pool_id = $1 AND system = $2";
     const LOCK: &str = "SELECT id, balance FROM accounts WHERE pool_id = $1 AND system = $2 FOR UPDATE";
     let sql = if tx.backend() == Backend::Postgres { LOCK } else { SELECT };
@@ -457,6 +462,7 @@ fn audit_action(kind: EntryKind) -> &'static str {
         EntryKind::Settlement => "entry.settlement",
         EntryKind::Raid => "entry.raid",
         EntryKind::RaidCorrection => "entry.raid_correction",
+        EntryKind::Import => "entry.import",
     }
 }
 

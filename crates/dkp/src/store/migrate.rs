@@ -64,6 +64,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0007_raids.sql"),
         sqlite: include_str!("../../migrations/sqlite/0007_raids.sql"),
     },
+    Migration {
+        version: 8,
+        name: "imports",
+        postgres: include_str!("../../migrations/postgres/0008_imports.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0008_imports.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.

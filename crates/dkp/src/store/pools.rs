@@ -207,7 +207,7 @@ fn standing_of(row: &Row) -> Result<Standing, StoreError> {
 }
 
 /// The balance of every member's account in the pool (on the roster or not).
-async fn balances(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<BTreeMap<Uuid, Points>, StoreError> {
+pub(super) async fn balances(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<BTreeMap<Uuid, Points>, StoreError> {
     pool(db, guild_id, pool_id).await?;
     let rows = db
         .sql("SELECT member_id, balance FROM accounts WHERE guild_id = $1 AND pool_id = $2 AND member_id IS NOT NULL")

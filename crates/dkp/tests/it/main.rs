@@ -15,6 +15,7 @@ mod decay_schedule;
 mod guilds;
 mod haproxy;
 mod idempotency;
+mod imports;
 mod jobs;
 mod ledger;
 mod migrations;

@@ -1,0 +1,76 @@
+//! Commands of the `dkp` binary that run once and exit, beside the servers.
+//! `dkp import` opens the database `dkp serve` uses (same flags and
+//! environment), migrates it, and imports through the same use case as the
+//! API (`Service::import`), as the guild's first owner. On SQLite it takes
+//! the data folder's lock, so it refuses to run beside a `dkp serve` of the
+//! same folder (use the API there). Progress goes to standard error as plain
+//! lines; `--json` prints the report on standard output.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::blobs::PublicUrls;
+use crate::config::ImportArgs;
+use crate::http::wire::{self, Wire};
+use crate::service::imports::{ImportRequest, Importer};
+use crate::store::Location;
+
+/// `dkp import`: one file into one pool, or a report of what it would do.
+pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let format: dkp_import::Format = args.file_format.parse().map_err(|error| anyhow::anyhow!("--format: {error}"))?;
+    let location = args.database.location()?;
+    let _lock = match &location {
+        Location::Sqlite { path } => Some(crate::app::lock_data(path)?),
+        Location::Postgres { .. } => None,
+    };
+    let progress = Progress { terminal: std::io::stderr().is_terminal() };
+    progress.say(&format!("reading {}", args.file.display()));
+    let file = tokio::fs::read(&args.file).await.with_context(|| format!("cannot read {}", args.file.display()))?;
+    progress.say(&format!("read {} bytes; opening the database", file.len()));
+    let (store, shared) = crate::app::connect(&location, None, None).await?;
+    let wire = Arc::new(Wire::new(PublicUrls::parse("/blobs")?));
+    let service = crate::app::headless_service(store, shared, &wire);
+    let options = dkp_import::Options { team: args.team, guild: None, table: args.table };
+    let request = ImportRequest { format, pool_id: args.pool, dry_run: args.dry_run, options };
+    progress.say(if args.dry_run { "importing (dry run: nothing is written)" } else { "importing" });
+    let answer = service.import(Importer::Operator, &args.guild, request, file.into()).await;
+    service.close().await;
+    let answer = answer.map_err(|error| anyhow::anyhow!("{error}"))?;
+    let report = &answer.report;
+    if answer.already_imported {
+        progress.say("this file was imported into this pool before: nothing written");
+    } else {
+        progress.say(&format!(
+            "{} member(s) created, {} matched, {} character(s) created, {} entr{} {}",
+            report.roster.members_created,
+            report.roster.members_matched,
+            report.roster.characters_created,
+            report.entries,
+            if report.entries == 1 { "y" } else { "ies" },
+            if report.dry_run { "would be written" } else { "written" }
+        ));
+    }
+    for warning in &report.warnings {
+        progress.say(&format!("warning: {warning}"));
+    }
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", wire::import_report(report, answer.already_imported))?;
+    }
+    Ok(())
+}
+
+/// Progress lines on standard error, each prefixed `dkp import:` (on a
+/// terminal too: the steps are few, so no bar is drawn).
+struct Progress {
+    terminal: bool,
+}
+
+impl Progress {
+    fn say(&self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal { writeln!(err, "\u{2192} {line}") } else { writeln!(err, "dkp import: {line}") };
+    }
+}

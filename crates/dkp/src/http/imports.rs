@@ -1,0 +1,190 @@
+//! Imports and exports over HTTP. An import is the file as the raw body
+//! (up to `IMPORT_LIMIT`, on this route only; 413 `payload_too_large` past
+//! it, refused on the declared length before a byte is read), answered
+//! with the report: 200 for a dry run or a file imported before
+//! (`already_imported`), 201 when written. Exports are CSV or JSON: the
+//! standings in one answer, the ledger streamed page by page from the store
+//! (newest entry first), never loaded whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use dkp_core::Action;
+use uuid::Uuid;
+
+use super::extract::{ListQuery, Path};
+use super::{ApiError, AppState, wire};
+use crate::model::{Entry, PageRequest};
+use crate::service::imports::{ImportRequest, Importer};
+use crate::service::{Caller, Service};
+
+/// The largest file an import takes.
+pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Entries read from the store per page of a ledger export.
+const EXPORT_PAGE: u32 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/guilds/{slug}/imports", post(import))
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/export", get(export_standings))
+        .route("/api/v1/guilds/{slug}/pools/{pool_id}/entries/export", get(export_entries))
+}
+
+async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    query: ListQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let format = query.get("format").ok_or_else(|| ApiError::invalid_field("format: required"))?;
+    let format = format.parse().map_err(|error| ApiError::invalid_field(format!("format: {error}")))?;
+    let pool_id = query.get("pool_id").ok_or_else(|| ApiError::invalid_field("pool_id: required"))?.to_owned();
+    let options = dkp_import::Options {
+        team: query.get("team").map(str::to_owned),
+        guild: query.get("guild").map(str::to_owned),
+        table: query.get("table").map(str::to_owned),
+    };
+    let request = ImportRequest { format, pool_id, dry_run: query.flag("dry_run")?, options };
+    // Who may import is known before 64 MiB are read.
+    state.service.guild_access(&caller, &slug, Action::MovePoints).await?;
+    let file = file(&headers, body).await?;
+    let answer = state.service.import(Importer::Caller(&caller), &slug, request, file).await?;
+    let status = if answer.written() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(wire::import_report(&answer.report, answer.already_imported))).into_response())
+}
+
+/// The raw body, up to the import limit.
+async fn file(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit: IMPORT_LIMIT };
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > IMPORT_LIMIT as u64) {
+        return Err(too_large);
+    }
+    axum::body::to_bytes(body, IMPORT_LIMIT).await.map_err(|_| too_large)
+}
+
+/// `?format=csv|json`, csv when left out.
+fn export_format(query: &ListQuery) -> Result<bool, ApiError> {
+    match query.get("format") {
+        None | Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(_) => Err(ApiError::invalid_field("format: csv or json")),
+    }
+}
+
+fn file_answer(csv: bool, name: &str, body: Body) -> Response {
+    let (kind, extension) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
+    let disposition = format!("attachment; filename=\"{name}.{extension}\"");
+    ([(CONTENT_TYPE, kind.to_owned()), (CONTENT_DISPOSITION, disposition)], body).into_response()
+}
+
+async fn export_standings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+    query: ListQuery,
+) -> Result<Response, ApiError> {
+    let csv = export_format(&query)?;
+    let standings = state.service.standings(&caller, &slug, &pool_id, true).await?;
+    let body = if csv {
+        let mut text = String::from(wire::STANDINGS_CSV_HEADER);
+        standings.iter().for_each(|standing| text.push_str(&wire::standing_csv(standing)));
+        text
+    } else {
+        let rows: Vec<_> = standings.iter().map(wire::standing_export).collect();
+        serde_json::json!({ "standings": rows }).to_string()
+    };
+    Ok(file_answer(csv, "standings", Body::from(body)))
+}
+
+/// Where a ledger export stands between two pages.
+struct Cursor {
+    service: Arc<Service>,
+    caller: Caller,
+    slug: String,
+    pool_id: String,
+    names: Arc<HashMap<Uuid, String>>,
+    csv: bool,
+    next: Option<Uuid>,
+    first: bool,
+    done: bool,
+}
+
+async fn export_entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, pool_id)): Path<(String, String)>,
+    query: ListQuery,
+) -> Result<Response, ApiError> {
+    let csv = export_format(&query)?;
+    // Access and the pool are checked here, so that a refusal is a status, not a cut stream.
+    let standings = state.service.standings(&caller, &slug, &pool_id, true).await?;
+    let names = Arc::new(standings.into_iter().map(|s| (s.member_id, s.name)).collect::<HashMap<_, _>>());
+    let start = Cursor {
+        service: state.service.clone(),
+        caller,
+        slug,
+        pool_id,
+        names,
+        csv,
+        next: None,
+        first: true,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(start, |mut cursor| async move {
+        if cursor.done {
+            return None;
+        }
+        let chunk = next_page(&mut cursor).await;
+        Some((chunk, cursor))
+    });
+    Ok(file_answer(csv, "entries", Body::from_stream(stream)))
+}
+
+/// The text of the next page of a ledger export (the opening and the close included).
+async fn next_page(cursor: &mut Cursor) -> Result<Bytes, std::io::Error> {
+    let page = PageRequest { limit: EXPORT_PAGE, before: cursor.next };
+    let page = cursor
+        .service
+        .entries(&cursor.caller, &cursor.slug, &cursor.pool_id, None, page)
+        .await
+        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    let mut text = String::new();
+    if cursor.first {
+        text.push_str(if cursor.csv { wire::ENTRIES_CSV_HEADER } else { "{\"entries\":[" });
+    }
+    for entry in &page.items {
+        render(cursor, entry, &mut text);
+    }
+    cursor.next = page.next;
+    if page.next.is_none() {
+        cursor.done = true;
+        if !cursor.csv {
+            text.push_str("]}");
+        }
+    }
+    Ok(Bytes::from(text))
+}
+
+fn render(cursor: &mut Cursor, entry: &Entry, text: &mut String) {
+    if cursor.csv {
+        text.push_str(&wire::entry_csv(entry, |id| cursor.names.get(id).cloned()));
+    } else {
+        if !cursor.first {
+            text.push(',');
+        }
+        text.push_str(&serde_json::json!(entry).to_string());
+    }
+    cursor.first = false;
+}
