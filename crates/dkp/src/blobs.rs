@@ -127,6 +127,14 @@ impl PublicUrls {
     pub fn of(&self, key: &str) -> String {
         format!("{}/{key}", self.base)
     }
+
+    /// The origin (`https://cdn.example`) the URLs point to when it is not
+    /// this service's own, for the pages' Content-Security-Policy.
+    pub fn foreign_origin(&self) -> Option<&str> {
+        let (scheme, rest) = self.base.split_once("://")?;
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        self.base.get(..scheme.len() + 3 + host_end)
+    }
 }
 
 /// The key of a stored image, `g/{guild_id}/{sha256}.{ext}`, checked.
@@ -337,6 +345,16 @@ mod tests {
         for bad in ["", "blobs", "ftp://x", "/a b", "/x?y"] {
             assert!(PublicUrls::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_urls_on_another_host_have_a_foreign_origin() {
+        assert_eq!(PublicUrls::default().foreign_origin(), None);
+        assert_eq!(
+            PublicUrls::parse("https://cdn.example:8443/img").unwrap().foreign_origin(),
+            Some("https://cdn.example:8443")
+        );
+        assert_eq!(PublicUrls::parse("http://cdn.example").unwrap().foreign_origin(), Some("http://cdn.example"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod ops;
 mod origin;
 mod raids;
 mod read_after;
+pub mod web;
 pub mod wire;
 mod ws;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// How answers and events look to clients.
     pub wire: Arc<Wire>,
+    /// The web UI's templates and words.
+    pub pages: Arc<web::Pages>,
     pub metrics: PrometheusHandle,
     pub secure_cookies: bool,
     /// Whether `X-Forwarded-For` names the client (a balancer in front).
@@ -74,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blobs::router())
         .merge(ws::router())
         .merge(ops::router())
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(CatchPanicLayer::custom(|_| {

@@ -30,7 +30,7 @@ async fn register(
     Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
 }
 
-fn session_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
+pub(super) fn session_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}")
 }

@@ -84,11 +84,19 @@ pub fn refused(refusal: &Refusal) -> StatusCode {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let ApiError::Service(Error::Internal(cause)) = &self {
+impl ApiError {
+    /// Logs the cause of a fault of the server (in the request's span, so
+    /// with its id); the client's mistakes are not logged.
+    pub fn log_cause(&self) {
+        if let ApiError::Service(Error::Internal(cause)) = self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log_cause();
         let (status, body) = self.status_and_body();
         let mut response = (status, axum::Json(body)).into_response();
         let retry_after_s = match self {

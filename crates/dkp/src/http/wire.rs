@@ -29,6 +29,11 @@ impl Wire {
         Wire { urls }
     }
 
+    /// Where the images the answers link to live, when not on this service.
+    pub fn image_origin(&self) -> Option<&str> {
+        self.urls.foreign_origin()
+    }
+
     /// A guild, with `logo_url` (null without a logo).
     pub fn guild(&self, guild: &Guild) -> Value {
         json!({
