@@ -1,0 +1,70 @@
+//! Every export read back by the reader of its format: the same names, the
+//! same balances, nothing to reconcile.
+
+use super::*;
+use crate::testing::points;
+use crate::{Format, Import, Options, read, reconcile};
+
+fn standings() -> Vec<Standing<'static>> {
+    let row = |name, balance, earned, spent| Standing {
+        name,
+        balance: points(balance),
+        earned: points(earned),
+        spent: points(spent),
+    };
+    vec![
+        row("Ana, the Bold", "120.5", "200", "79.5"),
+        row("Bo \"Q\" \\ Slash", "-3", "0", "3"),
+        row("Tom & <Jerry>", "0", "0", "0"),
+        row("Scyllá", "7.25", "10", "0"),
+        row("Веда", "0.05", "1000000", "999999.95"),
+        row("Zed", "-0.5", "1", "1"),
+    ]
+}
+
+/// Name and stated balance of every player the import holds.
+fn read_back(format: Format, file: &str) -> (Import, Vec<(String, Points)>) {
+    let import = read(format, file.as_bytes(), &Options::default()).unwrap();
+    let balances = import
+        .players
+        .iter()
+        .enumerate()
+        .map(|(index, player)| {
+            let stated = import.stated.iter().find(|stated| stated.player.index() == index);
+            (player.name.clone(), stated.map(|stated| stated.balance).unwrap_or(Points::ZERO))
+        })
+        .collect();
+    (import, balances)
+}
+
+fn assert_same_standings(format: Format, file: &str) {
+    let expected: Vec<(String, Points)> = standings().iter().map(|s| (s.name.to_owned(), s.balance)).collect();
+
+    let (import, balances) = read_back(format, file);
+
+    assert_eq!(balances, expected, "{format:?}:\n{file}");
+    assert_eq!(import.stated.len(), expected.len(), "every balance is stated");
+    assert!(import.history.is_empty());
+    assert!(reconcile(&import).unwrap().mismatches.is_empty());
+    assert_eq!(import.warnings, Vec::<String>::new(), "{format:?}");
+}
+
+#[test]
+fn an_eqdkp_export_reads_back_to_the_same_standings() {
+    let xml = eqdkp_xml(&standings(), "Raids & Co", 1_764_538_200);
+
+    assert_same_standings(Format::EqdkpXml, &xml);
+    let import = read(Format::EqdkpXml, xml.as_bytes(), &Options::default()).unwrap();
+    assert_eq!(import.exported_at, Some(crate::At::Unix(1_764_538_200)));
+    assert!(xml.contains("<date>30.11.25 21:30:00</date>"), "{xml}");
+    let vedas = &import.stated[4];
+    assert_eq!((vedas.earned, vedas.spent), (Some(points("1000000")), Some(points("999999.95"))));
+}
+
+#[test]
+fn an_empty_pool_exports_files_that_read_back_empty() {
+    for (format, file) in [(Format::EqdkpXml, eqdkp_xml(&[], "Main", 0))] {
+        let import = read(format, file.as_bytes(), &Options::default()).unwrap();
+        assert!(import.players.is_empty(), "{format:?}");
+    }
+}
