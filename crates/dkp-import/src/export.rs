@@ -1,17 +1,22 @@
 //! Standings written back in the shapes this crate reads, so a pool can go
-//! back to EQdkp Plus (`eqdkp_xml`). The file, read back by the reader of its
-//! format, gives the same names and balances: the tests below check it.
+//! back to EQdkp Plus (`eqdkp_xml`) or into the game's addons as their
+//! SavedVariables (`monolith`, `webdkp`, in `saved_variables`). Each file,
+//! read back by the reader of its format, gives the same names and balances:
+//! the tests below check it.
 //!
 //! Only balances and lifetime totals are written, no history: a file
 //! without history states its balances and has nothing to rebuild them
 //! from, so reading it back reports no mismatches. Amounts are written
 //! from `Points` as exact decimals, never through a float.
+mod saved_variables;
 
 use std::fmt::Write;
 
 use dkp_core::Points;
 
 use crate::time::LocalTime;
+
+pub use saved_variables::{lua_string, monolith, webdkp};
 
 /// One member's standing, as an export writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

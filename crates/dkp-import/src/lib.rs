@@ -11,8 +11,8 @@
 //!   (`names`, `merge`): names compare without case, accents kept, and
 //!   without `-Realm` when a World of Warcraft file mixes both forms;
 //! - `reconcile` rebuilds balances from the history and lists mismatches;
-//! - `export` writes standings back in these shapes (EQdkp Plus XML), each
-//!   read back the same.
+//! - `export` writes standings back in three of these shapes (EQdkp Plus
+//!   XML, MonolithDKP and WebDKP SavedVariables), each read back the same.
 //!
 //! Amounts are exact hundredths from the first digit read: no floats. Every
 //! error is an `ImportError` naming the line where one applies.

@@ -62,8 +62,33 @@ fn an_eqdkp_export_reads_back_to_the_same_standings() {
 }
 
 #[test]
+fn a_monolith_export_reads_back_to_the_same_standings() {
+    let lua = monolith(&standings());
+
+    assert_same_standings(Format::Monolith, &lua);
+    assert!(lua.contains("[\"dkp\"] = 120.5,") && lua.contains("[\"lifetime_spent\"] = -79.5,"), "{lua}");
+    assert!(lua.contains("[\"player\"] = \"Bo \\\"Q\\\" \\\\ Slash\","), "{lua}");
+    let import = read(Format::Monolith, lua.as_bytes(), &Options::default()).unwrap();
+    assert_eq!((import.stated[0].earned, import.stated[0].spent), (Some(points("200")), Some(points("79.5"))));
+}
+
+#[test]
+fn a_webdkp_export_reads_back_to_the_same_standings() {
+    let lua = webdkp(&standings(), "Main \"Table\"");
+
+    assert_same_standings(Format::Webdkp, &lua);
+    assert!(lua.contains("[\"Веда\"] = {\n\t\t[\"dkp_1\"] = 0.05,"), "UTF-8 kept as it is:\n{lua}");
+    let options = Options { table: Some("Main \"Table\"".into()), ..Options::default() };
+    assert_eq!(read(Format::Webdkp, lua.as_bytes(), &options).unwrap().stated.len(), standings().len());
+}
+
+#[test]
 fn an_empty_pool_exports_files_that_read_back_empty() {
-    for (format, file) in [(Format::EqdkpXml, eqdkp_xml(&[], "Main", 0))] {
+    for (format, file) in [
+        (Format::EqdkpXml, eqdkp_xml(&[], "Main", 0)),
+        (Format::Monolith, monolith(&[])),
+        (Format::Webdkp, webdkp(&[], "Main")),
+    ] {
         let import = read(format, file.as_bytes(), &Options::default()).unwrap();
         assert!(import.players.is_empty(), "{format:?}");
     }

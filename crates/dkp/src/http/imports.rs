@@ -3,8 +3,9 @@
 //! it, refused on the declared length before a byte is read), answered
 //! with the report: 200 for a dry run or a file imported before
 //! (`already_imported`), 201 when written. The standings export in one
-//! answer as CSV, JSON or EQdkp Plus points XML (written by
-//! `dkp_import::export`, so it reads back as an import); the ledger as CSV or
+//! answer as CSV, JSON, EQdkp Plus points XML or the SavedVariables of
+//! MonolithDKP and WebDKP (written by `dkp_import::export`, so each reads
+//! back as an import); the ledger as CSV or
 //! JSON, streamed page by page from the store (newest entry first), never
 //! loaded whole.
 
@@ -83,11 +84,14 @@ enum ExportFormat {
     Csv,
     Json,
     EqdkpXml,
+    Monolith,
+    Webdkp,
 }
 
 impl ExportFormat {
     /// The formats of a standings export.
-    const STANDINGS: [ExportFormat; 3] = [ExportFormat::Csv, ExportFormat::Json, ExportFormat::EqdkpXml];
+    const STANDINGS: [ExportFormat; 5] =
+        [ExportFormat::Csv, ExportFormat::Json, ExportFormat::EqdkpXml, ExportFormat::Monolith, ExportFormat::Webdkp];
     /// The formats of a ledger export.
     const LEDGER: [ExportFormat; 2] = [ExportFormat::Csv, ExportFormat::Json];
 
@@ -96,6 +100,8 @@ impl ExportFormat {
             ExportFormat::Csv => "csv",
             ExportFormat::Json => "json",
             ExportFormat::EqdkpXml => "eqdkp-xml",
+            ExportFormat::Monolith => "monolith",
+            ExportFormat::Webdkp => "webdkp",
         }
     }
 
@@ -114,6 +120,9 @@ impl ExportFormat {
             ExportFormat::Csv => ("text/csv; charset=utf-8", format!("{what}.csv")),
             ExportFormat::Json => ("application/json", format!("{what}.json")),
             ExportFormat::EqdkpXml => ("application/xml; charset=utf-8", format!("{what}.xml")),
+            // Named as the addon's own SavedVariables file, which it replaces.
+            ExportFormat::Monolith => ("text/plain; charset=utf-8", "MonolithDKP.lua".to_owned()),
+            ExportFormat::Webdkp => ("text/plain; charset=utf-8", "WebDKP.lua".to_owned()),
         };
         let disposition = format!("attachment; filename=\"{file}\"");
         ([(CONTENT_TYPE, kind.to_owned()), (CONTENT_DISPOSITION, disposition)], body).into_response()
@@ -142,6 +151,11 @@ async fn export_standings(
             let pool = state.service.pool(&caller, &slug, &pool_id).await?;
             let now = state.service.now().0.unix_timestamp();
             export::eqdkp_xml(&rows(&standings), &pool.name, now)
+        }
+        ExportFormat::Monolith => export::monolith(&rows(&standings)),
+        ExportFormat::Webdkp => {
+            let pool = state.service.pool(&caller, &slug, &pool_id).await?;
+            export::webdkp(&rows(&standings), &pool.name)
         }
     };
     Ok(format.answer("standings", Body::from(body)))

@@ -190,7 +190,9 @@ async fn a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings
     let expected = standings(&app, &source).await;
     assert_eq!(expected.len(), 7);
 
-    for (format, kind) in [("csv", "text/csv"), ("eqdkp-xml", "application/xml")] {
+    let formats =
+        [("csv", "text/csv"), ("eqdkp-xml", "application/xml"), ("monolith", "text/plain"), ("webdkp", "text/plain")];
+    for (format, kind) in formats {
         let export = format!("/api/v1/guilds/{}/pools/{}/export?format={format}", source.slug, source.pool);
         let file = app.get(&export).token(&source.owner.token).send().await.expect(200);
         assert!(file.headers["content-type"].to_str().unwrap().starts_with(kind), "{format}");
