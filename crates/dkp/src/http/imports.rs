@@ -59,7 +59,7 @@ async fn import(
         guild: query.get("guild").map(str::to_owned),
         table: query.get("table").map(str::to_owned),
     };
-    let request = ImportRequest { format, pool_id, dry_run: query.flag("dry_run")?, options };
+    let request = ImportRequest { format, pool_id, dry_run: query.flag("dry_run")?, options, parsed: None };
     // Who may import is known before 64 MiB are read.
     state.service.guild_access(&caller, &slug, Action::MovePoints).await?;
     let file = file(&headers, body).await?;

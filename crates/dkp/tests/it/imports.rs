@@ -250,7 +250,10 @@ async fn dkp_import_on_the_command_line_imports_through_the_same_use_case() {
     let dry: Value = serde_json::from_slice(&dry.stdout).expect("a JSON report");
     assert_eq!((dry["dry_run"].clone(), dry["members"]["created"].clone()), (json!(true), json!(3)));
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
-    assert!(String::from_utf8_lossy(&done.stderr).contains("dkp import: "), "plain progress lines");
+    let progress = String::from_utf8_lossy(&done.stderr);
+    let parsed = format!("dkp import: parsed 100% ({0} of {0} bytes)\n", BALANCES.len());
+    assert!(progress.contains(&parsed), "plain progress lines off a terminal:\n{progress}");
+    assert!(!progress.contains(['\r', '\x1b']), "no bar drawn off a terminal: {progress:?}");
     let report: Value = serde_json::from_slice(&done.stdout).expect("a JSON report");
     assert_eq!(report["members"], json!({"created": 3, "matched": 0}));
     let after = standings(&app, &guild).await;
