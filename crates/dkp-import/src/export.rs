@@ -14,6 +14,7 @@ use std::fmt::Write;
 
 use dkp_core::Points;
 
+use crate::Class;
 use crate::time::LocalTime;
 
 pub use saved_variables::{lua_string, monolith, webdkp};
@@ -27,7 +28,12 @@ pub struct Standing<'a> {
     pub earned: Points,
     /// Points paid for loot over the member's life in the pool (not negative).
     pub spent: Points,
+    /// The class of the member's main character, where the guild knows it.
+    pub class: Option<Class>,
 }
+
+/// The class MonolithDKP writes (and colours grey) for a player whose class it does not know.
+pub const UNKNOWN_CLASS: &str = "UNKNOWN";
 
 /// An EQdkp Plus points export (`<response>`) of one multidkp pool named
 /// `pool`, every member a main without twinks, exported at the unix time
@@ -64,6 +70,7 @@ pub fn eqdkp_xml(standings: &[Standing<'_>], pool: &str, exported_at: i64) -> St
 /// One `<player>`: its own main, its points those of multidkp pool 1.
 fn eqdkp_player(xml: &mut String, id: usize, standing: &Standing<'_>) {
     let name = quick_xml::escape::escape(standing.name);
+    let class = standing.class.map(Class::english).unwrap_or_default();
     let (balance, earned, spent) = (standing.balance, standing.earned, standing.spent);
     // EQdkp's current = earned - spent + adjustment; the rest (decay, corrections) is the adjustment.
     let adjustment = Points::from_stored(
@@ -72,7 +79,7 @@ fn eqdkp_player(xml: &mut String, id: usize, standing: &Standing<'_>) {
     let _ = write!(
         xml,
         "\t\t<player>\n\t\t\t<id>{id}</id>\n\t\t\t<name>{name}</name>\n\t\t\t<main_id>{id}</main_id>\n\
-         \t\t\t<main_name>{name}</main_name>\n\t\t\t<class_name></class_name>\n\t\t\t<points>\n\
+         \t\t\t<main_name>{name}</main_name>\n\t\t\t<class_name>{class}</class_name>\n\t\t\t<points>\n\
          \t\t\t\t<multidkp_points>\n\t\t\t\t\t<multidkp_id>1</multidkp_id>\n"
     );
     for (field, value) in [

@@ -10,20 +10,26 @@ use std::fmt::Write;
 
 use dkp_core::Points;
 
-use super::Standing;
+use super::{Standing, UNKNOWN_CLASS};
+use crate::Class;
 
 /// A MonolithDKP file: `MonDKP_DKPTable` with one entry per member
 /// (`player`, `dkp`, `lifetime_gained`, `lifetime_spent` negative as the
-/// addon keeps it), and empty history and loot tables.
+/// addon keeps it, `class` as the game's token or `UNKNOWN`: the addon
+/// colours rows by class and has no colour for none), and empty history and
+/// loot tables.
 pub fn monolith(standings: &[Standing<'_>]) -> String {
     let mut lua = String::from("MonDKP_DKPTable = {\n");
     for (index, standing) in standings.iter().enumerate() {
         let spent = Points::from_stored(standing.spent.hundredths().saturating_neg());
+        let class = standing.class.map_or_else(|| UNKNOWN_CLASS.to_owned(), Class::token);
         let _ = write!(
             lua,
-            "\t{{\n\t\t[\"player\"] = {},\n\t\t[\"dkp\"] = {},\n\t\t[\"previous_dkp\"] = {},\n\
-             \t\t[\"lifetime_gained\"] = {},\n\t\t[\"lifetime_spent\"] = {},\n\t}}, -- [{}]\n",
+            "\t{{\n\t\t[\"player\"] = {},\n\t\t[\"class\"] = {},\n\t\t[\"dkp\"] = {},\n\
+             \t\t[\"previous_dkp\"] = {},\n\t\t[\"lifetime_gained\"] = {},\n\t\t[\"lifetime_spent\"] = {},\n\
+             \t}}, -- [{}]\n",
             lua_string(standing.name),
+            lua_string(&class),
             lua_number(standing.balance),
             lua_number(standing.balance),
             lua_number(standing.earned),
@@ -36,16 +42,22 @@ pub fn monolith(standings: &[Standing<'_>]) -> String {
 }
 
 /// A WebDKP file: `WebDKP_DkpTable[name]` with the balance as `dkp_1` of
-/// the one table `WebDKP_Tables` names (`table`, id 1), and an empty log.
+/// the one table `WebDKP_Tables` names (`table`, id 1) and the class's
+/// English name where known (the addon fills in the rest when it sees the
+/// player), and an empty log.
 pub fn webdkp(standings: &[Standing<'_>], table: &str) -> String {
     let mut lua = String::from("WebDKP_DkpTable = {\n");
     for standing in standings {
         let _ = write!(
             lua,
-            "\t[{}] = {{\n\t\t[\"dkp_1\"] = {},\n\t\t[\"Selected\"] = false,\n\t}},\n",
+            "\t[{}] = {{\n\t\t[\"dkp_1\"] = {},\n",
             lua_string(standing.name),
             lua_number(standing.balance)
         );
+        if let Some(class) = standing.class {
+            let _ = writeln!(lua, "\t\t[\"class\"] = {},", lua_string(&class.english()));
+        }
+        lua.push_str("\t\t[\"Selected\"] = false,\n\t},\n");
     }
     let _ = write!(
         lua,

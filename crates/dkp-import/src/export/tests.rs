@@ -1,9 +1,9 @@
-//! Every export read back by the reader of its format: the same names, the
-//! same balances, nothing to reconcile.
+//! Every export read back by the reader of its format: the same names,
+//! balances and classes, nothing to reconcile.
 
 use super::*;
 use crate::testing::points;
-use crate::{Format, Import, Options, read, reconcile};
+use crate::{Class, Format, Import, Options, read, reconcile};
 
 fn standings() -> Vec<Standing<'static>> {
     let row = |name, balance, earned, spent| Standing {
@@ -11,19 +11,20 @@ fn standings() -> Vec<Standing<'static>> {
         balance: points(balance),
         earned: points(earned),
         spent: points(spent),
+        class: None,
     };
     vec![
-        row("Ana, the Bold", "120.5", "200", "79.5"),
+        Standing { class: Some(Class::DeathKnight), ..row("Ana, the Bold", "120.5", "200", "79.5") },
         row("Bo \"Q\" \\ Slash", "-3", "0", "3"),
         row("Tom & <Jerry>", "0", "0", "0"),
         row("Scyllá", "7.25", "10", "0"),
-        row("Веда", "0.05", "1000000", "999999.95"),
+        Standing { class: Some(Class::Priest), ..row("Веда", "0.05", "1000000", "999999.95") },
         row("Zed", "-0.5", "1", "1"),
     ]
 }
 
-/// Name and stated balance of every player the import holds.
-fn read_back(format: Format, file: &str) -> (Import, Vec<(String, Points)>) {
+/// Name, stated balance and class of every player the import holds.
+fn read_back(format: Format, file: &str) -> (Import, Vec<(String, Points, Option<Class>)>) {
     let import = read(format, file.as_bytes(), &Options::default()).unwrap();
     let balances = import
         .players
@@ -31,14 +32,15 @@ fn read_back(format: Format, file: &str) -> (Import, Vec<(String, Points)>) {
         .enumerate()
         .map(|(index, player)| {
             let stated = import.stated.iter().find(|stated| stated.player.index() == index);
-            (player.name.clone(), stated.map(|stated| stated.balance).unwrap_or(Points::ZERO))
+            (player.name.clone(), stated.map(|stated| stated.balance).unwrap_or(Points::ZERO), player.class)
         })
         .collect();
     (import, balances)
 }
 
 fn assert_same_standings(format: Format, file: &str) {
-    let expected: Vec<(String, Points)> = standings().iter().map(|s| (s.name.to_owned(), s.balance)).collect();
+    let expected: Vec<(String, Points, Option<Class>)> =
+        standings().iter().map(|s| (s.name.to_owned(), s.balance, s.class)).collect();
 
     let (import, balances) = read_back(format, file);
 
@@ -57,6 +59,10 @@ fn an_eqdkp_export_reads_back_to_the_same_standings() {
     let import = read(Format::EqdkpXml, xml.as_bytes(), &Options::default()).unwrap();
     assert_eq!(import.exported_at, Some(crate::At::Unix(1_764_538_200)));
     assert!(xml.contains("<date>30.11.25 21:30:00</date>"), "{xml}");
+    assert!(
+        xml.contains("<class_name>Death Knight</class_name>") && xml.contains("<class_name></class_name>"),
+        "{xml}"
+    );
     let vedas = &import.stated[4];
     assert_eq!((vedas.earned, vedas.spent), (Some(points("1000000")), Some(points("999999.95"))));
 }
@@ -67,6 +73,7 @@ fn a_monolith_export_reads_back_to_the_same_standings() {
 
     assert_same_standings(Format::Monolith, &lua);
     assert!(lua.contains("[\"dkp\"] = 120.5,") && lua.contains("[\"lifetime_spent\"] = -79.5,"), "{lua}");
+    assert!(lua.contains("[\"class\"] = \"DEATHKNIGHT\",") && lua.contains("[\"class\"] = \"UNKNOWN\","), "{lua}");
     assert!(lua.contains("[\"player\"] = \"Bo \\\"Q\\\" \\\\ Slash\","), "{lua}");
     let import = read(Format::Monolith, lua.as_bytes(), &Options::default()).unwrap();
     assert_eq!((import.stated[0].earned, import.stated[0].spent), (Some(points("200")), Some(points("79.5"))));
@@ -78,6 +85,7 @@ fn a_webdkp_export_reads_back_to_the_same_standings() {
 
     assert_same_standings(Format::Webdkp, &lua);
     assert!(lua.contains("[\"Веда\"] = {\n\t\t[\"dkp_1\"] = 0.05,"), "UTF-8 kept as it is:\n{lua}");
+    assert!(lua.contains("[\"class\"] = \"Death Knight\","), "{lua}");
     let options = Options { table: Some("Main \"Table\"".into()), ..Options::default() };
     assert_eq!(read(Format::Webdkp, lua.as_bytes(), &options).unwrap().stated.len(), standings().len());
 }

@@ -148,25 +148,43 @@ async fn export_standings(
             serde_json::json!({ "standings": rows }).to_string()
         }
         ExportFormat::EqdkpXml => {
-            let pool = state.service.pool(&caller, &slug, &pool_id).await?;
-            let now = state.service.now().0.unix_timestamp();
-            export::eqdkp_xml(&rows(&standings), &pool.name, now)
+            let (rows, pool) = tool_rows(&state, &caller, &slug, &pool_id, &standings).await?;
+            export::eqdkp_xml(&rows, &pool, state.service.now().0.unix_timestamp())
         }
-        ExportFormat::Monolith => export::monolith(&rows(&standings)),
+        ExportFormat::Monolith => export::monolith(&tool_rows(&state, &caller, &slug, &pool_id, &standings).await?.0),
         ExportFormat::Webdkp => {
-            let pool = state.service.pool(&caller, &slug, &pool_id).await?;
-            export::webdkp(&rows(&standings), &pool.name)
+            let (rows, pool) = tool_rows(&state, &caller, &slug, &pool_id, &standings).await?;
+            export::webdkp(&rows, &pool)
         }
     };
     Ok(format.answer("standings", Body::from(body)))
 }
 
-/// The standings as the exports of `dkp-import` take them.
-fn rows(standings: &[Standing]) -> Vec<export::Standing<'_>> {
-    standings
-        .iter()
-        .map(|s| export::Standing { name: &s.name, balance: s.balance, earned: s.earned, spent: s.spent })
-        .collect()
+/// The standings as the exports of `dkp-import` take them, each member with
+/// the class of its main character (else of another), and the pool's name.
+async fn tool_rows<'a>(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    pool_id: &str,
+    standings: &'a [Standing],
+) -> Result<(Vec<export::Standing<'a>>, String), ApiError> {
+    let pool = state.service.pool(caller, slug, pool_id).await?;
+    let characters = state.service.characters(caller, slug, None).await?;
+    let mut classes = HashMap::new();
+    for character in characters.iter().filter(|c| c.main).chain(&characters) {
+        if let Some(class) = character.class.as_deref().and_then(dkp_import::Class::from_name) {
+            classes.entry(character.member_id).or_insert(class);
+        }
+    }
+    let row = |s: &'a Standing| export::Standing {
+        name: &s.name,
+        balance: s.balance,
+        earned: s.earned,
+        spent: s.spent,
+        class: classes.get(&s.member_id).copied(),
+    };
+    Ok((standings.iter().map(row).collect(), pool.name))
 }
 
 /// Where a ledger export stands between two pages.

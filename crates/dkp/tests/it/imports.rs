@@ -176,13 +176,24 @@ async fn only_officers_import_and_only_members_export(app: TestApp) {
 }
 
 /// A pool whose standings hold `AWKWARD`'s names, an owner and a member
-/// paid by an award; the owner's name has no `-` (the game's formats read
-/// `A-B` as character A of realm B).
+/// paid by an award whose main character is a death knight; the owner's
+/// name has no `-` (the game's formats read `A-B` as character A of realm B).
 async fn awkward_pool(app: &TestApp) -> Guild {
     let source = app.guild_owned_by("source", "sourceowner").await;
     upload(app, &source, &source.owner.token, "csv", AWKWARD, false).await.expect(201);
-    app.funded_member(&source, "dora", 33).await;
+    let (_, dora) = app.funded_member(&source, "dora", 33).await;
+    let main = json!({"member_id": dora, "name": "Doraline", "class": "Death Knight", "main": true});
+    let characters = format!("/api/v1/guilds/{}/characters", source.slug);
+    app.post(&characters).token(&source.owner.token).json(main).send().await.expect(201);
     source
+}
+
+/// The class of the guild's character of that name.
+async fn class_of(app: &TestApp, guild: &Guild, name: &str) -> Value {
+    let path = format!("/api/v1/guilds/{}/characters", guild.slug);
+    let reply = app.get(&path).token(&guild.owner.token).send().await.expect(200);
+    let characters = reply.json["characters"].as_array().expect("characters").clone();
+    characters.into_iter().find(|c| c["name"] == name).map(|c| c["class"].clone()).unwrap_or(Value::Null)
 }
 
 async fn a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings(app: TestApp) {
@@ -204,6 +215,8 @@ async fn a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings
         let mut imported = standings(&app, &target).await;
         imported.remove(&format!("{}-owner", target.slug));
         assert_eq!(imported, expected, "{format}:\n{}", file.text);
+        let class = if format == "csv" { Value::Null } else { json!("death_knight") };
+        assert_eq!(class_of(&app, &target, "dora").await, class, "the class of dora's main, in {format}");
     }
     app.assert_ledger_consistent().await;
 }
