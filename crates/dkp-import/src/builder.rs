@@ -102,11 +102,13 @@ impl Builder {
         }
     }
 
-    /// The class a file's class name means; unknown names are warned about once.
+    /// The class a file's class name means; unknown names are warned about
+    /// once, except `UNKNOWN`: MonolithDKP's own word for a class it does not
+    /// know (its colour key), which the monolith export writes too.
     pub fn class(&mut self, name: &str) -> Option<Class> {
         let name = name.trim();
         let class = Class::from_name(name);
-        if class.is_none() && !name.is_empty() {
+        if class.is_none() && !name.is_empty() && !name.eq_ignore_ascii_case(crate::export::UNKNOWN_CLASS) {
             self.unknown_classes.insert(name.to_owned());
         }
         class

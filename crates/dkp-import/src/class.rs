@@ -96,6 +96,20 @@ impl Class {
         NAMES[self as usize].1[0]
     }
 
+    /// The game's upper-case token, as MonolithDKP keeps it: `WARRIOR`, `DEATHKNIGHT`.
+    pub fn token(self) -> String {
+        self.as_str().replace('_', "").to_uppercase()
+    }
+
+    /// The English name, as an English game client shows it: `Warrior`, `Death Knight`.
+    pub fn english(self) -> String {
+        let word = |word: &str| {
+            let mut letters = word.chars();
+            letters.next().map(|first| first.to_uppercase().chain(letters).collect::<String>()).unwrap_or_default()
+        };
+        self.as_str().split('_').map(word).collect::<Vec<_>>().join(" ")
+    }
+
     /// The class a file's class name means, in any of the known languages.
     pub fn from_name(name: &str) -> Option<Class> {
         let wanted = fold(name);
@@ -159,10 +173,17 @@ mod tests {
     }
 
     #[test]
-    fn canonical_ids_round_trip() {
+    fn canonical_ids_tokens_and_english_names_round_trip() {
         for (class, _) in NAMES {
             assert_eq!(class.as_str().parse::<Class>(), Ok(class));
+            assert_eq!(class.token().parse::<Class>(), Ok(class));
+            assert_eq!(class.english().parse::<Class>(), Ok(class));
         }
+        assert_eq!(
+            (Class::DeathKnight.token(), Class::DeathKnight.english()),
+            ("DEATHKNIGHT".into(), "Death Knight".into())
+        );
+        assert_eq!((Class::Warrior.token(), Class::Warrior.english()), ("WARRIOR".into(), "Warrior".into()));
         assert_eq!(Class::DeathKnight.as_str(), "death_knight");
     }
 

@@ -10,7 +10,9 @@
 //! - `builder` collects what readers find and merges names at the end
 //!   (`names`, `merge`): names compare without case, accents kept, and
 //!   without `-Realm` when a World of Warcraft file mixes both forms;
-//! - `reconcile` rebuilds balances from the history and lists mismatches.
+//! - `reconcile` rebuilds balances from the history and lists mismatches;
+//! - `export` writes standings back in three of these shapes (EQdkp Plus
+//!   XML, MonolithDKP and WebDKP SavedVariables), each read back the same.
 //!
 //! Amounts are exact hundredths from the first digit read: no floats. Every
 //! error is an `ImportError` naming the line where one applies.
@@ -20,6 +22,7 @@ mod builder;
 mod class;
 mod csv;
 mod error;
+pub mod export;
 mod format;
 pub mod lua;
 mod merge;

@@ -66,6 +66,14 @@ impl LocalTime {
         valid.then_some(LocalTime { year, month, day, hour, minute, second })
     }
 
+    /// The UTC date and time of a unix time.
+    pub fn from_unix(seconds: i64) -> LocalTime {
+        let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        let (hour, minute, second) = (second_of_day / 3_600, second_of_day / 60 % 60, second_of_day % 60);
+        LocalTime { year, month, day, hour: hour as u8, minute: minute as u8, second: second as u8 }
+    }
+
     fn seconds_as_if_utc(self) -> i64 {
         let days = days_from_civil(self.year, self.month, self.day);
         days * 86_400 + i64::from(self.hour) * 3_600 + i64::from(self.minute) * 60 + i64::from(self.second)
@@ -197,6 +205,20 @@ fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The proleptic Gregorian date `days` after 1970-01-01 (the inverse of `days_from_civil`).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year as i32, month as u8, day as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +255,16 @@ mod tests {
     fn eqdkp_dates_are_day_first() {
         assert_eq!(parse_dotted_date("21.01.20"), Some((2020, 1, 21)));
         assert_eq!(parse_dotted_date("2020-01-21"), None);
+    }
+
+    #[test]
+    fn unix_times_give_their_utc_date_and_time_back() {
+        for seconds in [0, -1, 1_588_904_304, 951_782_400, 4_102_444_799, -2_208_988_800] {
+            let local = LocalTime::from_unix(seconds);
+            assert_eq!(At::Local(local).sort_key(), seconds, "{local:?}");
+        }
+        let leap_day = LocalTime::from_unix(951_782_400);
+        assert_eq!(leap_day, LocalTime::new(2000, 2, 29, 0, 0, 0).unwrap());
     }
 
     #[test]

@@ -3,19 +3,28 @@
 //! environment), migrates it, and imports through the same use case as the
 //! API (`Service::import`), as the guild's first owner. On SQLite it takes
 //! the data folder's lock, so it refuses to run beside a `dkp serve` of the
-//! same folder (use the API there). Progress goes to standard error as plain
-//! lines; `--json` prints the report on standard output.
+//! same folder (use the API there). Progress goes to standard error
+//! (`progress`: a bar on a terminal, plain lines elsewhere); `--json` prints
+//! the report on standard output.
+
+mod progress;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::blobs::PublicUrls;
 use crate::config::ImportArgs;
 use crate::http::wire::{self, Wire};
-use crate::service::imports::{ImportRequest, Importer};
+use crate::service::imports::{ImportAnswer, ImportRequest, Importer};
 use crate::store::Location;
+use progress::Progress;
+
+/// How often the bar is redrawn while the file is parsed.
+const TICK: Duration = Duration::from_millis(100);
 
 /// `dkp import`: one file into one pool, or a report of what it would do.
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
@@ -25,7 +34,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         Location::Sqlite { path } => Some(crate::app::lock_data(path)?),
         Location::Postgres { .. } => None,
     };
-    let progress = Progress { terminal: std::io::stderr().is_terminal() };
+    let mut progress = Progress::new(std::io::stderr(), std::io::stderr().is_terminal());
     progress.say(&format!("reading {}", args.file.display()));
     let file = tokio::fs::read(&args.file).await.with_context(|| format!("cannot read {}", args.file.display()))?;
     progress.say(&format!("read {} bytes; opening the database", file.len()));
@@ -33,11 +42,44 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let wire = Arc::new(Wire::new(PublicUrls::parse("/blobs")?));
     let service = crate::app::headless_service(store, shared, &wire);
     let options = dkp_import::Options { team: args.team, guild: None, table: args.table };
-    let request = ImportRequest { format, pool_id: args.pool, dry_run: args.dry_run, options };
+    let parsed = Arc::new(AtomicU64::new(0));
+    let request =
+        ImportRequest { format, pool_id: args.pool, dry_run: args.dry_run, options, parsed: Some(parsed.clone()) };
     progress.say(if args.dry_run { "importing (dry run: nothing is written)" } else { "importing" });
-    let answer = service.import(Importer::Operator, &args.guild, request, file.into()).await;
+    let total = file.len() as u64;
+    let import = service.import(Importer::Operator, &args.guild, request, file.into());
+    let answer = watch_parsing(import, &parsed, total, &mut progress).await;
     service.close().await;
     let answer = answer.map_err(|error| anyhow::anyhow!("{error}"))?;
+    summarize(&answer, &mut progress);
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", wire::import_report(&answer.report, answer.already_imported))?;
+    }
+    Ok(())
+}
+
+/// Runs the import, showing how much of the file is parsed as it goes.
+async fn watch_parsing<T>(
+    import: impl Future<Output = T>,
+    parsed: &AtomicU64,
+    total: u64,
+    progress: &mut Progress<impl Write>,
+) -> T {
+    let mut import = std::pin::pin!(import);
+    let mut tick = tokio::time::interval(TICK);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut import => break answer,
+            _ = tick.tick() => progress.parsed(parsed.load(Ordering::Relaxed), total),
+        }
+    };
+    progress.parsed(parsed.load(Ordering::Relaxed), total);
+    answer
+}
+
+/// What the import did, and its warnings, as progress lines.
+fn summarize(answer: &ImportAnswer, progress: &mut Progress<impl Write>) {
     let report = &answer.report;
     if answer.already_imported {
         progress.say("this file was imported into this pool before: nothing written");
@@ -54,23 +96,5 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     }
     for warning in &report.warnings {
         progress.say(&format!("warning: {warning}"));
-    }
-    if args.json {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", wire::import_report(report, answer.already_imported))?;
-    }
-    Ok(())
-}
-
-/// Progress lines on standard error, each prefixed `dkp import:` (on a
-/// terminal too: the steps are few, so no bar is drawn).
-struct Progress {
-    terminal: bool,
-}
-
-impl Progress {
-    fn say(&self, line: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = if self.terminal { writeln!(err, "\u{2192} {line}") } else { writeln!(err, "dkp import: {line}") };
     }
 }

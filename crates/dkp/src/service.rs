@@ -51,7 +51,7 @@ pub use error::Error;
 use crate::blobs::Blobs;
 use crate::clock::Clock;
 use crate::hub::Hub;
-use crate::model::{Code, Membership, PageRequest, User};
+use crate::model::{Code, Membership, PageRequest, Ts, User};
 use crate::shared::Shared;
 use crate::store::{Ctx, Store};
 use limits::Limits;
@@ -144,6 +144,11 @@ impl Service {
     /// Which database serves, for the log.
     pub fn backend(&self) -> crate::store::Backend {
         self.store.backend()
+    }
+
+    /// The time now, as the service's clock reads it.
+    pub fn now(&self) -> Ts {
+        self.clock.now()
     }
 
     /// The audit context of a change made by `actor`.

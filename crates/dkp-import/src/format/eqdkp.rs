@@ -78,7 +78,9 @@ fn not_eqdkp(reason: String) -> ImportError {
 /// Streams the document into an `Export`.
 fn parse<R: BufRead>(input: R) -> Result<Export, ImportError> {
     let mut reader = quick_xml::Reader::from_reader(LineCounter::new(input));
-    reader.config_mut().trim_text(true);
+    // Not trimmed event by event: the spaces beside an entity (`Tom &amp; Jerry`) belong to
+    // the text; `close` trims the whole of it.
+    reader.config_mut().trim_text(false);
     let mut export = Export::default();
     let mut path: Vec<String> = Vec::new();
     let mut text = String::new();

@@ -90,6 +90,24 @@ fn numbers_of_every_form_are_exact() {
 }
 
 #[test]
+fn a_string_the_exports_write_reads_back_byte_for_byte() {
+    for text in [
+        "plain",
+        "quote \" and 'apostrophe'",
+        "back\\slash\\",
+        "two\nlines\r\n",
+        "tab\tand\u{0}nul\u{1}1",
+        "Веда Scyllá 😀",
+        "]]",
+    ] {
+        let literal = crate::export::lua_string(text);
+
+        assert_eq!(text_of(&literal), text, "{literal}");
+        assert!(!literal.contains('\n'), "one line: {literal}");
+    }
+}
+
+#[test]
 fn every_string_escape_is_resolved() {
     assert_eq!(text_of(r#""a\nb\tc\\d\"e\'f""#), "a\nb\tc\\d\"e'f");
     assert_eq!(text_of(r#""\a\b\f\r\v""#), "\x07\x08\x0C\r\x0B");

@@ -2,9 +2,12 @@
 //! (up to `IMPORT_LIMIT`, on this route only; 413 `payload_too_large` past
 //! it, refused on the declared length before a byte is read), answered
 //! with the report: 200 for a dry run or a file imported before
-//! (`already_imported`), 201 when written. Exports are CSV or JSON: the
-//! standings in one answer, the ledger streamed page by page from the store
-//! (newest entry first), never loaded whole.
+//! (`already_imported`), 201 when written. The standings export in one
+//! answer as CSV, JSON, EQdkp Plus points XML or the SavedVariables of
+//! MonolithDKP and WebDKP (written by `dkp_import::export`, so each reads
+//! back as an import); the ledger as CSV or
+//! JSON, streamed page by page from the store (newest entry first), never
+//! loaded whole.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,11 +21,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use dkp_core::Action;
+use dkp_import::export;
 use uuid::Uuid;
 
 use super::extract::{ListQuery, Path};
 use super::{ApiError, AppState, wire};
-use crate::model::{Entry, PageRequest};
+use crate::model::{Entry, PageRequest, Standing};
 use crate::service::imports::{ImportRequest, Importer};
 use crate::service::{Caller, Service};
 
@@ -55,7 +59,7 @@ async fn import(
         guild: query.get("guild").map(str::to_owned),
         table: query.get("table").map(str::to_owned),
     };
-    let request = ImportRequest { format, pool_id, dry_run: query.flag("dry_run")?, options };
+    let request = ImportRequest { format, pool_id, dry_run: query.flag("dry_run")?, options, parsed: None };
     // Who may import is known before 64 MiB are read.
     state.service.guild_access(&caller, &slug, Action::MovePoints).await?;
     let file = file(&headers, body).await?;
@@ -74,19 +78,55 @@ async fn file(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, IMPORT_LIMIT).await.map_err(|_| too_large)
 }
 
-/// `?format=csv|json`, csv when left out.
-fn export_format(query: &ListQuery) -> Result<bool, ApiError> {
-    match query.get("format") {
-        None | Some("csv") => Ok(true),
-        Some("json") => Ok(false),
-        Some(_) => Err(ApiError::invalid_field("format: csv or json")),
-    }
+/// What an export is written as (`?format=`, csv when left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportFormat {
+    Csv,
+    Json,
+    EqdkpXml,
+    Monolith,
+    Webdkp,
 }
 
-fn file_answer(csv: bool, name: &str, body: Body) -> Response {
-    let (kind, extension) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
-    let disposition = format!("attachment; filename=\"{name}.{extension}\"");
-    ([(CONTENT_TYPE, kind.to_owned()), (CONTENT_DISPOSITION, disposition)], body).into_response()
+impl ExportFormat {
+    /// The formats of a standings export.
+    const STANDINGS: [ExportFormat; 5] =
+        [ExportFormat::Csv, ExportFormat::Json, ExportFormat::EqdkpXml, ExportFormat::Monolith, ExportFormat::Webdkp];
+    /// The formats of a ledger export.
+    const LEDGER: [ExportFormat; 2] = [ExportFormat::Csv, ExportFormat::Json];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+            ExportFormat::EqdkpXml => "eqdkp-xml",
+            ExportFormat::Monolith => "monolith",
+            ExportFormat::Webdkp => "webdkp",
+        }
+    }
+
+    /// The query's format, one of `allowed`.
+    fn from_query(query: &ListQuery, allowed: &[ExportFormat]) -> Result<ExportFormat, ApiError> {
+        let Some(wanted) = query.get("format") else { return Ok(ExportFormat::Csv) };
+        allowed.iter().copied().find(|format| format.as_str() == wanted).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|format| format.as_str()).collect();
+            ApiError::invalid_field(format!("format: one of {}", names.join(", ")))
+        })
+    }
+
+    /// The answer carrying an export of `what` as a file to save.
+    fn answer(self, what: &str, body: Body) -> Response {
+        let (kind, file) = match self {
+            ExportFormat::Csv => ("text/csv; charset=utf-8", format!("{what}.csv")),
+            ExportFormat::Json => ("application/json", format!("{what}.json")),
+            ExportFormat::EqdkpXml => ("application/xml; charset=utf-8", format!("{what}.xml")),
+            // Named as the addon's own SavedVariables file, which it replaces.
+            ExportFormat::Monolith => ("text/plain; charset=utf-8", "MonolithDKP.lua".to_owned()),
+            ExportFormat::Webdkp => ("text/plain; charset=utf-8", "WebDKP.lua".to_owned()),
+        };
+        let disposition = format!("attachment; filename=\"{file}\"");
+        ([(CONTENT_TYPE, kind.to_owned()), (CONTENT_DISPOSITION, disposition)], body).into_response()
+    }
 }
 
 async fn export_standings(
@@ -95,17 +135,56 @@ async fn export_standings(
     Path((slug, pool_id)): Path<(String, String)>,
     query: ListQuery,
 ) -> Result<Response, ApiError> {
-    let csv = export_format(&query)?;
+    let format = ExportFormat::from_query(&query, &ExportFormat::STANDINGS)?;
     let standings = state.service.standings(&caller, &slug, &pool_id, true).await?;
-    let body = if csv {
-        let mut text = String::from(wire::STANDINGS_CSV_HEADER);
-        standings.iter().for_each(|standing| text.push_str(&wire::standing_csv(standing)));
-        text
-    } else {
-        let rows: Vec<_> = standings.iter().map(wire::standing_export).collect();
-        serde_json::json!({ "standings": rows }).to_string()
+    let body = match format {
+        ExportFormat::Csv => {
+            let mut text = String::from(wire::STANDINGS_CSV_HEADER);
+            standings.iter().for_each(|standing| text.push_str(&wire::standing_csv(standing)));
+            text
+        }
+        ExportFormat::Json => {
+            let rows: Vec<_> = standings.iter().map(wire::standing_export).collect();
+            serde_json::json!({ "standings": rows }).to_string()
+        }
+        ExportFormat::EqdkpXml => {
+            let (rows, pool) = tool_rows(&state, &caller, &slug, &pool_id, &standings).await?;
+            export::eqdkp_xml(&rows, &pool, state.service.now().0.unix_timestamp())
+        }
+        ExportFormat::Monolith => export::monolith(&tool_rows(&state, &caller, &slug, &pool_id, &standings).await?.0),
+        ExportFormat::Webdkp => {
+            let (rows, pool) = tool_rows(&state, &caller, &slug, &pool_id, &standings).await?;
+            export::webdkp(&rows, &pool)
+        }
     };
-    Ok(file_answer(csv, "standings", Body::from(body)))
+    Ok(format.answer("standings", Body::from(body)))
+}
+
+/// The standings as the exports of `dkp-import` take them, each member with
+/// the class of its main character (else of another), and the pool's name.
+async fn tool_rows<'a>(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    pool_id: &str,
+    standings: &'a [Standing],
+) -> Result<(Vec<export::Standing<'a>>, String), ApiError> {
+    let pool = state.service.pool(caller, slug, pool_id).await?;
+    let characters = state.service.characters(caller, slug, None).await?;
+    let mut classes = HashMap::new();
+    for character in characters.iter().filter(|c| c.main).chain(&characters) {
+        if let Some(class) = character.class.as_deref().and_then(dkp_import::Class::from_name) {
+            classes.entry(character.member_id).or_insert(class);
+        }
+    }
+    let row = |s: &'a Standing| export::Standing {
+        name: &s.name,
+        balance: s.balance,
+        earned: s.earned,
+        spent: s.spent,
+        class: classes.get(&s.member_id).copied(),
+    };
+    Ok((standings.iter().map(row).collect(), pool.name))
 }
 
 /// Where a ledger export stands between two pages.
@@ -127,7 +206,7 @@ async fn export_entries(
     Path((slug, pool_id)): Path<(String, String)>,
     query: ListQuery,
 ) -> Result<Response, ApiError> {
-    let csv = export_format(&query)?;
+    let format = ExportFormat::from_query(&query, &ExportFormat::LEDGER)?;
     // Access and the pool are checked here, so that a refusal is a status, not a cut stream.
     let standings = state.service.standings(&caller, &slug, &pool_id, true).await?;
     let names = Arc::new(standings.into_iter().map(|s| (s.member_id, s.name)).collect::<HashMap<_, _>>());
@@ -137,7 +216,7 @@ async fn export_entries(
         slug,
         pool_id,
         names,
-        csv,
+        csv: format == ExportFormat::Csv,
         next: None,
         first: true,
         done: false,
@@ -149,7 +228,7 @@ async fn export_entries(
         let chunk = next_page(&mut cursor).await;
         Some((chunk, cursor))
     });
-    Ok(file_answer(csv, "entries", Body::from_stream(stream)))
+    Ok(format.answer("entries", Body::from_stream(stream)))
 }
 
 /// The text of the next page of a ledger export (the opening and the close included).

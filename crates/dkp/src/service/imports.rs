@@ -11,6 +11,10 @@
 //! history) through one `import` entry. The file's history rows and raids
 //! are summed into those balances, not kept one by one (the report warns).
 
+use std::io::{BufRead, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 use dkp_core::Action;
 use dkp_core::roster::{CharacterName, member_name};
@@ -39,6 +43,41 @@ pub struct ImportRequest {
     pub pool_id: String,
     pub dry_run: bool,
     pub options: Options,
+    /// Counts the bytes of the file parsed so far, for whoever shows progress.
+    pub parsed: Option<Arc<AtomicU64>>,
+}
+
+/// A file being parsed, counting what the parser has taken of it.
+struct Counted<'a> {
+    rest: &'a [u8],
+    parsed: Option<Arc<AtomicU64>>,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let taken = self.rest.read(buffer)?;
+        self.count(taken);
+        Ok(taken)
+    }
+}
+
+impl BufRead for Counted<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        Ok(self.rest)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.rest.consume(amount);
+        self.count(amount);
+    }
+}
+
+impl Counted<'_> {
+    fn count(&self, bytes: usize) {
+        if let Some(parsed) = &self.parsed {
+            parsed.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The answer of an import: its report, and whether the same file was imported before.
@@ -70,9 +109,9 @@ impl Service {
         let access = self.import_access(&importer, slug).await?;
         let pool_id = super::id(&request.pool_id)?;
         let content_hash = Sha256::digest(&file).to_vec();
-        let (format, options) = (request.format, request.options.clone());
+        let (format, options, parsed) = (request.format, request.options.clone(), request.parsed.clone());
         let (import, reconciliation) = tokio::task::spawn_blocking(move || {
-            let import = dkp_import::read(format, &file[..], &options)?;
+            let import = dkp_import::read(format, Counted { rest: &file[..], parsed }, &options)?;
             let reconciliation = dkp_import::reconcile(&import)?;
             Ok::<_, dkp_import::ImportError>((import, reconciliation))
         })

@@ -17,10 +17,15 @@ both_stores!(
     a_bad_file_is_refused_naming_the_line_and_nothing_is_written,
     a_file_over_the_limit_is_refused,
     only_officers_import_and_only_members_export,
-    a_csv_export_imported_into_a_fresh_guild_gives_the_same_standings,
+    a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings,
+    the_json_and_ledger_exports_hold_every_standing_and_entry,
 );
 
 const BALANCES: &str = "name,balance\nAna,120.5\nBors,-3\nCid,0\n";
+/// Names each export format has to escape: a comma, quotes, a backslash,
+/// XML's `&` and `<`, letters beyond ASCII.
+const AWKWARD: &str = "name,balance\n\"Ana, the Bold\",120.5\n\"Bo \"\"Q\"\" \\ Slash\",-3\n\
+                       Tom & <Jerry>,0.05\nScyllá,7.25\nВеда,-0.5\n";
 const EQDKP: &str = include_str!("../../../dkp-import/tests/fixtures/eqdkp-plain.xml");
 
 async fn upload(app: &TestApp, guild: &Guild, token: &str, format: &str, file: &str, dry_run: bool) -> Reply {
@@ -170,25 +175,59 @@ async fn only_officers_import_and_only_members_export(app: TestApp) {
     assert_eq!(entry_count(&app, &guild).await, 0);
 }
 
-async fn a_csv_export_imported_into_a_fresh_guild_gives_the_same_standings(app: TestApp) {
-    let source = app.guild("source").await;
-    upload(&app, &source, &source.owner.token, "csv", "name,balance\n\"Ana, the Bold\",120.5\nBors,-3\n", false)
-        .await
-        .expect(201);
-    app.funded_member(&source, "dora", 33).await;
-    let export = format!("/api/v1/guilds/{}/pools/{}/export?format=csv", source.slug, source.pool);
-    let csv = app.get(&export).token(&source.owner.token).send().await.expect(200);
-    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let target = app.guild("target").await;
+/// A pool whose standings hold `AWKWARD`'s names, an owner and a member
+/// paid by an award whose main character is a death knight; the owner's
+/// name has no `-` (the game's formats read `A-B` as character A of realm B).
+async fn awkward_pool(app: &TestApp) -> Guild {
+    let source = app.guild_owned_by("source", "sourceowner").await;
+    upload(app, &source, &source.owner.token, "csv", AWKWARD, false).await.expect(201);
+    let (_, dora) = app.funded_member(&source, "dora", 33).await;
+    let main = json!({"member_id": dora, "name": "Doraline", "class": "Death Knight", "main": true});
+    let characters = format!("/api/v1/guilds/{}/characters", source.slug);
+    app.post(&characters).token(&source.owner.token).json(main).send().await.expect(201);
+    source
+}
 
-    upload(&app, &target, &target.owner.token, "csv", &csv.text, false).await.expect(201);
+/// The class of the guild's character of that name.
+async fn class_of(app: &TestApp, guild: &Guild, name: &str) -> Value {
+    let path = format!("/api/v1/guilds/{}/characters", guild.slug);
+    let reply = app.get(&path).token(&guild.owner.token).send().await.expect(200);
+    let characters = reply.json["characters"].as_array().expect("characters").clone();
+    characters.into_iter().find(|c| c["name"] == name).map(|c| c["class"].clone()).unwrap_or(Value::Null)
+}
 
-    let (exported, imported) = (standings(&app, &source).await, standings(&app, &target).await);
-    for (name, balance) in &exported {
-        assert_eq!(imported.get(name), Some(balance), "{name}");
+async fn a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings(app: TestApp) {
+    let source = awkward_pool(&app).await;
+    let expected = standings(&app, &source).await;
+    assert_eq!(expected.len(), 7);
+
+    let formats =
+        [("csv", "text/csv"), ("eqdkp-xml", "application/xml"), ("monolith", "text/plain"), ("webdkp", "text/plain")];
+    for (format, kind) in formats {
+        let export = format!("/api/v1/guilds/{}/pools/{}/export?format={format}", source.slug, source.pool);
+        let file = app.get(&export).token(&source.owner.token).send().await.expect(200);
+        assert!(file.headers["content-type"].to_str().unwrap().starts_with(kind), "{format}");
+        let target = app.guild(&format!("into-{format}")).await;
+
+        let report = upload(&app, &target, &target.owner.token, format, &file.text, false).await.expect(201);
+
+        assert_eq!(report.json["mismatches"], json!([]), "{format}");
+        let mut imported = standings(&app, &target).await;
+        imported.remove(&format!("{}-owner", target.slug));
+        assert_eq!(imported, expected, "{format}:\n{}", file.text);
+        let class = if format == "csv" { Value::Null } else { json!("death_knight") };
+        assert_eq!(class_of(&app, &target, "dora").await, class, "the class of dora's main, in {format}");
     }
+    app.assert_ledger_consistent().await;
+}
+
+async fn the_json_and_ledger_exports_hold_every_standing_and_entry(app: TestApp) {
+    let source = awkward_pool(&app).await;
+    let exported = standings(&app, &source).await;
+
     let json_export = format!("/api/v1/guilds/{}/pools/{}/export?format=json", source.slug, source.pool);
     let json = app.get(&json_export).token(&source.owner.token).send().await.expect(200);
+
     assert_eq!(json.json["standings"].as_array().unwrap().len(), exported.len());
     let ledger = format!("/api/v1/guilds/{}/pools/{}/entries/export", source.slug, source.pool);
     let ledger_csv = app.get(&format!("{ledger}?format=csv")).token(&source.owner.token).send().await.expect(200);
@@ -196,7 +235,8 @@ async fn a_csv_export_imported_into_a_fresh_guild_gives_the_same_standings(app: 
     assert!(ledger_csv.text.contains(",import,") && ledger_csv.text.contains(",award,"));
     let ledger_json = app.get(&format!("{ledger}?format=json")).token(&source.owner.token).send().await.expect(200);
     assert_eq!(ledger_json.json["entries"].as_array().unwrap().len(), entry_count(&app, &source).await);
-    app.assert_ledger_consistent().await;
+    let xml = app.get(&format!("{ledger}?format=eqdkp-xml")).token(&source.owner.token).send().await;
+    xml.expect_error(422, "invalid_field");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +263,10 @@ async fn dkp_import_on_the_command_line_imports_through_the_same_use_case() {
     let dry: Value = serde_json::from_slice(&dry.stdout).expect("a JSON report");
     assert_eq!((dry["dry_run"].clone(), dry["members"]["created"].clone()), (json!(true), json!(3)));
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
-    assert!(String::from_utf8_lossy(&done.stderr).contains("dkp import: "), "plain progress lines");
+    let progress = String::from_utf8_lossy(&done.stderr);
+    let parsed = format!("dkp import: parsed 100% ({0} of {0} bytes)\n", BALANCES.len());
+    assert!(progress.contains(&parsed), "plain progress lines off a terminal:\n{progress}");
+    assert!(!progress.contains(['\r', '\x1b']), "no bar drawn off a terminal: {progress:?}");
     let report: Value = serde_json::from_slice(&done.stdout).expect("a JSON report");
     assert_eq!(report["members"], json!({"created": 3, "matched": 0}));
     let after = standings(&app, &guild).await;

@@ -341,7 +341,12 @@ impl TestApp {
 
     /// A guild owned by a new user, with a pool called Main.
     pub async fn guild(&self, slug: &str) -> Guild {
-        let owner = self.register(&format!("{slug}-owner")).await;
+        self.guild_owned_by(slug, &format!("{slug}-owner")).await
+    }
+
+    /// A guild with one pool, "Main", whose owner registers as `owner`.
+    pub async fn guild_owned_by(&self, slug: &str, owner: &str) -> Guild {
+        let owner = self.register(owner).await;
         self.post("/api/v1/guilds")
             .token(&owner.token)
             .json(json!({"name": slug, "slug": slug}))

@@ -94,6 +94,16 @@ fn without_twinks_every_player_is_a_member_and_equal_names_add_up() {
 }
 
 #[test]
+fn the_spaces_beside_an_entity_are_part_of_the_name() {
+    let player = "<player><id>1</id><name> Tom &amp; &lt;Jerry&gt; &#233; </name><main_id>1</main_id></player>";
+    let text = format!("<response><info><with_twink>0</with_twink></info><players>{player}</players></response>");
+
+    let import = import(&text, &Options::default()).unwrap();
+
+    assert_eq!(import.players[0].name, "Tom & <Jerry> é");
+}
+
+#[test]
 fn xml_that_is_not_an_eqdkp_export_is_refused() {
     let cases = [
         "<?xml version=\"1.0\"?>\n<html><body/></html>",
