@@ -131,11 +131,6 @@ impl Service {
         self.session_ttl_hours
     }
 
-    /// The time as the service's rules read it (a lot's countdown starts from it).
-    pub fn now(&self) -> crate::model::Ts {
-        self.clock.now()
-    }
-
     /// Closes the connections to the database.
     pub async fn close(&self) {
         self.store.close().await;

@@ -22,6 +22,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tower_http::compression::CompressionLayer;
 
 use super::{ApiError, AppState};
 use crate::service::Error;
@@ -36,6 +37,9 @@ pub fn router() -> Router<AppState> {
         .merge(lots::router())
         .merge(raids::router())
         .merge(assets::router())
+        // Pages are text that shrinks several times over (a standings table
+        // of a thousand rows is about 100 KB as HTML and a fifth of it sent).
+        .layer(CompressionLayer::new())
 }
 
 /// What a page handler comes to: the page, a redirect, or an error shown as a page.

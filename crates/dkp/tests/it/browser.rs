@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::support::{Kind, TestApp, User, spawn_app};
+use crate::support::{Guild, Kind, TestApp, User, spawn_app};
 use webdriver::Driver;
 
 /// A TCP relay from a port of its own to the service, which the test can
@@ -96,8 +96,21 @@ async fn an_officer_runs_a_lot_in_chromium_and_the_room_follows_it_live() {
     let cable = Cable::to(app.serve().await).await;
     let base = cable.base();
     let driver = Driver::start(360, 780).await;
+    // Each step on the heap: the futures of a long test outgrow a thread's stack.
+    let pool = Box::pin(make_guild(&driver, &base)).await;
+    let login =
+        app.post("/api/v1/auth/login").json(json!({"username": "ana", "password": "correct horse"})).send().await;
+    let ana = login.json["token"].as_str().unwrap_or_default().to_owned();
+    let raiders = [raider(&app, &ana, &pool, "bob").await, raider(&app, &ana, &pool, "cyd").await];
+    Box::pin(award_and_open_lot(&driver, &base)).await;
+    let lot = driver.url().await.rsplit('/').next().unwrap_or_default().to_owned();
+    let guild = app_guild(&pool, &ana);
+    Box::pin(bid_live(&app, &driver, &cable, &guild, &lot, &raiders)).await;
+    Box::pin(close_and_look_around(&driver, &base)).await;
+}
 
-    // Signing up and making a guild, a pool; names shown as typed.
+/// Signs up, makes a guild and its pool through the pages; the pool's id.
+async fn make_guild(driver: &Driver, base: &str) -> String {
     driver.goto(&format!("{base}/signup")).await;
     driver.fill("Username", "ana").await;
     driver.fill("Password", "correct horse").await;
@@ -107,6 +120,7 @@ async fn an_officer_runs_a_lot_in_chromium_and_the_room_follows_it_live() {
     driver.fill("Address", "owls").await;
     driver.press("Create guild").await;
     driver.wait_for_path("/g/owls").await;
+    // The name is shown as typed, never read as markup.
     let guild_link = driver.named("a", "Night <Owls>").await;
     assert_eq!(driver.text(&guild_link).await, "Night <Owls>");
     for link in ["Standings", "Raids", "Lots", "Audit"] {
@@ -116,40 +130,38 @@ async fn an_officer_runs_a_lot_in_chromium_and_the_room_follows_it_live() {
     driver.fill("Pool name", "Main").await;
     driver.press("Create pool").await;
     let standings = driver.wait_for_url(|url| url.contains("?pool=")).await;
-    let pool = standings.rsplit('=').next().unwrap_or_default().to_owned();
+    standings.rsplit('=').next().unwrap_or_default().to_owned()
+}
 
-    // Two raiders with accounts, and ana's own points from the console.
-    let login =
-        app.post("/api/v1/auth/login").json(json!({"username": "ana", "password": "correct horse"})).send().await;
-    let ana = login.json["token"].as_str().unwrap_or_default().to_owned();
-    let bo = raider(&app, &ana, &pool, "bob").await;
-    let cy = raider(&app, &ana, &pool, "cyd").await;
+/// Awards ana points from the console, then opens a lot and lands in its room.
+async fn award_and_open_lot(driver: &Driver, base: &str) {
     driver.goto(&format!("{base}/g/owls/console")).await;
-    let award = driver.named("form", "Award points").await;
+    driver.named("form", "Award points").await;
     let ana_box = driver.named("input[name=member_ids]", "ana 0.00").await;
     driver.click(&ana_box).await;
     driver.fill("Amount", "100").await;
     driver.fill("Reason", "Molten Core").await;
-    assert!(!award.is_empty());
     driver.press("Award points").await;
     driver.wait_for_text("[role=status]", "", |t| t.contains("Done")).await;
-    fits(&driver, "the console").await;
+    fits(driver, "the console").await;
 
-    // Opening a lot lands in its room.
     driver.goto(&format!("{base}/g/owls/lots")).await;
     driver.fill("Item", "Thunderfury").await;
     driver.fill("Minimum bid", "10").await;
     driver.press("Open lot").await;
-    let room = driver.wait_for_url(|url| url.contains("/lots/")).await;
+    driver.wait_for_url(|url| url.contains("/lots/")).await;
     driver.wait_for_text("[role=status]", "High bid", |t| t.contains('—')).await;
-    fits(&driver, "the live room").await;
+    fits(driver, "the live room").await;
+}
 
-    // ana bids in the room; bo's bid elsewhere reaches it over the WebSocket.
+/// ana bids in the room while bob and cyd bid from elsewhere, once while
+/// the room's connection is cut.
+async fn bid_live(app: &TestApp, driver: &Driver, cable: &Cable, guild: &Guild, lot: &str, raiders: &[User; 2]) {
+    let [bob, cyd] = raiders;
     driver.fill("Your bid", "20").await;
     driver.press("Bid").await;
     driver.wait_for_text("[role=status]", "High bid", |t| t.contains("20.00")).await;
-    let lot_id = room.rsplit('/').next().unwrap_or_default().to_owned();
-    app.bid(&app_guild(&pool, &ana), &lot_id, &bo.token, json!("25")).await.expect(201);
+    app.bid(guild, lot, &bob.token, json!("25")).await.expect(201);
     driver.wait_for_text("[role=status]", "High bid", |t| t.contains("25.00") && t.contains("bob")).await;
 
     // A bid too low is refused in words, with the lowest bid that would do.
@@ -159,28 +171,36 @@ async fn an_officer_runs_a_lot_in_chromium_and_the_room_follows_it_live() {
 
     // The connection drops (a phone asleep); two bids land meanwhile.
     cable.cut();
-    app.bid(&app_guild(&pool, &ana), &lot_id, &bo.token, json!("30")).await.expect(201);
-    app.bid(&app_guild(&pool, &ana), &lot_id, &cy.token, json!("35")).await.expect(201);
+    app.bid(guild, lot, &bob.token, json!("30")).await.expect(201);
+    app.bid(guild, lot, &cyd.token, json!("35")).await.expect(201);
     cable.mend().await;
     driver.wait_for_text("[role=status]", "High bid", |t| t.contains("35.00") && t.contains("cyd")).await;
     let feed = driver.script("return [...document.querySelectorAll('#feed li')].map(li => li.textContent);").await;
     assert_eq!(feed, json!(["cyd · 35.00", "bob · 30.00", "bob · 25.00", "ana · 20.00"]), "every bid once, in order");
+}
 
-    // Closing the lot shows its result.
+/// Closes the lot, then checks Russian, the phone's width and the keyboard.
+async fn close_and_look_around(driver: &Driver, base: &str) {
     driver.press("Close now").await;
     driver.wait_for_text("#result", "", |t| t.contains("cyd") && t.contains("35.00")).await;
 
-    // The same pages in Russian.
     driver.goto(&format!("{base}/?lang=ru")).await;
     driver.named("button", "Выйти").await;
-    fits(&driver, "the home page").await;
+    fits(driver, "the home page").await;
     driver.goto(&format!("{base}/g/owls?lang=en")).await;
-    fits(&driver, "the standings").await;
+    fits(driver, "the standings").await;
+
+    // The keyboard reaches the skip link first, and it leads to the content.
+    let focused = "return [document.activeElement.textContent, document.activeElement.id];";
+    driver.key("\u{E004}").await;
+    assert_eq!(driver.script(focused).await[0], "Skip to content");
+    driver.key("\u{E007}").await;
+    assert_eq!(driver.script(focused).await[1], "main", "Enter on the skip link moves the focus to the content");
 }
 
 /// The guild as the support helpers name it, for `app.bid`.
-fn app_guild(pool: &str, owner_token: &str) -> crate::support::Guild {
-    crate::support::Guild {
+fn app_guild(pool: &str, owner_token: &str) -> Guild {
+    Guild {
         slug: "owls".into(),
         pool: pool.to_owned(),
         owner: User { id: String::new(), token: owner_token.to_owned() },

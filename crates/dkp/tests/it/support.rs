@@ -211,6 +211,8 @@ pub struct Reply {
     pub headers: HeaderMap,
     pub text: String,
     pub json: Value,
+    /// The body's length in bytes, as sent (compressed, if it was).
+    pub size: usize,
 }
 
 impl Reply {
@@ -277,7 +279,7 @@ impl Call<'_> {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, text, json }
+        Reply { status, headers, text, json, size: bytes.len() }
     }
 }
 

@@ -100,6 +100,7 @@ both_stores!(
     a_non_member_sees_no_page_of_the_guild,
     the_room_bids_without_script_and_shows_the_refusal,
     pages_speak_russian_when_asked,
+    a_thousand_standings_fit_a_small_page,
 );
 
 async fn a_visitor_signs_up_makes_a_guild_and_sees_it_escaped(app: TestApp) {
@@ -163,7 +164,7 @@ async fn an_award_form_sent_twice_awards_once_and_a_bad_amount_is_shown(app: Tes
     assert_eq!(refused.status, 422);
     assert!(refused.text.contains("data-code=\"invalid_amount\""), "{}", refused.text);
     let standings = browser.get(&format!("/g/owls?pool={pool_id}")).await;
-    assert!(standings.text.contains("<td class=\"num\">100.00</td>"), "{}", standings.text);
+    assert!(standings.text.contains("<td>100.00<td>100.00<td>100.00<td>0.00"), "{}", standings.text);
     assert!(!standings.text.contains("200.00"), "the second form was the first one again");
     app.assert_ledger_consistent().await;
 }
@@ -230,4 +231,31 @@ async fn pages_speak_russian_when_asked(app: TestApp) {
     let chosen = browser.get("/?lang=ru").await;
     assert!(chosen.text.contains("<html lang=\"ru\">"));
     assert!(browser.get("/signup").await.text.contains(">Создать аккаунт</button>"), "the choice is kept");
+}
+
+async fn a_thousand_standings_fit_a_small_page(app: TestApp) {
+    let guild = app.guild("owls").await;
+    let mut file = String::from("name,balance\n");
+    for n in 0..1000 {
+        file.push_str(&format!("Raider{n:04},{}.50\n", n * 7));
+    }
+    let path = format!("/api/v1/guilds/owls/imports?format=csv&pool_id={}", guild.pool);
+    app.post(&path).token(&guild.owner.token).bare(file).send().await.expect(201);
+    let page = app
+        .get("/g/owls")
+        .header("cookie", &format!("dkp_session={}", guild.owner.token))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers.get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+    let sent = page.size;
+    assert!(sent < 100 * 1024, "{sent} bytes sent for 1,000 standings");
+    let plain = app.get("/g/owls").header("cookie", &format!("dkp_session={}", guild.owner.token)).send().await;
+    let rows = plain.text.matches("<th scope=\"row\">").count();
+    assert_eq!(rows, 1001, "every member and the owner");
+    assert!(
+        plain.text.find("Raider0999").unwrap_or(usize::MAX) < plain.text.find("Raider0000").unwrap_or(0),
+        "largest first"
+    );
 }

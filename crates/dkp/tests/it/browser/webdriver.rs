@@ -132,13 +132,19 @@ impl Driver {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.attempt(method, path, body).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A command that may fail for a reason a wait outlives (an element
+    /// gone stale because the page changed under it).
+    async fn attempt(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let path = format!("/session/{}{path}", self.session);
         let answer =
-            http(self.port, method, &path, body.as_ref()).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            http(self.port, method, &path, body.as_ref()).await.map_err(|e| format!("{method} {path}: {e}"))?;
         if let Some(error) = answer["value"]["error"].as_str() {
-            panic!("{method} {path}: {error}: {}", answer["value"]["message"]);
+            return Err(format!("{method} {path}: {error}: {}", answer["value"]["message"]));
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     pub async fn goto(&self, url: &str) {
@@ -155,9 +161,10 @@ impl Driver {
     }
 
     /// The accessible name the browser computes for an element.
+    /// An element gone stale has no name (a wait then looks again).
     pub async fn name_of(&self, element: &str) -> String {
-        let name = self.call("GET", &format!("/element/{element}/computedlabel"), None).await;
-        name.as_str().unwrap_or_default().to_owned()
+        let name = self.attempt("GET", &format!("/element/{element}/computedlabel"), None).await;
+        name.ok().and_then(|n| n.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
     /// The element matching `css` whose accessible name is `name`, waiting
@@ -203,6 +210,14 @@ impl Driver {
         self.click(&button).await;
     }
 
+    /// Presses and releases a key (`"\u{E004}"` is Tab) where the focus is.
+    pub async fn key(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key},
+        ]}]});
+        self.call("POST", "/actions", Some(actions)).await;
+    }
+
     pub async fn script(&self, source: &str) -> Value {
         self.call("POST", "/execute/sync", Some(json!({"script": source, "args": []}))).await
     }
@@ -210,10 +225,12 @@ impl Driver {
     /// Waits up to 15 s for `check` to hold of the text of the element
     /// matching `css` named `name`; the text it ended with.
     pub async fn wait_for_text(&self, css: &str, name: &str, check: impl Fn(&str) -> bool) -> String {
-        let element = self.named(css, name).await;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let text = self.text(&element).await;
+            // Found again each time: the page may have been replaced meanwhile.
+            let element = self.named(css, name).await;
+            let text = self.attempt("GET", &format!("/element/{element}/text"), None).await;
+            let text = text.ok().and_then(|t| t.as_str().map(str::to_owned)).unwrap_or_default();
             if check(&text) {
                 return text;
             }
