@@ -101,6 +101,7 @@ both_stores!(
     the_room_bids_without_script_and_shows_the_refusal,
     pages_speak_russian_when_asked,
     a_thousand_standings_fit_a_small_page,
+    an_item_named_like_markup_is_text_on_every_page,
 );
 
 async fn a_visitor_signs_up_makes_a_guild_and_sees_it_escaped(app: TestApp) {
@@ -258,4 +259,21 @@ async fn a_thousand_standings_fit_a_small_page(app: TestApp) {
         plain.text.find("Raider0999").unwrap_or(usize::MAX) < plain.text.find("Raider0000").unwrap_or(0),
         "largest first"
     );
+}
+
+async fn an_item_named_like_markup_is_text_on_every_page(app: TestApp) {
+    let guild = app.guild("owls").await;
+    let item = json!({"name": "<script>alert(1)</script><img src=x onerror=alert(2)>"});
+    let lot = app.open_lot(&guild, json!({"item": item})).await;
+    let cookie = format!("dkp_session={}", guild.owner.token);
+    let lot_id = lot["id"].as_str().unwrap_or_default();
+    for path in ["/g/owls/lots".to_owned(), format!("/g/owls/lots/{lot_id}"), "/g/owls/lots?status=all".into()] {
+        let page = app.get(&path).header("cookie", &cookie).send().await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.text.contains("<script>alert") && !page.text.contains("<img src=x"), "{path}: {}", page.text);
+        assert!(
+            page.text.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;&lt;img src=x onerror=alert(2)&gt;"),
+            "{path}"
+        );
+    }
 }

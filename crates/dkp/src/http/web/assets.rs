@@ -1,5 +1,6 @@
 //! The pages' own static files, compiled into the binary: one stylesheet
-//! and one script. Their URLs carry no version, so they are cached briefly
+//! and the scripts of the live room and the import page. Their URLs carry
+//! no version, so they are cached briefly
 //! and revalidated by `ETag` (the build's hash of the file).
 
 use axum::Router;
@@ -10,9 +11,10 @@ use axum::routing::get;
 
 use super::super::AppState;
 
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 3] = [
     ("/static/app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
     ("/static/room.js", "text/javascript; charset=utf-8", include_str!("assets/room.js")),
+    ("/static/import.js", "text/javascript; charset=utf-8", include_str!("assets/import.js")),
 ];
 
 pub fn router() -> Router<AppState> {

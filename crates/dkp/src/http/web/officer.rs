@@ -22,7 +22,26 @@ use crate::service::ledger::{AdjustmentInput, AwardInput, ReversalInput, Transfe
 use crate::service::members::{MemberPatch, NewMemberInput};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/g/{slug}/console", get(console)).route("/g/{slug}/console/{action}", post(act))
+    Router::new()
+        .route("/g/{slug}/console", get(console))
+        .route("/g/{slug}/console/{action}", post(act))
+        .route("/g/{slug}/import", get(import))
+}
+
+/// The import page: the file goes to the import API from the page's script,
+/// first as a dry run whose report the officer reads before importing.
+async fn import(State(state): State<AppState>, visit: Visit, Path(slug): Path<String>) -> Response {
+    let outcome = async {
+        let (membership, mut context) = guild_context(&state, &visit, &slug, "console").await?;
+        if !membership.role.may(Action::MovePoints) {
+            return Err(crate::service::Error::Forbidden.into());
+        }
+        context["pools"] = json!(state.service.pools(visit.caller()?, &slug).await?);
+        context["formats"] = json!(dkp_import::Format::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>());
+        render(&state, &visit, "import.html", StatusCode::OK, context)
+    }
+    .await;
+    finish(&state, &visit, outcome)
 }
 
 async fn console(State(state): State<AppState>, visit: Visit, Path(slug): Path<String>, query: ListQuery) -> Response {

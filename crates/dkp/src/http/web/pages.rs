@@ -69,6 +69,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("raid.html", include_str!("templates/raid.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("console.html", include_str!("templates/console.html")),
+    ("import.html", include_str!("templates/import.html")),
 ];
 
 const CATALOGUES: &[(Lang, &str)] = &[(Lang::En, include_str!("i18n/en.txt")), (Lang::Ru, include_str!("i18n/ru.txt"))];
@@ -199,6 +200,7 @@ mod tests {
         ("mode.", &["open", "sealed_first", "sealed_second"]),
         ("status.", &["open", "closed", "cancelled", "all"]),
         ("standings.", &["name", "balance", "available", "earned", "spent"]),
+        ("format.", &["eqdkp-xml", "monolith", "webdkp", "mrt", "rclc-csv", "gargul", "csv"]),
     ];
 
     #[test]
@@ -211,6 +213,8 @@ mod tests {
         }
         let kinds: Vec<&str> = dkp_core::EntryKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(kinds, FAMILIES[1].1, "entry kinds");
+        let formats: Vec<&str> = dkp_import::Format::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(formats, FAMILIES[5].1, "import formats");
     }
 
     #[test]

@@ -194,6 +194,11 @@ impl Driver {
         self.call("POST", &format!("/element/{element}/value"), Some(json!({"text": text}))).await;
     }
 
+    /// Types into an element without clearing it first (a file chooser takes a path so).
+    pub async fn send_keys(&self, element: &str, text: &str) {
+        self.call("POST", &format!("/element/{element}/value"), Some(json!({"text": text}))).await;
+    }
+
     pub async fn text(&self, element: &str) -> String {
         self.call("GET", &format!("/element/{element}/text"), None).await.as_str().unwrap_or_default().to_owned()
     }
@@ -216,6 +221,13 @@ impl Driver {
             {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key},
         ]}]});
         self.call("POST", "/actions", Some(actions)).await;
+    }
+
+    /// Saves a PNG of the window to `path`.
+    pub async fn screenshot(&self, path: &str) {
+        let data = self.call("GET", "/screenshot", None).await;
+        let png = decode_base64(data.as_str().unwrap_or_default());
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 
     pub async fn script(&self, source: &str) -> Value {
@@ -256,4 +268,25 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Standard base64, as WebDriver sends screenshots.
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
+    digits
+        .chunks(4)
+        .flat_map(|chunk| {
+            let bits = chunk.iter().enumerate().fold(0u32, |acc, (i, d)| acc | u32::from(*d) << (18 - 6 * i));
+            let bytes = bits.to_be_bytes();
+            bytes[1..chunk.len()].to_vec()
+        })
+        .collect()
 }

@@ -14,6 +14,9 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     seq: Number(d.seq),
+    // The last offset shown in the feed: the first connection asks for the
+    // lot's recent events too, which fill the feed without touching state.
+    fed: Math.max(0, Number(d.seq) - 30),
     status: d.status,
     endsAt: Date.parse(d.ends),
     skew: Date.parse(d.now) - Date.now(),
@@ -110,9 +113,15 @@
       if (w.pool_id === d.pool && w.member_id === d.member) $("available").textContent = w.available;
       return;
     }
-    if (frame.channel !== lotChannel || frame.offset <= state.seq) return;
-    state.seq = frame.offset;
+    if (frame.channel !== lotChannel || frame.offset <= state.fed) return;
+    state.fed = frame.offset;
     const data = frame.data;
+    if (frame.offset <= state.seq) {
+      // Already in the page's state: the feed's history only.
+      if (frame.event === "bid_placed") addToFeed(frame.offset, data);
+      return;
+    }
+    state.seq = frame.offset;
     if (data.ends_at) state.endsAt = Date.parse(data.ends_at);
     if (frame.event === "bid_placed") {
       showHigh(data.amount, data.member_id);
@@ -128,6 +137,7 @@
     if (!r.ok) return;
     const lot = (await r.json()).lot;
     state.seq = lot.seq;
+    state.fed = Math.max(state.fed, lot.seq);
     state.endsAt = Date.parse(lot.ends_at);
     if (lot.high_bid) showHigh(lot.high_bid, lot.leader_member_id);
     if (lot.status !== "open") closed(lot);
@@ -139,7 +149,7 @@
     socket.onopen = () => {
       state.tries = 0;
       room.classList.remove("offline");
-      socket.send(JSON.stringify({ type: "subscribe", channel: lotChannel, since: state.seq }));
+      socket.send(JSON.stringify({ type: "subscribe", channel: lotChannel, since: Math.min(state.seq, state.fed) }));
       const me = { type: "subscribe", channel: "me" };
       if (state.meOffset !== null) me.since = state.meOffset;
       socket.send(JSON.stringify(me));
@@ -216,5 +226,6 @@
   if (!sealed && /^\d/.test(shown)) state.high = shown;
   setInterval(tick, 250);
   tick();
-  if (state.status === "open") connect();
+  // A closed lot connects too, for its feed of bids.
+  connect();
 })();

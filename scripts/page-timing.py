@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Size and first-byte time of the web UI's pages for a guild of many
+members, on a release `dkp serve`.
+
+    cargo build --release
+    scripts/page-timing.py [--binary target/release/dkp] [--members 1000] [--requests 300]
+    scripts/page-timing.py --database-url postgres://postgres@127.0.0.1:5432/dkp_pages
+
+Starts the binary on a free port (SQLite in a fresh data folder unless a
+PostgreSQL URL is given; that database is dropped and made anew), signs up an
+owner, makes a guild and a pool, imports `--members` raiders with balances
+from a CSV (one request), opens a lot, then fetches each page `--requests`
+times one after another with the session cookie, as a browser sends it
+(`Accept-Encoding: gzip`). For each page it prints the bytes sent (gzip), the
+bytes of the HTML itself, and the time to the first byte of the answer:
+p50, p99 and the largest. Stops the server and removes its folder at the end.
+"""
+
+import argparse
+import gzip
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(port, method, path, body=None, headers=None):
+    """One request; (status, headers, body bytes, seconds to the first byte)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    started = time.perf_counter()
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    first_byte = time.perf_counter() - started
+    data = response.read()
+    conn.close()
+    return response.status, dict(response.getheaders()), data, first_byte
+
+
+def api(port, method, path, token=None, body=None, raw=None):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = "Bearer " + token
+    payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    status, _, data, _ = call(port, method, path, payload, headers)
+    if status >= 300:
+        raise SystemExit(f"{method} {path}: {status} {data[:300]!r}")
+    return json.loads(data) if data else None
+
+
+def reset_database(url):
+    base, name = url.rsplit("/", 1)
+    subprocess.run(["psql", base + "/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=True)
+    subprocess.run(["psql", base + "/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
+
+
+def start(binary, database_url):
+    port = free_port()
+    folder = tempfile.mkdtemp(prefix="dkp-pages-")
+    env = dict(os.environ, DKP_LOG="error")
+    if database_url:
+        reset_database(database_url)
+        env["DATABASE_URL"] = database_url
+    server = subprocess.Popen(
+        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", folder], env=env
+    )
+    for _ in range(300):
+        try:
+            if call(port, "GET", "/health/live")[0] == 200:
+                return server, port, folder
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the server did not start")
+
+
+def set_up(port, members):
+    api(port, "POST", "/api/v1/auth/register", body={"username": "owner", "password": "correct horse"})
+    token = api(port, "POST", "/api/v1/auth/login", body={"username": "owner", "password": "correct horse"})["token"]
+    api(port, "POST", "/api/v1/guilds", token, {"name": "Night Owls", "slug": "owls"})
+    pool = api(port, "POST", "/api/v1/guilds/owls/pools", token, {"name": "Main"})["pool"]["id"]
+    rows = "".join(f"Raider{n:05},{n * 7 % 5000}.50\n" for n in range(members))
+    api(port, "POST", f"/api/v1/guilds/owls/imports?format=csv&pool_id={pool}", token, raw=("name,balance\n" + rows).encode())
+    lot = api(port, "POST", "/api/v1/guilds/owls/lots", token,
+              {"pool_id": pool, "item": {"name": "Thunderfury"}, "mode": "open", "min_bid": 10, "duration_s": 3600})
+    member = api(port, "GET", "/api/v1/me", token)["guilds"][0]["member_id"]
+    return token, pool, lot["lot"]["id"], member
+
+
+def measure(port, token, path, requests):
+    headers = {"cookie": f"dkp_session={token}", "accept-encoding": "gzip"}
+    times, sent, html = [], 0, 0
+    for _ in range(requests):
+        status, answer, data, first_byte = call(port, "GET", path, headers=headers)
+        if status != 200:
+            raise SystemExit(f"GET {path}: {status}")
+        times.append(first_byte * 1000)
+        sent = len(data)
+        html = len(gzip.decompress(data)) if answer.get("content-encoding") == "gzip" else len(data)
+    times.sort()
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    return sent, html, pick(0.5), pick(0.99), times[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default="target/release/dkp")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    server, port, folder = start(args.binary, args.database_url)
+    try:
+        token, pool, lot, member = set_up(port, args.members)
+        store = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"{store}, {args.members} members, {args.requests} requests a page")
+        print(f"{'page':<28} {'sent (gzip)':>12} {'HTML':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        pages = [("standings", "/g/owls"), ("member", f"/g/owls/members/{member}"),
+                 ("live room", f"/g/owls/lots/{lot}"), ("officer console", "/g/owls/console"),
+                 ("lots", "/g/owls/lots"), ("home", "/")]
+        for name, path in pages:
+            sent, html, p50, p99, most = measure(port, token, path, args.requests)
+            print(f"{name:<28} {sent:>12,} {html:>10,} {p50:>8.2f} {p99:>8.2f} {most:>8.2f}")
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
