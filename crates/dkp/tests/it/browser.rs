@@ -251,6 +251,7 @@ impl Room<'_> {
         // The winner paid; bob's hold is gone.
         self.ana.wait_for_text("#available", "", |t| t == "60.00").await;
         self.bob.wait_for_text("#available", "", |t| t == "100.00").await;
+        fits(self.bob, "the room on a desktop").await;
     }
 }
 
