@@ -64,7 +64,7 @@ impl Application {
         let state = AppState {
             service: service.clone(),
             wire,
-            pages: Arc::new(http::web::Pages::new().context("the web pages' templates")?),
+            pages: Arc::new(http::web::Pages::new(&config.assets).context("the web pages' templates")?),
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
             trust_forwarded_for: scale.trust_forwarded_for,

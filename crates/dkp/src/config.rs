@@ -116,6 +116,10 @@ pub struct ServeArgs {
     pub scale: ScaleArgs,
     #[command(flatten)]
     pub blobs: BlobArgs,
+    /// The base of the web pages' static files: `/static` (served here) or the URL of a CDN
+    /// in front. Their names carry a hash of their content, so a CDN may keep them for good.
+    #[arg(long, env = "DKP_ASSET_PUBLIC_URL", default_value = "/static")]
+    pub asset_public_url: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -229,6 +233,8 @@ pub struct Config {
     pub job_lease: std::time::Duration,
     pub scale: ScaleArgs,
     pub blobs: BlobConfig,
+    /// Where browsers fetch the pages' static files.
+    pub assets: PublicUrls,
 }
 
 impl DatabaseArgs {
@@ -290,6 +296,8 @@ impl ServeArgs {
             job_lease: self.job.lease(),
             scale: self.scale.clone(),
             blobs: self.blobs.config(&self.database.data_dir)?,
+            assets: PublicUrls::parse(&self.asset_public_url)
+                .map_err(|e| anyhow::anyhow!("DKP_ASSET_PUBLIC_URL: {e}"))?,
         })
     }
 }

@@ -45,13 +45,14 @@ pub fn router() -> Router<AppState> {
 /// What a page handler comes to: the page, a redirect, or an error shown as a page.
 type Outcome = Result<Response, ApiError>;
 
-/// The Content-Security-Policy of every page; `img-src` also names the
-/// image host when images are served from another.
+/// The Content-Security-Policy of every page; it also names the image host
+/// and the static files' host when those are served from others.
 fn policy(state: &AppState) -> String {
     let images = state.wire.image_origin().map(|o| format!(" {o}")).unwrap_or_default();
+    let assets = state.pages.asset_origin().map(|o| format!(" {o}")).unwrap_or_default();
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; connect-src 'self'; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'{assets}; style-src 'self'{assets}; img-src 'self' data:{images}; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

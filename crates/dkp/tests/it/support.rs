@@ -148,6 +148,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         // Tests race many bids per member; the limits have tests of their own.
         scale: dkp::config::ScaleArgs { bid_rate: 0, ws_connect_rate: 0, ..Default::default() },
         blobs: dkp::blobs::BlobConfig::in_folder(dir.join("blobs")),
+        assets: dkp::blobs::PublicUrls::parse("/static").expect("the assets' base"),
     }
 }
 

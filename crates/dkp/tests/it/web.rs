@@ -102,6 +102,7 @@ both_stores!(
     pages_speak_russian_when_asked,
     a_thousand_standings_fit_a_small_page,
     an_item_named_like_markup_is_text_on_every_page,
+    static_files_are_named_by_content_and_kept_for_good,
 );
 
 async fn a_visitor_signs_up_makes_a_guild_and_sees_it_escaped(app: TestApp) {
@@ -276,4 +277,21 @@ async fn an_item_named_like_markup_is_text_on_every_page(app: TestApp) {
             "{path}"
         );
     }
+}
+
+async fn static_files_are_named_by_content_and_kept_for_good(app: TestApp) {
+    let home = app.get("/").send().await;
+    let css = home.text.split("<link rel=\"stylesheet\" href=\"").nth(1).and_then(|s| s.split('"').next());
+    let css = css.expect("the stylesheet's link").replace("&#x2f;", "/");
+    assert!(css.starts_with("/static/app.") && css != "/static/app.css", "{css}");
+    let file = app.get(&css).send().await;
+    assert_eq!(file.status, 200);
+    let cache = file.headers.get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(cache.contains("immutable") && cache.contains("max-age=31536000"), "{cache}");
+    let plain = app.get("/static/app.css").send().await;
+    assert_eq!(plain.text, file.text, "the plain name serves the same file");
+    assert!(
+        plain.headers.get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or_default().contains("max-age=300")
+    );
+    assert_eq!(app.get("/static/app.0000000000.css").send().await.status, 404);
 }

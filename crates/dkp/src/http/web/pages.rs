@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use minijinja::{Environment, State, Value};
 
+use crate::blobs::PublicUrls;
+
 /// The languages the pages speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -78,6 +80,8 @@ const CATALOGUES: &[(Lang, &str)] = &[(Lang::En, include_str!("i18n/en.txt")), (
 pub struct Pages {
     env: Environment<'static>,
     catalogues: Arc<Catalogues>,
+    /// Where the static files are, when not on this service (a CDN).
+    asset_origin: Option<String>,
 }
 
 /// One catalogue: key to text.
@@ -105,8 +109,9 @@ fn translate(catalogues: &Catalogues, lang: &str, key: &str) -> &'static str {
 impl Pages {
     /// Parses every template; a template that does not parse is a fault of
     /// this build, found by the first test that starts the service.
-    pub fn new() -> Result<Pages, minijinja::Error> {
+    pub fn new(assets: &PublicUrls) -> Result<Pages, minijinja::Error> {
         let mut env = Environment::new();
+        env.add_global("assets", Value::from_serialize(super::assets::urls(assets)));
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
@@ -118,7 +123,12 @@ impl Pages {
             translate(&words, &lang, key)
         });
         env.add_filter("when", when);
-        Ok(Pages { env, catalogues })
+        Ok(Pages { env, catalogues, asset_origin: assets.foreign_origin().map(str::to_owned) })
+    }
+
+    /// The origin of the static files when a CDN serves them, for the pages' policy.
+    pub fn asset_origin(&self) -> Option<&str> {
+        self.asset_origin.as_deref()
     }
 
     /// The page `template` with `context`.
@@ -219,7 +229,7 @@ mod tests {
 
     #[test]
     fn every_template_parses() {
-        assert!(Pages::new().is_ok());
+        assert!(Pages::new(&PublicUrls::parse("/static").unwrap()).is_ok());
     }
 
     #[test]
