@@ -19,8 +19,14 @@ use anyhow::{Context, bail};
 /// deploy/nginx/dkp.conf, as shipped.
 pub const NGINX_CONFIG: &str = include_str!("../../../deploy/nginx/dkp.conf");
 
+/// deploy/nginx/dkp-roles.conf, as shipped: api and auction instances apart.
+pub const NGINX_ROLES_CONFIG: &str = include_str!("../../../deploy/nginx/dkp-roles.conf");
+
 /// The example instances the shipped configurations list, in order.
 pub const EXAMPLE_INSTANCES: [&str; 2] = ["10.0.0.11:8080", "10.0.0.12:8080"];
+
+/// The example auction instances of the roles configuration, in order.
+pub const EXAMPLE_AUCTION_INSTANCES: [&str; 2] = ["10.0.0.21:8080", "10.0.0.22:8080"];
 
 /// `template` with each `(from, to)` replaced in its active lines (comments
 /// are left alone). Each `from` must be there: a configuration edited out of
@@ -75,13 +81,40 @@ impl Nginx {
     /// Starts nginx with the shipped configuration in front of `instances`,
     /// on a free port of 127.0.0.1, with `workers` worker processes.
     pub async fn start(instances: [SocketAddr; 2], workers: usize) -> anyhow::Result<Nginx> {
+        Nginx::start_with(workers, |listen, log| render_nginx(instances, listen, log)).await
+    }
+
+    /// Starts nginx with the shipped roles configuration: `api` instances
+    /// behind `dkp_api`, `auction` instances behind `dkp_auction`.
+    pub async fn start_roles(api: [SocketAddr; 2], auction: [SocketAddr; 2], workers: usize) -> anyhow::Result<Nginx> {
+        Nginx::start_with(workers, |listen, log| {
+            substitute(
+                NGINX_ROLES_CONFIG,
+                &[
+                    (EXAMPLE_INSTANCES[0], api[0].to_string()),
+                    (EXAMPLE_INSTANCES[1], api[1].to_string()),
+                    (EXAMPLE_AUCTION_INSTANCES[0], auction[0].to_string()),
+                    (EXAMPLE_AUCTION_INSTANCES[1], auction[1].to_string()),
+                    ("listen 80;", format!("listen {listen};")),
+                    ("/var/log/nginx/dkp-access.log", log.display().to_string()),
+                ],
+            )
+        })
+        .await
+    }
+
+    /// Starts nginx with the configuration `render` writes for a listener and an access log.
+    async fn start_with(
+        workers: usize,
+        render: impl FnOnce(SocketAddr, &Path) -> anyhow::Result<String>,
+    ) -> anyhow::Result<Nginx> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
         // The count tells apart the front doors one run starts within the same instant.
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("dkp-nginx-{}-{n}", crate::setup::run_tag()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("dkp.conf"), render_nginx(instances, address, &dir.join("access.log"))?)?;
+        std::fs::write(dir.join("dkp.conf"), render(address, &dir.join("access.log"))?)?;
         std::fs::write(dir.join("nginx.conf"), main_config(&dir, workers))?;
         let binary = if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" };
         let child = Command::new(binary)

@@ -67,6 +67,7 @@ impl Deployment {
             let launch = Launch {
                 redis_url: topology.redis_url.clone(),
                 behind_balancer: topology.nginx,
+                role: None,
                 ..Launch::this_exe(database)?
             };
             servers.push(Server::launch(&launch).await?);

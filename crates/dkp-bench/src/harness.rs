@@ -65,6 +65,8 @@ pub struct Launch {
     pub behind_balancer: bool,
     /// Where its log goes (warnings and errors); unset: this process's stderr.
     pub log_file: Option<PathBuf>,
+    /// `--role` (`all`, `auction`, `api`); unset: all.
+    pub role: Option<&'static str>,
 }
 
 impl Launch {
@@ -76,6 +78,7 @@ impl Launch {
             database: database.clone(),
             redis_url: None,
             behind_balancer: false,
+            role: None,
             log_file: None,
         })
     }
@@ -102,6 +105,9 @@ impl Server {
         command.args(["--bid-rate", "0", "--ws-connect-rate", "0"]);
         if launch.behind_balancer {
             command.arg("--trust-forwarded-for");
+        }
+        if let Some(role) = launch.role {
+            command.args(["--role", role]);
         }
         // Set or cleared: a DATABASE_URL of this process's own must not leak into the child.
         match &launch.database.database_url {

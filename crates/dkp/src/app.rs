@@ -69,6 +69,7 @@ impl Application {
             secure_cookies: config.secure_cookies,
             trust_forwarded_for: scale.trust_forwarded_for,
             origin: http::OwnOrigin { public: config.public_url.clone(), trust_forwarded: scale.trust_forwarded_for },
+            role: config.role,
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     pub scale: ScaleArgs,
     #[command(flatten)]
     pub blobs: BlobArgs,
+    /// What this process serves: `all`; `auction` (lots, bids and `lot:` channels only,
+    /// the hot path, scaled apart); `api` (everything else).
+    #[arg(long, env = "DKP_ROLE", value_enum, default_value_t = ServeRole::All)]
+    pub role: ServeRole,
     /// The base of the web pages' static files: `/static` (served here) or the URL of a CDN
     /// in front. Their names carry a hash of their content, so a CDN may keep them for good.
     #[arg(long, env = "DKP_ASSET_PUBLIC_URL", default_value = "/static")]
@@ -217,6 +221,18 @@ impl BlobArgs {
     }
 }
 
+/// What one `dkp serve` process serves (seed phase 3: the auction service
+/// split out). Every role shares the database, Redis and the jobs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ServeRole {
+    #[default]
+    All,
+    /// Lots, bids and the `lot:` channels of the WebSocket.
+    Auction,
+    /// Everything but the auction routes.
+    Api,
+}
+
 /// Everything `dkp serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -235,6 +251,7 @@ pub struct Config {
     pub blobs: BlobConfig,
     /// Where browsers fetch the pages' static files.
     pub assets: PublicUrls,
+    pub role: ServeRole,
 }
 
 impl DatabaseArgs {
@@ -298,6 +315,7 @@ impl ServeArgs {
             blobs: self.blobs.config(&self.database.data_dir)?,
             assets: PublicUrls::parse(&self.asset_public_url)
                 .map_err(|e| anyhow::anyhow!("DKP_ASSET_PUBLIC_URL: {e}"))?,
+            role: self.role,
         })
     }
 }

@@ -34,6 +34,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use crate::config::ServeRole;
 use crate::service::Service;
 
 pub use error::ApiError;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Where the service's own pages are, for requests that ride on the cookie.
     pub origin: origin::OwnOrigin,
+    /// What this process serves.
+    pub role: ServeRole,
 }
 
 /// The largest request body accepted.
@@ -62,22 +65,32 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The routes of what this process serves: every role has the WebSocket
+/// (an `auction` one carries `lot:` channels only) and the operations'.
+fn routes(role: ServeRole) -> Router<AppState> {
+    let mut router = Router::new().merge(ws::router()).merge(ops::router());
+    if role != ServeRole::Api {
+        router = router.merge(auction::router());
+    }
+    if role != ServeRole::Auction {
+        router = router
+            .merge(accounts::router())
+            .merge(guilds::router())
+            .merge(members::router())
+            .merge(characters::router())
+            .merge(ledger::router())
+            .merge(decay::router())
+            .merge(imports::router())
+            .merge(raids::router())
+            .merge(jobs::router())
+            .merge(blobs::router())
+            .merge(web::router());
+    }
+    router
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(accounts::router())
-        .merge(guilds::router())
-        .merge(members::router())
-        .merge(characters::router())
-        .merge(ledger::router())
-        .merge(decay::router())
-        .merge(imports::router())
-        .merge(auction::router())
-        .merge(raids::router())
-        .merge(jobs::router())
-        .merge(blobs::router())
-        .merge(ws::router())
-        .merge(ops::router())
-        .merge(web::router())
+    routes(state.role)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(CatchPanicLayer::custom(|_| {

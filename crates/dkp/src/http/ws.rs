@@ -85,13 +85,14 @@ async fn upgrade(
     let user = state.service.authenticate(&token).await?.ok_or(ApiError::Unauthenticated)?;
     let ws = ws.map_err(|e| ApiError::BadRequest { code: Code::WebsocketRequired, message: e.body_text() })?;
     let (service, wire) = (state.service.clone(), state.wire.clone());
+    let lots_only = state.role == crate::config::ServeRole::Auction;
     Ok(ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
             let session = service.watch_session(&token);
-            Connection::new(service, wire, user).run(socket, session).await
+            Connection::new(service, wire, user, lots_only).run(socket, session).await
         })
         .into_response())
 }
@@ -144,6 +145,8 @@ enum ClientMessage {
 
 struct Connection {
     service: Arc<Service>,
+    /// On an `auction` instance: only `lot:` channels are here.
+    lots_only: bool,
     wire: Arc<Wire>,
     user: User,
     outbox: mpsc::Sender<Utf8Bytes>,
@@ -169,12 +172,13 @@ fn text(value: serde_json::Value) -> Utf8Bytes {
 }
 
 impl Connection {
-    fn new(service: Arc<Service>, wire: Arc<Wire>, user: User) -> Connection {
+    fn new(service: Arc<Service>, wire: Arc<Wire>, user: User, lots_only: bool) -> Connection {
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         Connection {
             service,
             wire,
             user,
+            lots_only,
             outbox,
             outbox_rx: Some(outbox_rx),
             slow: Arc::new(Notify::new()),
@@ -264,6 +268,9 @@ impl Connection {
             ClientMessage::Subscribe { channel, since } => {
                 if self.subscriptions.len() >= MAX_SUBSCRIPTIONS && !self.subscriptions.contains_key(&channel) {
                     return Some(text(json!({"type": "error", "code": "too_many_subscriptions", "channel": channel})));
+                }
+                if self.lots_only && !channel.starts_with("lot:") {
+                    return Some(text(json!({"type": "error", "code": "not_found", "channel": channel})));
                 }
                 match self.service.channel(&self.user, &channel).await {
                     Ok(internal) => {

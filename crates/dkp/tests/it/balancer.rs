@@ -29,7 +29,7 @@ const BIDDERS: usize = 4;
 const ACCEPTED_PER_PHASE: i64 = 25;
 
 /// A folder removed when dropped.
-pub struct Scratch(PathBuf);
+pub struct Scratch(pub PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -47,6 +47,7 @@ pub async fn instances(app: &TestApp, redis: &RedisServer) -> ([Server; 2], Scra
         database: Database { database_url: Some(app.url.clone()), data_dir: dir.join(name) },
         redis_url: Some(redis.url()),
         behind_balancer: true,
+        role: None,
     };
     let a = Server::launch(&launch("a")).await.expect("instance a starts");
     let b = Server::launch(&launch("b")).await.expect("instance b starts");
@@ -56,17 +57,17 @@ pub async fn instances(app: &TestApp, redis: &RedisServer) -> ([Server; 2], Scra
 /// What one WebSocket client saw: the offsets of the lot's events in the
 /// order they came, and the instance behind each of its connections.
 #[derive(Debug, Default)]
-struct Seen {
-    offsets: Vec<i64>,
-    bids: usize,
-    upstreams: Vec<String>,
-    resets: usize,
+pub(crate) struct Seen {
+    pub offsets: Vec<i64>,
+    pub bids: usize,
+    pub upstreams: Vec<String>,
+    pub resets: usize,
 }
 
 /// Follows `channel` through the balancer until it has seen offset
 /// `until`; reconnects with `since` = the last offset seen whenever its
 /// connection is cut. Reports the instance of its first connection on `landed`.
-async fn follow(
+pub(crate) async fn follow(
     door: SocketAddr,
     token: String,
     channel: String,
@@ -123,17 +124,17 @@ async fn follow(
 /// What became of the bids: the amount of every accepted one by its
 /// Idempotency-Key, and how many requests had to be repeated.
 #[derive(Debug, Default)]
-struct Bids {
-    accepted: BTreeMap<String, i64>,
-    accepted_after_kill: usize,
-    refused: usize,
-    repeated: usize,
+pub(crate) struct Bids {
+    pub accepted: BTreeMap<String, i64>,
+    pub accepted_after_kill: usize,
+    pub refused: usize,
+    pub repeated: usize,
 }
 
 /// Bids from one member until `stop`; a request that fails (the instance
 /// died under it, nginx answered 502) is repeated with the same
 /// Idempotency-Key until it has an answer.
-async fn bid_loop(
+pub(crate) async fn bid_loop(
     http: Http,
     path: String,
     token: String,
@@ -171,13 +172,13 @@ async fn bid_loop(
 }
 
 /// The bids an instance has accepted, from its own metrics.
-async fn accepted_by(server: &Server) -> f64 {
+pub(crate) async fn accepted_by(server: &Server) -> f64 {
     let metrics = Http::new(server.address, 1).text("/metrics").await.expect("the instance's metrics");
     dkp_bench::counter_total(&metrics, "dkp_bids_accepted_total")
 }
 
 /// Waits until the bidders have had `count` more bids accepted, judged by the lot's `bid_count`.
-async fn wait_for_bids(app: &TestApp, guild: &Guild, lot: &str, count: i64) {
+pub(crate) async fn wait_for_bids(app: &TestApp, guild: &Guild, lot: &str, count: i64) {
     let started = Instant::now();
     let path = format!("/api/v1/guilds/{}/lots/{lot}", guild.slug);
     let bid_count = || async {
@@ -190,18 +191,81 @@ async fn wait_for_bids(app: &TestApp, guild: &Guild, lot: &str, count: i64) {
     }
 }
 
+/// A guild "phoenix" with `count` members of a million points each and an
+/// open lot (minimum 1, increment 1): the guild, the bidders, the lot's id.
+pub(crate) async fn lot_with_bidders(app: &TestApp, count: usize) -> (Guild, Vec<(User, String)>, String) {
+    let guild = app.guild("phoenix").await;
+    let mut bidders = Vec::new();
+    for n in 0..count {
+        bidders.push(app.funded_member(&guild, &format!("bidder{n}"), 1_000_000).await);
+    }
+    let lot = app.open_lot(&guild, json!({"min_bid": 1, "increment": 1})).await;
+    (guild, bidders, lot["id"].as_str().expect("lot id").to_owned())
+}
+
+/// Bidders bidding on one lot through a balancer until `finish`: one loop
+/// each, amounts rising from 1.
+pub(crate) struct Bidding {
+    loops: Vec<tokio::task::JoinHandle<Bids>>,
+    stop: Arc<AtomicBool>,
+    /// Set when an instance is killed, so each bid says whether it came after.
+    pub killed: Arc<AtomicBool>,
+}
+
+impl Bidding {
+    pub fn start(http: &Http, path: &str, bidders: &[(User, String)]) -> Bidding {
+        let (next, stop, killed) =
+            (Arc::new(AtomicI64::new(1)), Arc::<AtomicBool>::default(), Arc::<AtomicBool>::default());
+        let loops = bidders
+            .iter()
+            .map(|(user, _)| {
+                let (next, stop, killed) = (next.clone(), stop.clone(), killed.clone());
+                tokio::spawn(bid_loop(http.clone(), path.to_owned(), user.token.clone(), next, stop, killed))
+            })
+            .collect();
+        Bidding { loops, stop, killed }
+    }
+
+    /// Stops the bidders; what became of all their bids.
+    pub async fn finish(self) -> Bids {
+        self.stop.store(true, Ordering::Release);
+        let mut bids = Bids::default();
+        for done in self.loops {
+            let done = done.await.expect("a bidder");
+            bids.accepted.extend(done.accepted);
+            bids.accepted_after_kill += done.accepted_after_kill;
+            bids.refused += done.refused;
+            bids.repeated += done.repeated;
+        }
+        bids
+    }
+}
+
+/// The lot (`{"lot": …}`) and the wallets agree with what the bidders were
+/// told: every accepted bid counted once, the highest one leads and is the
+/// only one held, and the ledger is consistent.
+pub(crate) async fn assert_lot_agrees(app: &TestApp, guild: &Guild, lot: &Value, bids: &Bids) {
+    let high = bids.accepted.values().max().copied().expect("accepted bids");
+    assert_eq!(lot["lot"]["bid_count"].as_u64(), Some(bids.accepted.len() as u64), "accepted once per key");
+    assert_eq!(lot["lot"]["high_bid"].as_str(), Some(format!("{high}.00").as_str()));
+    let leader = lot["lot"]["leader_member_id"].as_str().expect("a leader").to_owned();
+    let held: BTreeSet<(String, String)> = app
+        .wallets(guild)
+        .await
+        .into_iter()
+        .filter(|(_, (_, held))| held != "0.00")
+        .map(|(m, (_, h))| (m, h))
+        .collect();
+    assert_eq!(held, BTreeSet::from([(leader, format!("{high}.00"))]), "only the leader's bid is held");
+    app.assert_ledger_consistent().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event() {
     // Arrange: the schema and the guild (in-process), two instances, nginx.
     let app = spawn_app(Kind::Postgres).await;
     let redis = RedisServer::start().await;
-    let guild = app.guild("phoenix").await;
-    let mut bidders: Vec<(User, String)> = Vec::new();
-    for n in 0..BIDDERS {
-        bidders.push(app.funded_member(&guild, &format!("bidder{n}"), 1_000_000).await);
-    }
-    let lot = app.open_lot(&guild, json!({"min_bid": 1, "increment": 1})).await;
-    let lot_id = lot["id"].as_str().expect("lot id").to_owned();
+    let (guild, bidders, lot_id) = lot_with_bidders(&app, BIDDERS).await;
     let ([a, b], _logs) = instances(&app, &redis).await;
     let nginx = Nginx::start([a.address, b.address], 1).await.expect("nginx starts");
 
@@ -219,33 +283,17 @@ async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event(
 
     let http = Http::new(nginx.address, BIDDERS * 2);
     let path = format!("/api/v1/guilds/{}/lots/{lot_id}/bids", guild.slug);
-    let (next, stop, killed) =
-        (Arc::new(AtomicI64::new(1)), Arc::<AtomicBool>::default(), Arc::<AtomicBool>::default());
-    let loops: Vec<_> = bidders
-        .iter()
-        .map(|(user, _)| {
-            let (next, stop, killed) = (next.clone(), stop.clone(), killed.clone());
-            tokio::spawn(bid_loop(http.clone(), path.clone(), user.token.clone(), next, stop, killed))
-        })
-        .collect();
+    let bidding = Bidding::start(&http, &path, &bidders);
 
     // Act: kill the instance that takes the lot's bids while they are in
     // flight (nginx sends all of one lot's bids to one instance), then keep bidding.
     wait_for_bids(&app, &guild, &lot_id, ACCEPTED_PER_PHASE).await;
-    let (mut bidding, other) = if accepted_by(&a).await > 0.0 { (a, b) } else { (b, a) };
+    let (mut bidding_on, other) = if accepted_by(&a).await > 0.0 { (a, b) } else { (b, a) };
     assert_eq!(accepted_by(&other).await, 0.0, "the bids of one lot all went to one instance");
-    bidding.kill();
-    killed.store(true, Ordering::Release);
+    bidding_on.kill();
+    bidding.killed.store(true, Ordering::Release);
     wait_for_bids(&app, &guild, &lot_id, ACCEPTED_PER_PHASE).await;
-    stop.store(true, Ordering::Release);
-    let mut bids = Bids::default();
-    for done in loops {
-        let done = done.await.expect("a bidder");
-        bids.accepted.extend(done.accepted);
-        bids.accepted_after_kill += done.accepted_after_kill;
-        bids.refused += done.refused;
-        bids.repeated += done.repeated;
-    }
+    let bids = bidding.finish().await;
     let reply =
         http.send("GET", &format!("/api/v1/guilds/{}/lots/{lot_id}", guild.slug), Some(&guild.owner.token), None).await;
     let (status, lot) = reply.expect("the lot through nginx");
@@ -258,7 +306,7 @@ async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event(
     }
 
     // Assert: every client has every event once, in order, whichever instance it was on.
-    let (dead, alive) = (bidding.address.to_string(), other.address.to_string());
+    let (dead, alive) = (bidding_on.address.to_string(), other.address.to_string());
     let on_dead = seen.iter().filter(|s| s.upstreams[0] == dead).count();
     assert!(
         on_dead > 0 && on_dead < SUBSCRIBERS,
@@ -283,20 +331,8 @@ async fn clients_of_a_killed_instance_reconnect_through_nginx_and_miss_no_event(
     // Bids went on through the surviving instance, and the lot and the
     // ledger agree with what the bidders were told.
     assert!(bids.accepted_after_kill > 0, "no bid was accepted after the kill");
-    let high = bids.accepted.values().max().copied().expect("accepted bids");
-    assert_eq!(lot["lot"]["bid_count"].as_u64(), Some(bids.accepted.len() as u64), "accepted once per key");
-    assert_eq!(lot["lot"]["high_bid"].as_str(), Some(format!("{high}.00").as_str()));
     assert_eq!(seen[0].bids, bids.accepted.len(), "one bid_placed event per accepted bid");
-    let leader = lot["lot"]["leader_member_id"].as_str().expect("a leader").to_owned();
-    let held: BTreeSet<(String, String)> = app
-        .wallets(&guild)
-        .await
-        .into_iter()
-        .filter(|(_, (_, held))| held != "0.00")
-        .map(|(m, (_, h))| (m, h))
-        .collect();
-    assert_eq!(held, BTreeSet::from([(leader, format!("{high}.00"))]), "only the leader's bid is held");
-    app.assert_ledger_consistent().await;
+    assert_lot_agrees(&app, &guild, &lot, &bids).await;
     eprintln!(
         "failover: {} accepted ({} after the kill), {} refused, {} requests repeated; {on_dead} of {SUBSCRIBERS} clients moved",
         bids.accepted.len(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dkp_bench::balancer::{EXAMPLE_INSTANCES, substitute};
+use dkp_bench::balancer::{EXAMPLE_AUCTION_INSTANCES, EXAMPLE_INSTANCES, substitute};
 use dkp_bench::harness::{Http, stop};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ use crate::services::{RedisServer, free_port, wait_for_port};
 use crate::support::{Kind, spawn_app, temp_dir};
 
 const CONFIG: &str = include_str!("../../../../deploy/haproxy/dkp.cfg");
+const ROLES_CONFIG: &str = include_str!("../../../../deploy/haproxy/dkp-roles.cfg");
 
 fn binary() -> &'static str {
     if Path::new("/usr/sbin/haproxy").exists() { "/usr/sbin/haproxy" } else { "haproxy" }
@@ -34,19 +35,17 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    /// Renders the shipped file for `instances` and checks it with `haproxy -c`.
-    fn render(instances: [SocketAddr; 2]) -> (PathBuf, SocketAddr, SocketAddr) {
+    /// Renders a shipped file with its example instances replaced and checks
+    /// it with `haproxy -c`; the stats listener only where the file has one.
+    fn render(config: &str, instances: &[(&str, SocketAddr)]) -> (PathBuf, SocketAddr, SocketAddr) {
         let (port, stats) = (free_port(), free_port());
-        let text = substitute(
-            CONFIG,
-            &[
-                (EXAMPLE_INSTANCES[0], instances[0].to_string()),
-                (EXAMPLE_INSTANCES[1], instances[1].to_string()),
-                ("bind :80", format!("bind 127.0.0.1:{port}")),
-                ("bind 127.0.0.1:8404", format!("bind 127.0.0.1:{stats}")),
-            ],
-        )
-        .expect("deploy/haproxy/dkp.cfg has its example instances and listeners");
+        let mut replacements: Vec<(&str, String)> =
+            instances.iter().map(|(from, to)| (*from, to.to_string())).collect();
+        replacements.push(("bind :80", format!("bind 127.0.0.1:{port}")));
+        if config.contains("bind 127.0.0.1:8404") {
+            replacements.push(("bind 127.0.0.1:8404", format!("bind 127.0.0.1:{stats}")));
+        }
+        let text = substitute(config, &replacements).expect("the file has its example instances and listeners");
         let dir = temp_dir();
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, text).expect("write the config");
@@ -56,8 +55,8 @@ impl Haproxy {
         (path, ([127, 0, 0, 1], port).into(), ([127, 0, 0, 1], stats).into())
     }
 
-    async fn start(instances: [SocketAddr; 2]) -> Haproxy {
-        let (path, address, stats) = Haproxy::render(instances);
+    async fn start(config: &str, instances: &[(&str, SocketAddr)]) -> Haproxy {
+        let (path, address, stats) = Haproxy::render(config, instances);
         let dir = path.parent().expect("the config's folder").to_path_buf();
         let log = std::fs::File::create(dir.join("haproxy.log")).expect("log file");
         let child = Command::new(binary())
@@ -104,7 +103,7 @@ async fn haproxy_checks_readiness_carries_the_feed_and_routes_around_a_dead_inst
     let lot = app.open_lot(&guild, json!({"min_bid": 1, "increment": 1})).await;
     let id = lot["id"].as_str().expect("lot id");
     let ([mut a, b], _logs) = instances(&app, &redis).await;
-    let haproxy = Haproxy::start([a.address, b.address]).await;
+    let haproxy = Haproxy::start(CONFIG, &[(EXAMPLE_INSTANCES[0], a.address), (EXAMPLE_INSTANCES[1], b.address)]).await;
     let http = Http::new(haproxy.address, 4);
     let bids = format!("/api/v1/guilds/{}/lots/{id}/bids", guild.slug);
     let mut amount = 10;
@@ -167,4 +166,36 @@ async fn haproxy_checks_readiness_carries_the_feed_and_routes_around_a_dead_inst
     let lot = app.get(&format!("/api/v1/guilds/{}/lots/{id}", guild.slug)).token(&ana.token).send().await;
     assert_eq!(lot.json["lot"]["bid_count"], 15);
     drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_sends_lots_and_bids_to_the_auction_role_and_the_rest_to_the_api_role() {
+    let app = spawn_app(Kind::Postgres).await;
+    let redis = RedisServer::start().await;
+    let guild = app.guild("herons").await;
+    let (ana, _) = app.funded_member(&guild, "ana", 1000).await;
+    let lot = app.open_lot(&guild, json!({"min_bid": 1, "increment": 1})).await;
+    let id = lot["id"].as_str().expect("lot id");
+    let (api, [first, second], _logs) = crate::roles::split(&app, &redis).await;
+    let instances = [
+        (EXAMPLE_INSTANCES[0], api.address),
+        (EXAMPLE_INSTANCES[1], api.address),
+        (EXAMPLE_AUCTION_INSTANCES[0], first.address),
+        (EXAMPLE_AUCTION_INSTANCES[1], second.address),
+    ];
+    let haproxy = Haproxy::start(ROLES_CONFIG, &instances).await;
+    let http = Http::new(haproxy.address, 2);
+    let bids = format!("/api/v1/guilds/{}/lots/{id}/bids", guild.slug);
+    let standings = format!("/api/v1/guilds/{}/pools/{}/standings", guild.slug, guild.pool);
+    let started = Instant::now();
+    // Until the first health checks pass, HAProxy has no server to send to.
+    while http.send("GET", &standings, Some(&ana.token), None).await.map(|(s, _)| s).unwrap_or(0) != 200 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the api role never answered through HAProxy");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let placed = http.send("POST", &bids, Some(&ana.token), Some(&json!({"amount": 5}))).await;
+    assert_eq!(placed.expect("a bid through HAProxy").0, 201, "the bid reached an auction instance");
+    let auction_accepted = crate::balancer::accepted_by(&first).await + crate::balancer::accepted_by(&second).await;
+    assert_eq!(auction_accepted, 1.0, "the auction role took the bid");
+    assert_eq!(crate::balancer::accepted_by(&api).await, 0.0);
 }

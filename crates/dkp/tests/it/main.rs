@@ -28,6 +28,7 @@ mod raid_night;
 mod raids;
 mod realtime;
 mod replica;
+mod roles;
 mod roster;
 mod scale_out;
 mod sealed;

@@ -149,6 +149,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         scale: dkp::config::ScaleArgs { bid_rate: 0, ws_connect_rate: 0, ..Default::default() },
         blobs: dkp::blobs::BlobConfig::in_folder(dir.join("blobs")),
         assets: dkp::blobs::PublicUrls::parse("/static").expect("the assets' base"),
+        role: dkp::config::ServeRole::All,
     }
 }
 
