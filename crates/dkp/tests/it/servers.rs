@@ -15,7 +15,7 @@ use crate::support::{admin_url, temp_dir};
 
 /// The folder of PostgreSQL's server programs: `DKP_TEST_PG_BIN`, else the
 /// newest of Debian's `/usr/lib/postgresql/<version>/bin`.
-fn bin(program: &str) -> String {
+pub(crate) fn bin(program: &str) -> String {
     let dir = std::env::var("DKP_TEST_PG_BIN").ok().or_else(|| {
         let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
         let mut found: Vec<(u32, PathBuf)> = versions
@@ -31,12 +31,12 @@ fn bin(program: &str) -> String {
     format!("{}/{program}", dir.expect("PostgreSQL's server programs (initdb, pg_ctl): set DKP_TEST_PG_BIN"))
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// A folder of its own, owned by `postgres` when the tests run as root.
-fn server_dir() -> PathBuf {
+pub(crate) fn server_dir() -> PathBuf {
     let dir = temp_dir();
     if is_root() {
         run(Command::new("chown").arg("postgres:postgres").arg(&dir));
@@ -45,7 +45,7 @@ fn server_dir() -> PathBuf {
 }
 
 /// `program` run as `postgres` when the tests run as root.
-fn as_postgres(program: &str) -> Command {
+pub(crate) fn as_postgres(program: &str) -> Command {
     if is_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--", program]);
@@ -56,7 +56,7 @@ fn as_postgres(program: &str) -> Command {
 }
 
 #[track_caller]
-fn run(command: &mut Command) {
+pub(crate) fn run(command: &mut Command) {
     let output = command.stdin(Stdio::null()).output().expect("the command starts");
     assert!(
         output.status.success(),
@@ -119,19 +119,25 @@ impl Cluster {
     }
 
     fn start_server(&mut self, data: &Path, port: u16) {
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.dir.display());
-        run(as_postgres(&bin("pg_ctl"))
-            .arg("-D")
-            .arg(data)
-            .arg("-l")
-            .arg(data.with_extension("log"))
-            .args(["-w", "-o", &options, "start"])
-            .stdout(Stdio::null()));
+        start_server(&self.dir, data, port, "");
         self.running.push(data.to_path_buf());
     }
 }
 
-fn stop_server(data: &Path, mode: &str) {
+/// Starts PostgreSQL on `data` at `port` (its socket in `dir`), with
+/// `settings` (more `-c name=value`) after the tests' own, and waits for it.
+pub(crate) fn start_server(dir: &Path, data: &Path, port: u16, settings: &str) {
+    let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {settings}", dir.display());
+    run(as_postgres(&bin("pg_ctl"))
+        .arg("-D")
+        .arg(data)
+        .arg("-l")
+        .arg(data.with_extension("log"))
+        .args(["-w", "-o", &options, "start"])
+        .stdout(Stdio::null()));
+}
+
+pub(crate) fn stop_server(data: &Path, mode: &str) {
     let _ = as_postgres(&bin("pg_ctl"))
         .arg("-D")
         .arg(data)
