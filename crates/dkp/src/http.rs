@@ -101,6 +101,43 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A request's place in a distributed trace (W3C Trace Context): the
+/// caller's `traceparent` when it sends a valid one, so the service's log
+/// lines join the caller's trace; a new trace id otherwise.
+struct Trace {
+    trace_id: String,
+    parent_span_id: Option<String>,
+}
+
+impl Trace {
+    fn of(request: &Request) -> Trace {
+        let header = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+        header.and_then(Trace::parse).unwrap_or_else(|| {
+            let mut id = [0u8; 16];
+            // Without randomness the id of the request's v7 uuid still tells traces apart.
+            if getrandom::fill(&mut id).is_err() {
+                id = uuid::Uuid::now_v7().into_bytes();
+            }
+            Trace { trace_id: id.iter().map(|b| format!("{b:02x}")).collect(), parent_span_id: None }
+        })
+    }
+
+    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`; ids of all zeros are invalid.
+    fn parse(header: &str) -> Option<Trace> {
+        let mut parts = header.trim().split('-');
+        let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let hex = |text: &str, len: usize| {
+            text.len() == len
+                && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && text.bytes().any(|b| b != b'0')
+        };
+        let valid = version.len() == 2 && version != "ff" && hex(trace, 32) && hex(parent, 16) && flags.len() == 2;
+        // Version 00 has exactly four parts; later versions may add more.
+        (valid && (version != "00" || parts.next().is_none()))
+            .then(|| Trace { trace_id: trace.to_owned(), parent_span_id: Some(parent.to_owned()) })
+    }
+}
+
 /// Gives each request an id (the client's `X-Request-Id` if it is sane), runs
 /// it inside a span that carries the id, and records its count and latency.
 async fn observe(State(_): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -114,7 +151,15 @@ async fn observe(State(_): State<AppState>, mut request: Request, next: Next) ->
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = request.method().to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let trace = Trace::of(&request);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        trace_id = %trace.trace_id,
+        parent_span_id = trace.parent_span_id.as_deref().unwrap_or(""),
+        %method,
+        %route
+    );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
@@ -127,4 +172,28 @@ async fn observe(State(_): State<AppState>, mut request: Request, next: Next) ->
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trace;
+
+    #[test]
+    fn a_valid_traceparent_joins_the_callers_trace_and_a_bad_one_starts_a_new_one() {
+        let good = Trace::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
+        assert_eq!(good.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(good.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6-00f067aa0ba902b7-01",
+        ] {
+            assert!(Trace::parse(bad).is_none(), "{bad}");
+        }
+        assert!(Trace::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later").is_some());
+    }
 }

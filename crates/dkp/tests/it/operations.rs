@@ -178,9 +178,14 @@ fn an_unreachable_or_wrong_database_url_stops_start_up_with_one_line() {
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_with(port, path, "")
+}
+
+/// A GET with `headers` (lines ending in CRLF) added.
+fn http_get_with(port: u16, path: &str, headers: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n").ok()?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply).ok()?;
     Some(reply)
@@ -206,6 +211,9 @@ fn serve_runs_on_sqlite_alone_refuses_a_second_instance_logs_json_and_stops_clea
     };
     assert!(live.starts_with("HTTP/1.1 200"), "{live}");
     assert!(dir.join("data/dkp.sqlite3").exists());
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traced = format!("traceparent: 00-{trace}-00f067aa0ba902b7-01\r\n");
+    assert!(http_get_with(port, "/health/live", &traced).is_some_and(|r| r.starts_with("HTTP/1.1 200")));
 
     let second = dkp()
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
@@ -231,5 +239,10 @@ fn serve_runs_on_sqlite_alone_refuses_a_second_instance_logs_json_and_stops_clea
         .find(|l| l["fields"]["message"] == "request")
         .unwrap_or_else(|| panic!("no JSON request log line in {logs}"));
     assert!(request_line["span"]["request_id"].is_string(), "{request_line}");
+    assert!(request_line["span"]["trace_id"].as_str().is_some_and(|t| t.len() == 32), "{request_line}");
+    let traced =
+        logs.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|l| l["span"]["trace_id"] == trace);
+    let traced = traced.unwrap_or_else(|| panic!("the caller's trace id is not in the log: {logs}"));
+    assert_eq!(traced["span"]["parent_span_id"], "00f067aa0ba902b7", "{traced}");
     let _ = std::fs::remove_dir_all(dir);
 }
