@@ -34,6 +34,10 @@ pub struct Application {
     jobs: Option<Runner>,
     /// Held while serving from SQLite, so a second instance cannot open it.
     _data_lock: Option<File>,
+    /// The task feeding the audit database, when there is one. It runs from
+    /// the start (a test that only builds the application is fed too) until
+    /// the application stops serving.
+    audit_feed: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -51,6 +55,14 @@ impl Application {
         let scale = &config.scale;
         let wire = Arc::new(Wire::new(blobs.urls().clone()));
         let (store, shared) = connect(&config.location, config.read_replica.as_ref(), scale.redis_url.as_ref()).await?;
+        let audit_feed = match &config.audit_database {
+            Some(url) => {
+                let audit =
+                    store::audit_db::AuditDb::open(url.expose()).await.context("cannot open AUDIT_DATABASE_URL")?;
+                Some(tokio::spawn(crate::service::audit_feed::run(store.clone(), audit, clock.clone())))
+            }
+            None => None,
+        };
         let service = Arc::new(Service::new(Parts {
             store: store.clone(),
             hub: hub(&shared, &wire),
@@ -74,7 +86,15 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let jobs = config.jobs.then(|| Runner::new("serve", config.job_lease));
-        Ok(Application { listener, router: http::router(state), service, store, jobs, _data_lock: data_lock })
+        Ok(Application {
+            listener,
+            router: http::router(state),
+            service,
+            store,
+            jobs,
+            _data_lock: data_lock,
+            audit_feed,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -105,6 +125,9 @@ impl Application {
         let _ = stop_jobs.send(true);
         if let Some(jobs) = jobs {
             let _ = jobs.await;
+        }
+        if let Some(feed) = self.audit_feed {
+            feed.abort();
         }
         served.context("the server failed")?;
         self.service.close().await;

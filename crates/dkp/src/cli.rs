@@ -98,3 +98,39 @@ fn summarize(answer: &ImportAnswer, progress: &mut Progress<impl Write>) {
         progress.say(&format!("warning: {warning}"));
     }
 }
+
+/// `dkp audit verify|rebuild`: the audit database checked against its hash
+/// chain, or refilled from the main database's audit rows.
+pub async fn audit(args: crate::config::AuditArgs) -> anyhow::Result<()> {
+    use crate::config::AuditAction;
+    use crate::store::audit_db::AuditDb;
+    let audit = AuditDb::open(args.audit_database_url.expose()).await.context("cannot open the audit database")?;
+    let (store, _) = crate::app::connect(&args.database.location()?, None, None).await?;
+    match args.action {
+        AuditAction::Verify { guild } => {
+            let guild_id = match &guild {
+                Some(slug) => Some(store.guild_id(slug).await?.with_context(|| format!("no guild {slug}"))?),
+                None => None,
+            };
+            match audit.verify(guild_id).await? {
+                None => {
+                    eprintln!("dkp audit: the chain is intact");
+                    Ok(())
+                }
+                Some(broken) => {
+                    let guild = broken.guild_id.map_or_else(|| "(no guild)".to_owned(), |g| g.to_string());
+                    eprintln!("dkp audit: broken at guild {guild}, row {}", broken.id);
+                    std::process::exit(1);
+                }
+            }
+        }
+        AuditAction::Rebuild => {
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            let oldest = store.audit_rows_after(None, now, 1).await?;
+            audit.make_partitions_between(oldest.first().map_or(now, |(_, row)| row.created_at), now).await?;
+            let copied = crate::service::audit_feed::copy_until(&store, &audit, now).await?;
+            eprintln!("dkp audit: {copied} rows copied");
+            Ok(())
+        }
+    }
+}

@@ -32,6 +32,31 @@ pub enum Command {
     Import(ImportArgs),
     /// Measure the service on this machine and print the figures.
     Bench(dkp_bench::BenchArgs),
+    /// Check or refill the audit database (AUDIT_DATABASE_URL).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// `postgres://…` of the audit database.
+    #[arg(long, env = "AUDIT_DATABASE_URL", hide_env_values = true)]
+    pub audit_database_url: Secret,
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chain; exit 1 naming the first broken row.
+    Verify {
+        /// Only this guild's chain.
+        #[arg(long)]
+        guild: Option<String>,
+    },
+    /// Copy every audit row of the main database the audit database lacks.
+    Rebuild,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -116,6 +141,9 @@ pub struct ServeArgs {
     pub scale: ScaleArgs,
     #[command(flatten)]
     pub blobs: BlobArgs,
+    /// `postgres://…` of the audit database: a hash-chained, append-only copy of the audit log.
+    #[arg(long, env = "AUDIT_DATABASE_URL", hide_env_values = true)]
+    pub audit_database_url: Option<Secret>,
     /// What this process serves: `all`; `auction` (lots, bids and `lot:` channels only,
     /// the hot path, scaled apart); `api` (everything else).
     #[arg(long, env = "DKP_ROLE", value_enum, default_value_t = ServeRole::All)]
@@ -252,6 +280,8 @@ pub struct Config {
     /// Where browsers fetch the pages' static files.
     pub assets: PublicUrls,
     pub role: ServeRole,
+    /// The audit database, fed from the main one while the service runs.
+    pub audit_database: Option<Secret>,
 }
 
 impl DatabaseArgs {
@@ -316,6 +346,7 @@ impl ServeArgs {
             assets: PublicUrls::parse(&self.asset_public_url)
                 .map_err(|e| anyhow::anyhow!("DKP_ASSET_PUBLIC_URL: {e}"))?,
             role: self.role,
+            audit_database: self.audit_database_url.clone(),
         })
     }
 }

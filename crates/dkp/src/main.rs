@@ -42,5 +42,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Import(args) => dkp::cli::import(args).await,
         Command::Bench(args) => dkp_bench::run(args).await,
+        Command::Audit(args) => dkp::cli::audit(args).await,
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod auction;
+pub mod audit_feed;
 pub mod characters;
 pub mod decay;
 pub mod error;

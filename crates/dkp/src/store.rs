@@ -49,6 +49,7 @@ macro_rules! write_tx {
 
 mod accounts;
 mod audit;
+pub mod audit_db;
 mod bids;
 mod characters;
 mod events;

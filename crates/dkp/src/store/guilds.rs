@@ -10,7 +10,7 @@ use super::members::{Seat, insert_member};
 use super::retry::retry;
 use super::sql::{Db, Row};
 use super::{Ctx, Read, Store, StoreError};
-use crate::model::{AuditRecord, Code, Guild, Membership, NewGuild, Page, PageRequest};
+use crate::model::{AuditRecord, Code, Guild, Membership, NewGuild, Page, PageRequest, Ts};
 
 /// A membership query: the guild and the caller's member row, then `$tail`.
 macro_rules! membership_sql {
@@ -41,6 +41,20 @@ async fn memberships(db: &Db, user_id: Uuid) -> Result<Vec<Membership>, StoreErr
     db.sql(SQL).bind(user_id).fetch_all().await?.iter().map(membership_of).collect()
 }
 
+fn audit_record(row: &Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: row.get("id")?,
+        actor_id: row.get("actor_id")?,
+        action: row.get("action")?,
+        target_type: row.get("target_type")?,
+        target_id: row.get("target_id")?,
+        request_id: row.get("request_id")?,
+        created_at: row.get("created_at")?,
+        before: row.get::<Option<Json<serde_json::Value>>>("before")?.map(|j| j.0),
+        after: row.get::<Option<Json<serde_json::Value>>>("after")?.map(|j| j.0),
+    })
+}
+
 async fn audit(db: &Db, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditRecord>, StoreError> {
     let rows = db
         .sql(
@@ -52,22 +66,7 @@ async fn audit(db: &Db, guild_id: Uuid, page: PageRequest) -> Result<Page<AuditR
         .bind(i64::from(page.limit) + 1)
         .fetch_all()
         .await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            Ok(AuditRecord {
-                id: row.get("id")?,
-                actor_id: row.get("actor_id")?,
-                action: row.get("action")?,
-                target_type: row.get("target_type")?,
-                target_id: row.get("target_id")?,
-                request_id: row.get("request_id")?,
-                created_at: row.get("created_at")?,
-                before: row.get::<Option<Json<serde_json::Value>>>("before")?.map(|j| j.0),
-                after: row.get::<Option<Json<serde_json::Value>>>("after")?.map(|j| j.0),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let items = rows.iter().map(audit_record).collect::<Result<Vec<_>, StoreError>>()?;
     Ok(paginate(items, page, |r| r.id))
 }
 
@@ -82,6 +81,12 @@ impl Store {
         self.db.sql(SQL).bind(slug).bind(user_id).fetch_optional().await?.as_ref().map(membership_of).transpose()
     }
 
+    /// The id of the guild at `slug`.
+    pub async fn guild_id(&self, slug: &str) -> Result<Option<Uuid>, StoreError> {
+        let row = self.db.sql("SELECT id FROM guilds WHERE slug = $1").bind(slug).fetch_optional().await?;
+        Ok(row.map(|row| row.get("id")).transpose()?)
+    }
+
     /// The membership of the guild's first owner, whom the command line acts as.
     pub async fn first_owner(&self, slug: &str) -> Result<Option<Membership>, StoreError> {
         const SQL: &str = membership_sql!(" WHERE g.slug = $1 AND m.role = 'owner' ORDER BY m.id LIMIT 1");
@@ -90,6 +95,28 @@ impl Store {
 
     pub async fn audit(&self, guild_id: Uuid, page: PageRequest, read: Read) -> Result<Page<AuditRecord>, StoreError> {
         self.read(read, |db| audit(db, guild_id, page)).await
+    }
+
+    /// Audit rows of every guild after `after` (by id) made before
+    /// `before`, oldest first: what the audit database copies next.
+    pub async fn audit_rows_after(
+        &self,
+        after: Option<Uuid>,
+        before: Ts,
+        limit: u32,
+    ) -> Result<Vec<(Option<Uuid>, AuditRecord)>, StoreError> {
+        let rows = self
+            .db
+            .sql(
+                "SELECT id, guild_id, actor_id, action, target_type, target_id, request_id, created_at, before, after \
+                 FROM audit_log WHERE ($1 IS NULL OR id > $1) AND created_at < $2 ORDER BY id LIMIT $3",
+            )
+            .bind(after)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all()
+            .await?;
+        rows.iter().map(|row| Ok((row.get("guild_id")?, audit_record(row)?))).collect()
     }
 
     pub async fn create_guild(&self, new: &NewGuild, ctx: &Ctx) -> Result<Membership, StoreError> {

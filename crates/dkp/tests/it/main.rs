@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod auctions;
+mod audit_db;
 mod backup;
 mod bad_input;
 mod balancer;

@@ -150,6 +150,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         blobs: dkp::blobs::BlobConfig::in_folder(dir.join("blobs")),
         assets: dkp::blobs::PublicUrls::parse("/static").expect("the assets' base"),
         role: dkp::config::ServeRole::All,
+        audit_database: None,
     }
 }
 
