@@ -103,6 +103,7 @@ both_stores!(
     a_thousand_standings_fit_a_small_page,
     an_item_named_like_markup_is_text_on_every_page,
     static_files_are_named_by_content_and_kept_for_good,
+    the_console_adjusts_transfers_reverses_after_a_confirmation_and_runs_the_roster,
 );
 
 async fn a_visitor_signs_up_makes_a_guild_and_sees_it_escaped(app: TestApp) {
@@ -294,4 +295,79 @@ async fn static_files_are_named_by_content_and_kept_for_good(app: TestApp) {
         plain.headers.get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or_default().contains("max-age=300")
     );
     assert_eq!(app.get("/static/app.0000000000.css").send().await.status, 404);
+}
+
+/// The `value` of the first `<option>` whose text starts with `name`.
+fn option_value<'p>(page: &'p str, name: &str) -> &'p str {
+    page.split("<option value=\"")
+        .find(|piece| piece.split_once("\">").is_some_and(|(_, text)| text.starts_with(name)))
+        .and_then(|piece| piece.split('"').next())
+        .unwrap_or_default()
+}
+
+async fn the_console_adjusts_transfers_reverses_after_a_confirmation_and_runs_the_roster(app: TestApp) {
+    let mut officer = WebClient::new(&app);
+    officer.sign_up("ana").await;
+    officer.post("/guilds", &[("name", "Owls"), ("slug", "owls")]).await;
+    let made = officer.post("/g/owls/pools", &[("name", "Main")]).await;
+    let pool = location(&made).rsplit('=').next().unwrap_or_default().to_owned();
+    // A raider without an account, added by name.
+    let added = officer.post("/g/owls/console/add-member", &[("name", "Dorn"), ("pool_id", &pool)]).await;
+    assert_eq!(added.status, 303, "{}", added.text);
+    let console = officer.get(&format!("/g/owls/console?pool={pool}")).await;
+    let (ana, dorn) = (option_value(&console.text, "ana").to_owned(), option_value(&console.text, "Dorn").to_owned());
+    assert!(!ana.is_empty() && !dorn.is_empty(), "{}", console.text);
+
+    let (pool, ana, dorn) = (pool.as_str(), ana.as_str(), dorn.as_str());
+    let adjust =
+        [("pool_id", pool), ("member_id", ana), ("amount", "50"), ("reason", "fix"), ("idempotency_key", "k1")];
+    assert_eq!(officer.post("/g/owls/console/adjust", &adjust).await.status, 303);
+    let transfer = [("pool_id", pool), ("from_member_id", ana), ("to_member_id", dorn), ("amount", "20")];
+    let sent = officer
+        .post(
+            "/g/owls/console/transfer",
+            &[transfer.as_slice(), &[("reason", "gift"), ("idempotency_key", "k2")]].concat(),
+        )
+        .await;
+    assert_eq!(sent.status, 303);
+    let broke =
+        [("pool_id", pool), ("from_member_id", dorn), ("to_member_id", ana), ("amount", "500"), ("reason", "too much")];
+    let refused = officer.post("/g/owls/console/transfer", &broke).await;
+    assert!(refused.text.contains("data-code=\"insufficient_points\""), "{}", refused.text);
+
+    // Reversing asks first, and only the confirmation reverses.
+    let console = officer.get(&format!("/g/owls/console?pool={pool}")).await;
+    let entry = console
+        .text
+        .split("name=\"entry_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let ask = [("pool_id", pool), ("entry_id", entry.as_str()), ("reason", "mistake")];
+    let asked = officer.post("/g/owls/console/reverse", &ask).await;
+    assert!(asked.status == 200 && asked.text.contains("Reverse this entry?"), "{}", asked.text);
+    let balances = |page: &str| page.matches("<td>").count();
+    let standings = officer.get(&format!("/g/owls?pool={pool}")).await;
+    assert!(
+        standings.text.contains("<td>30.00<td>30.00") && standings.text.contains("<td>20.00<td>20.00"),
+        "{}",
+        standings.text
+    );
+    assert!(balances(&standings.text) > 0);
+    let confirm = [ask.as_slice(), &[("confirm", "yes"), ("idempotency_key", "k4")]].concat();
+    assert_eq!(officer.post("/g/owls/console/reverse", &confirm).await.status, 303);
+    let standings = officer.get(&format!("/g/owls?pool={pool}")).await;
+    assert!(
+        standings.text.contains("<td>50.00<td>50.00") && standings.text.contains("<td>0.00<td>0.00"),
+        "the transfer is undone: {}",
+        standings.text
+    );
+
+    // Roles: the owner makes Dorn an officer.
+    let promoted = officer.post("/g/owls/console/role", &[("member_id", dorn), ("role", "officer")]).await;
+    assert_eq!(promoted.status, 303, "{}", promoted.text);
+    let console = officer.get(&format!("/g/owls/console?pool={pool}")).await;
+    assert!(console.text.contains("Dorn (officer)"), "{}", console.text);
+    app.assert_ledger_consistent().await;
 }
