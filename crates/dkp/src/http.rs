@@ -118,7 +118,7 @@ impl Trace {
             if getrandom::fill(&mut id).is_err() {
                 id = uuid::Uuid::now_v7().into_bytes();
             }
-            Trace { trace_id: id.iter().map(|b| format!("{b:02x}")).collect(), parent_span_id: None }
+            Trace { trace_id: uuid::Uuid::from_bytes(id).simple().to_string(), parent_span_id: None }
         })
     }
 
