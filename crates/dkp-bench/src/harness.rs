@@ -159,12 +159,22 @@ impl Server {
 
     /// The server's resident memory, in KiB.
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        self.memory_kib("VmRSS")
+    }
+
+    /// The most resident memory the server has held since it started, in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        self.memory_kib("VmHWM")
+    }
+
+    /// A `kB` line of /proc/PID/status.
+    fn memory_kib(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS")
+            .with_context(|| format!("no {field}"))
     }
 }
 
@@ -239,7 +249,22 @@ impl Http {
             }
             None => Full::new(Bytes::new()),
         };
-        let response = self.client.request(request.body(body)?).await?;
+        self.answer(request.body(body)?).await
+    }
+
+    /// Sends `file` as the raw body of a POST (an import's upload).
+    pub async fn post_file(&self, path: &str, token: &str, file: Bytes) -> anyhow::Result<(u16, Value)> {
+        let request = hyper::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/octet-stream");
+        self.answer(request.body(Full::new(file))?).await
+    }
+
+    /// The status and the parsed body of the answer to `request`.
+    async fn answer(&self, request: hyper::Request<Full<Bytes>>) -> anyhow::Result<(u16, Value)> {
+        let response = self.client.request(request).await?;
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await?.to_bytes();
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))

@@ -15,6 +15,7 @@ mod cpu;
 mod deployment;
 mod figures;
 pub mod harness;
+mod import;
 mod ledger;
 mod lot;
 pub mod metrics;
@@ -46,6 +47,8 @@ pub enum Bench {
     FanOut(lot::FanOut),
     /// Seed risk R2: idle WebSocket connections and the memory each costs.
     Connections(lot::Connections),
+    /// Issue 14: a CSV and a MonolithDKP file of many players and history rows, uploaded whole.
+    Import(import::LargeImport),
 }
 
 /// Runs the benchmark named on the command line and prints its figures.
@@ -57,6 +60,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::RaidAwards(bench) => raid_awards::run(bench).await,
         Bench::FanOut(bench) => lot::fan_out(bench).await,
         Bench::Connections(bench) => lot::connections(bench).await,
+        Bench::Import(bench) => import::run(bench).await,
     }
 }
 

@@ -162,7 +162,11 @@ impl Builder {
         for raid in &mut self.raids {
             raid.attendance.iter_mut().for_each(|stay| stay.player = remap(stay.player));
         }
-        self.history.sort_by_key(|row| row.at.map(At::sort_key));
+        // Most files list their history in order already; sorting a million
+        // rows that are would still cost a buffer of half of them.
+        if !self.history.is_sorted_by_key(|row| row.at.map(At::sort_key)) {
+            self.history.sort_by_key(|row| row.at.map(At::sort_key));
+        }
         self.close_warnings();
         Ok(Import {
             format: self.format,

@@ -87,7 +87,8 @@ pub struct HistoryRow {
     pub at: Option<At>,
     pub postings: Vec<Posting>,
     pub reason: Option<String>,
-    pub loot: Option<Loot>,
+    /// Boxed: most rows carry no loot, and a row stays small when a file has a million.
+    pub loot: Option<Box<Loot>>,
     /// The raid this happened in: an index into `Import::raids`.
     pub raid: Option<usize>,
     /// The line of the file where the record starts.

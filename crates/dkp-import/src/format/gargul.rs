@@ -94,7 +94,7 @@ impl Reader {
             note: (!notes.is_empty()).then(|| notes.join("; ")),
         };
         let at = unix_time(award, "timestamp");
-        Ok(HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(loot), raid: None, line })
+        Ok(HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(Box::new(loot)), raid: None, line })
     }
 }
 

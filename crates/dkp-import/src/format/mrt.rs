@@ -154,7 +154,7 @@ fn loot(
         at,
         postings,
         reason: None,
-        loot: Some(loot),
+        loot: Some(Box::new(loot)),
         raid: Some(index),
         line,
     });

@@ -89,7 +89,7 @@ fn loot_row(builder: &mut Builder, columns: &Columns, record: &Record) -> Result
         at: Some(at),
         postings: Vec::new(),
         reason: None,
-        loot: Some(loot),
+        loot: Some(Box::new(loot)),
         raid: None,
         line,
     })

@@ -189,13 +189,13 @@ fn log_row(builder: &mut Builder, entry: &PendingLog) -> Result<HistoryRow, Impo
         postings.push(Posting { player, amount });
     }
     let loot = match (&entry.item, postings.first()) {
-        (Some(item), Some(first)) => Some(Loot {
+        (Some(item), Some(first)) => Some(Box::new(Loot {
             item: item_from_link(item, None),
             to: Recipient::Player(first.player),
             boss: None,
             zone: None,
             note: None,
-        }),
+        })),
         _ => None,
     };
     let kind = match (&loot, amount.is_positive()) {

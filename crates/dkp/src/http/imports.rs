@@ -19,9 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use dkp_core::Action;
 use dkp_import::export;
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 use super::extract::{ListQuery, Path};
@@ -68,14 +69,25 @@ async fn import(
     Ok((status, Json(wire::import_report(&answer.report, answer.already_imported))).into_response())
 }
 
-/// The raw body, up to the import limit.
+/// The raw body, up to the import limit, read chunk by chunk into one
+/// buffer of the declared length: collecting the chunks and joining them
+/// afterwards would hold the file twice.
 async fn file(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { limit: IMPORT_LIMIT };
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > IMPORT_LIMIT as u64) {
-        return Err(too_large);
+    let too_large = || ApiError::PayloadTooLarge { limit: IMPORT_LIMIT };
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > IMPORT_LIMIT) {
+        return Err(too_large());
     }
-    axum::body::to_bytes(body, IMPORT_LIMIT).await.map_err(|_| too_large)
+    let mut file = BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut chunks = body.into_data_stream();
+    // A body that breaks off is answered as one past the limit was before: 413.
+    while let Some(chunk) = chunks.next().await.transpose().map_err(|_| too_large())? {
+        if file.len() + chunk.len() > IMPORT_LIMIT {
+            return Err(too_large());
+        }
+        file.extend_from_slice(&chunk);
+    }
+    Ok(file.freeze())
 }
 
 /// What an export is written as (`?format=`, csv when left out).

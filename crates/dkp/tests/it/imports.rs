@@ -15,6 +15,7 @@ both_stores!(
     an_eqdkp_export_matches_the_members_a_guild_has_instead_of_doubling_them,
     a_dry_run_reports_and_writes_nothing,
     a_bad_file_is_refused_naming_the_line_and_nothing_is_written,
+    a_large_bad_file_is_refused_naming_the_line_and_the_server_carries_on,
     a_file_over_the_limit_is_refused,
     only_officers_import_and_only_members_export,
     a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings,
@@ -28,10 +29,17 @@ const AWKWARD: &str = "name,balance\n\"Ana, the Bold\",120.5\n\"Bo \"\"Q\"\" \\ 
                        Tom & <Jerry>,0.05\nScyllá,7.25\nВеда,-0.5\n";
 const EQDKP: &str = include_str!("../../../dkp-import/tests/fixtures/eqdkp-plain.xml");
 
-async fn upload(app: &TestApp, guild: &Guild, token: &str, format: &str, file: &str, dry_run: bool) -> Reply {
+async fn upload(
+    app: &TestApp,
+    guild: &Guild,
+    token: &str,
+    format: &str,
+    file: impl Into<Vec<u8>>,
+    dry_run: bool,
+) -> Reply {
     let path =
         format!("/api/v1/guilds/{}/imports?format={format}&pool_id={}&dry_run={dry_run}", guild.slug, guild.pool);
-    app.post(&path).token(token).bare(file.to_owned()).send().await
+    app.post(&path).token(token).bare(file.into()).send().await
 }
 
 /// Name to balance, of everyone in the pool.
@@ -143,6 +151,66 @@ async fn a_bad_file_is_refused_naming_the_line_and_nothing_is_written(app: TestA
     assert_eq!(entry_count(&app, &guild).await, 0);
 }
 
+/// A MonolithDKP table of `players` records, one to a line after the first.
+fn monolith_table(players: usize) -> String {
+    let mut file = String::from("MonDKP_DKPTable = {\n");
+    for n in 0..players {
+        file.push_str(&format!("{{[\"player\"]=\"Raider{n}\",[\"dkp\"]={n}.5,[\"class\"]=\"MAGE\"}},\n"));
+    }
+    file + "}\n"
+}
+
+/// Bad files of the sizes real ones reach, each with the line its message must name.
+fn large_bad_files() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
+    let whole = monolith_table(20_000);
+    let cut = whole[..whole.len() - 20].to_owned();
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend("name,balance\nAna,1\n".encode_utf16().flat_map(u16::to_le_bytes));
+    let mut latin1 = monolith_table(5_000).into_bytes();
+    latin1.truncate(latin1.len() - 2);
+    latin1.extend(b"{[\"player\"]=\"Scyll\xE1\",[\"dkp\"]=1},\n}\n");
+    let mut columns = String::from("name,date,reason\n");
+    (0..10_000).for_each(|n| columns.push_str(&format!("Raider{n},2024-01-01,kill\n")));
+    let deep = format!("MonDKP_DKPTable = {}{}", "{\n".repeat(10_000), "}\n".repeat(10_000));
+    let deep_xml = format!(
+        "<response>\n<players>\n<player>\n{}{}</player>\n</players>\n</response>\n",
+        "<points>\n".repeat(10_000),
+        "</points>".repeat(10_000)
+    );
+    vec![
+        (
+            "a truncated Lua file",
+            "monolith",
+            cut.into_bytes(),
+            "line 20001: a key in brackets cannot be the end of the file",
+        ),
+        ("a UTF-16 file", "csv", utf16, "line 1: the file is UTF-16"),
+        ("a Latin-1 name", "monolith", latin1, "line 5002: a string is not valid UTF-8"),
+        ("a CSV without an amount", "csv", columns.into_bytes(), "line 1: missing column(s)"),
+        ("tables nested 10,000 deep", "monolith", deep.into_bytes(), "line 201: tables nest deeper than 200"),
+        ("elements nested 10,000 deep", "eqdkp-xml", deep_xml.into_bytes(), "line 3: a player name is empty"),
+    ]
+}
+
+async fn a_large_bad_file_is_refused_naming_the_line_and_the_server_carries_on(app: TestApp) {
+    let guild = app.guild("largebads").await;
+    let before = standings(&app, &guild).await;
+
+    let mut answers = Vec::new();
+    for (what, format, file, expected) in large_bad_files() {
+        let reply = upload(&app, &guild, &guild.owner.token, format, file, false).await;
+
+        let reply = reply.expect_error(422, "invalid_import");
+        let message = reply.json["error"]["message"].as_str().unwrap_or_default().to_owned();
+        answers.push((what, message.starts_with(expected), message));
+    }
+    assert!(answers.iter().all(|(_, named, _)| *named), "{answers:#?}");
+    assert_eq!(standings(&app, &guild).await, before, "nothing written");
+    assert_eq!(entry_count(&app, &guild).await, 0);
+    let good = upload(&app, &guild, &guild.owner.token, "monolith", monolith_table(10_000), false).await.expect(201);
+    assert_eq!(good.json["members"]["created"], 10_000, "the server imports on after the bad files");
+}
+
 async fn a_file_over_the_limit_is_refused(app: TestApp) {
     let guild = app.guild("bigs").await;
     let path = format!("/api/v1/guilds/{}/imports?format=csv&pool_id={}", guild.slug, guild.pool);
@@ -209,7 +277,7 @@ async fn a_standings_export_imported_into_a_fresh_guild_gives_the_same_standings
         assert!(file.headers["content-type"].to_str().unwrap().starts_with(kind), "{format}");
         let target = app.guild(&format!("into-{format}")).await;
 
-        let report = upload(&app, &target, &target.owner.token, format, &file.text, false).await.expect(201);
+        let report = upload(&app, &target, &target.owner.token, format, file.text.as_str(), false).await.expect(201);
 
         assert_eq!(report.json["mismatches"], json!([]), "{format}");
         let mut imported = standings(&app, &target).await;

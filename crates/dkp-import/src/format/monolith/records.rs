@@ -25,9 +25,8 @@ use crate::lua::{Table, Value};
 use crate::model::{HistoryRow, Kind, Loot, Posting, Recipient};
 use crate::time::TimeZone;
 
-/// A history or loot row with the ids that pair deletions.
-struct Entry {
-    row: HistoryRow,
+/// The ids that pair a history or loot row with its deletion.
+struct Ids {
     index: Option<String>,
     deletes: Option<String>,
     deleted_by: Option<String>,
@@ -36,13 +35,18 @@ struct Entry {
 /// What one team's records make.
 pub(crate) struct Team {
     builder: Builder,
-    entries: Vec<Entry>,
+    /// History and loot rows, and their ids at the same positions: kept
+    /// apart, so that `finish` drops the ids and hands the rows over where
+    /// they lie instead of copying a million of them.
+    rows: Vec<HistoryRow>,
+    ids: Vec<Ids>,
     pub has_table: bool,
 }
 
 impl Team {
     pub fn new() -> Team {
-        Team { builder: Builder::new(Format::Monolith, TimeZone::Utc), entries: Vec::new(), has_table: false }
+        let builder = Builder::new(Format::Monolith, TimeZone::Utc);
+        Team { builder, rows: Vec::new(), ids: Vec::new(), has_table: false }
     }
 
     /// A `DKPTable` entry: `{player, dkp, lifetime_gained, lifetime_spent, class}`.
@@ -110,7 +114,8 @@ impl Team {
             note: None,
         };
         let at = unix_time(record, "date");
-        let row = HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(loot), raid: None, line };
+        let row =
+            HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(Box::new(loot)), raid: None, line };
         self.push(row, record);
         Ok(())
     }
@@ -142,30 +147,45 @@ impl Team {
 
     fn push(&mut self, row: HistoryRow, record: &Table) {
         let id = |name: &str| record.text(name).map(str::to_owned);
-        self.entries.push(Entry { row, index: id("index"), deletes: id("deletes"), deleted_by: id("deletedby") });
+        self.rows.push(row);
+        self.ids.push(Ids { index: id("index"), deletes: id("deletes"), deleted_by: id("deletedby") });
     }
 
     /// Folds deletions and hands over the rows.
     pub fn finish(mut self) -> Builder {
-        let present: HashSet<&str> = self.entries.iter().filter_map(|entry| entry.index.as_deref()).collect();
+        let mut keep = self.folded().into_iter();
+        self.ids = Vec::new();
+        self.rows.retain(|_| keep.next().unwrap_or(true));
+        if self.builder.history.is_empty() {
+            self.builder.history = self.rows;
+        } else {
+            self.builder.history.append(&mut self.rows);
+        }
+        self.builder
+    }
+
+    /// Whether each row stays once deletions are folded, warning of the
+    /// deletions that have no pair.
+    fn folded(&mut self) -> Vec<bool> {
+        let present: HashSet<&str> = self.ids.iter().filter_map(|ids| ids.index.as_deref()).collect();
         let reversed: HashSet<&str> = self
-            .entries
+            .ids
             .iter()
-            .filter_map(|entry| entry.deletes.as_deref())
+            .filter_map(|ids| ids.deletes.as_deref())
             .filter(|target| present.contains(target))
             .collect();
         let (mut kept_reversals, mut dropped_originals) = (Vec::new(), Vec::new());
-        let mut keep = Vec::with_capacity(self.entries.len());
-        for entry in &self.entries {
-            let keep_it = match (&entry.deletes, &entry.index, &entry.deleted_by) {
+        let mut keep = Vec::with_capacity(self.ids.len());
+        for (ids, row) in self.ids.iter().zip(&self.rows) {
+            let keep_it = match (&ids.deletes, &ids.index, &ids.deleted_by) {
                 (Some(target), _, _) if present.contains(target.as_str()) => false,
                 (Some(_), _, _) => {
-                    kept_reversals.push(entry.row.line);
+                    kept_reversals.push(row.line);
                     true
                 }
                 (None, Some(index), _) if reversed.contains(index.as_str()) => false,
                 (None, _, Some(_)) => {
-                    dropped_originals.push(entry.row.line);
+                    dropped_originals.push(row.line);
                     false
                 }
                 _ => true,
@@ -186,9 +206,7 @@ impl Team {
                 lines(&dropped_originals)
             ));
         }
-        let rows = self.entries.into_iter().zip(keep).filter(|(_, keep)| *keep).map(|(entry, _)| entry.row);
-        self.builder.history.extend(rows);
-        self.builder
+        keep
     }
 }
 
