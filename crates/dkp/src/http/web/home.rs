@@ -31,7 +31,12 @@ pub fn router() -> Router<AppState> {
 fn next_of(path: &str) -> String {
     let query = path.split_once('?').map_or("", |(_, q)| q);
     let next = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned());
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).unwrap_or_else(|| "/".to_owned())
+    // Only visible ASCII: browsers drop tabs and line breaks, so "/\t/evil.example"
+    // would otherwise become "//evil.example", another site.
+    let own = |n: &String| {
+        n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    };
+    next.filter(own).unwrap_or_else(|| "/".to_owned())
 }
 
 async fn home(State(state): State<AppState>, visit: Visit) -> Response {
@@ -136,4 +141,20 @@ async fn create_guild(State(state): State<AppState>, form: Form) -> Response {
     }
     .await;
     finish(&state, &form.visit, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_of;
+
+    #[test]
+    fn after_signing_in_a_browser_goes_only_to_a_page_of_this_site() {
+        assert_eq!(next_of("/?next=%2Fg%2Fowls%3Fpool%3D1"), "/g/owls?pool=1");
+        for elsewhere in
+            ["//evil.example", "/%09/evil.example", "/%0a/evil.example", "/\\evil.example", "https://evil.example", ""]
+        {
+            let path = format!("/?next={}", elsewhere.replace('\\', "%5C"));
+            assert_eq!(next_of(&path), "/", "{elsewhere}");
+        }
+    }
 }
