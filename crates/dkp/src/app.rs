@@ -38,6 +38,10 @@ pub struct Application {
     /// the start (a test that only builds the application is fed too) until
     /// the application stops serving.
     audit_feed: Option<tokio::task::JoinHandle<()>>,
+    /// NATS JetStream, when events go there: this process relays the outbox while it runs jobs.
+    nats: Option<async_nats::jetstream::Context>,
+    /// How events look on the wire, for the relay.
+    encoder: Encoder,
 }
 
 impl Application {
@@ -72,6 +76,7 @@ impl Application {
             connect_rate: scale.ws_connect_rate,
             blobs,
             session_ttl_hours: config.session_ttl_hours,
+            outbox: config.nats_url.is_some(),
         }));
         let state = AppState {
             service: service.clone(),
@@ -86,6 +91,11 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let jobs = config.jobs.then(|| Runner::new("serve", config.job_lease));
+        let encoder = encoder(&state.wire);
+        let nats = match &config.nats_url {
+            Some(url) => Some(crate::service::outbox::connect(url.expose()).await.context("cannot reach NATS_URL")?),
+            None => None,
+        };
         Ok(Application {
             listener,
             router: http::router(state),
@@ -94,6 +104,8 @@ impl Application {
             jobs,
             _data_lock: data_lock,
             audit_feed,
+            nats,
+            encoder,
         })
     }
 
@@ -118,6 +130,19 @@ impl Application {
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), backend = ?self.service.backend(), "serving");
         let (stop_jobs, jobs_stopped) = watch::channel(false);
+        let relay = match (&self.jobs, self.nats) {
+            (Some(_), Some(nats)) => {
+                let run = crate::service::outbox::run(
+                    self.store.clone(),
+                    nats,
+                    self.encoder,
+                    self.service.clock(),
+                    jobs_stopped.clone(),
+                );
+                Some(tokio::spawn(run))
+            }
+            _ => None,
+        };
         let jobs =
             self.jobs.map(|runner| tokio::spawn(crate::service::jobs::run(self.service.clone(), runner, jobs_stopped)));
         let router = self.router.into_make_service_with_connect_info::<SocketAddr>();
@@ -128,6 +153,9 @@ impl Application {
         }
         if let Some(feed) = self.audit_feed {
             feed.abort();
+        }
+        if let Some(relay) = relay {
+            let _ = relay.await;
         }
         served.context("the server failed")?;
         self.service.close().await;
@@ -154,17 +182,22 @@ pub(crate) async fn connect(
 /// The fan-out: over Redis between instances, or inside this process; each
 /// event encoded once, as the wire shows it.
 fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
-    let wire = wire.clone();
-    let encoder: Encoder = Arc::new(move |event| wire.frame(event));
+    let encoder = encoder(wire);
     match shared {
         Some(shared) => Arc::new(RedisHub::start(shared.clone(), encoder)),
         None => Arc::new(LocalHub::new(encoder)),
     }
 }
 
+/// Each event as the wire shows it (the WebSocket's frame, NATS's message).
+fn encoder(wire: &Arc<Wire>) -> Encoder {
+    let wire = wire.clone();
+    Arc::new(move |event| wire.frame(event))
+}
+
 /// A service that serves no client (the worker, `dkp import`): no sessions,
-/// no rate limits, no image store of its own.
-pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, wire: &Arc<Wire>) -> Service {
+/// no rate limits, no image store of its own. `outbox`: events go to NATS too.
+pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, wire: &Arc<Wire>, outbox: bool) -> Service {
     Service::new(Parts {
         store,
         hub: hub(&shared, wire),
@@ -174,6 +207,7 @@ pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, wire: 
         connect_rate: 0,
         blobs: Arc::new(Blobs::in_memory()),
         session_ttl_hours: 1,
+        outbox,
     })
 }
 
@@ -189,13 +223,24 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     let wire = Arc::new(Wire::new(PublicUrls::parse(&args.blob_public_url)?));
     // A worker only writes: it needs no read replica.
     let (store, shared) = connect(&location, None, args.redis_url.as_ref()).await?;
-    let service = Arc::new(headless_service(store, shared, &wire));
+    let service = Arc::new(headless_service(store.clone(), shared, &wire, args.nats_url.is_some()));
     let runner = Runner::new("worker", args.job.lease());
     let (stop_jobs, jobs_stopped) = watch::channel(false);
+    let relay = match &args.nats_url {
+        Some(url) => {
+            let nats = crate::service::outbox::connect(url.expose()).await.context("cannot reach NATS_URL")?;
+            let run = crate::service::outbox::run(store, nats, encoder(&wire), service.clock(), jobs_stopped.clone());
+            Some(tokio::spawn(run))
+        }
+        None => None,
+    };
     let jobs = tokio::spawn(crate::service::jobs::run(service.clone(), runner, jobs_stopped));
     stop.await;
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
     service.close().await;
     tracing::info!("stopped");
     Ok(())

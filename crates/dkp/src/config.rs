@@ -63,6 +63,9 @@ pub enum AuditAction {
 pub struct ImportArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// `nats://…` when the service publishes events to NATS: the import's go to the outbox too.
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<Secret>,
     /// The guild's slug.
     #[arg(long)]
     pub guild: String,
@@ -144,6 +147,9 @@ pub struct ServeArgs {
     /// `postgres://…` of the audit database: a hash-chained, append-only copy of the audit log.
     #[arg(long, env = "AUDIT_DATABASE_URL", hide_env_values = true)]
     pub audit_database_url: Option<Secret>,
+    /// `nats://…`: every committed event also goes to NATS JetStream (stream `DKP_EVENTS`).
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<Secret>,
     /// What this process serves: `all`; `auction` (lots, bids and `lot:` channels only,
     /// the hot path, scaled apart); `api` (everything else).
     #[arg(long, env = "DKP_ROLE", value_enum, default_value_t = ServeRole::All)]
@@ -166,6 +172,9 @@ pub struct WorkerArgs {
     /// The base of image URLs in the events of the lots this worker closes (as `serve` has it).
     #[arg(long, env = "DKP_BLOB_PUBLIC_URL", default_value = "/blobs")]
     pub blob_public_url: String,
+    /// `nats://…`: publish the outbox's events to NATS JetStream, and queue this worker's own.
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<Secret>,
 }
 
 /// How this process runs jobs, in `serve` and in `worker`.
@@ -282,6 +291,8 @@ pub struct Config {
     pub role: ServeRole,
     /// The audit database, fed from the main one while the service runs.
     pub audit_database: Option<Secret>,
+    /// NATS, where events are published from the outbox.
+    pub nats_url: Option<Secret>,
 }
 
 impl DatabaseArgs {
@@ -347,6 +358,7 @@ impl ServeArgs {
                 .map_err(|e| anyhow::anyhow!("DKP_ASSET_PUBLIC_URL: {e}"))?,
             role: self.role,
             audit_database: self.audit_database_url.clone(),
+            nats_url: self.nats_url.clone(),
         })
     }
 }

@@ -30,6 +30,7 @@ pub mod limits;
 mod lot_states;
 pub mod members;
 pub mod operations;
+pub mod outbox;
 mod passwords;
 pub mod raid_award;
 pub mod raids;
@@ -69,6 +70,8 @@ pub struct Service {
     /// Where uploaded images live.
     blobs: Arc<Blobs>,
     session_ttl_hours: u32,
+    /// Whether events are queued in the outbox for NATS.
+    outbox: bool,
     /// Sessions seen in the last moments, by token hash.
     sessions: recent::Recent<Vec<u8>, User>,
     /// Memberships seen in the last moments, by guild slug and user.
@@ -92,6 +95,8 @@ pub struct Parts {
     pub connect_rate: u32,
     pub blobs: Arc<Blobs>,
     pub session_ttl_hours: u32,
+    /// Whether events are queued in the outbox for NATS (`NATS_URL`).
+    pub outbox: bool,
 }
 
 /// How long a session or membership read is reused.
@@ -120,6 +125,7 @@ impl Service {
             shared: parts.shared,
             blobs: parts.blobs,
             session_ttl_hours: parts.session_ttl_hours,
+            outbox: parts.outbox,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
             watch: watch::SessionWatch::default(),
@@ -142,6 +148,11 @@ impl Service {
         self.store.backend()
     }
 
+    /// The clock the service's rules read.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// The time now, as the service's clock reads it.
     pub fn now(&self) -> Ts {
         self.clock.now()
@@ -149,7 +160,7 @@ impl Service {
 
     /// The audit context of a change made by `actor`.
     fn ctx(&self, actor: Option<Uuid>, request_id: &str) -> Ctx {
-        Ctx { actor, request_id: request_id.to_owned(), now: self.clock.now() }
+        Ctx { actor, request_id: request_id.to_owned(), now: self.clock.now(), outbox: self.outbox }
     }
 
     /// The caller's membership of the guild at `slug` if their role allows

@@ -64,6 +64,7 @@ mod lots;
 mod marks;
 mod members;
 mod migrate;
+pub mod outbox;
 mod pools;
 mod postgres;
 mod raid_award;
@@ -134,6 +135,8 @@ pub struct Ctx {
     pub actor: Option<Uuid>,
     pub request_id: String,
     pub now: Ts,
+    /// Whether the events written go to the outbox too, for NATS (`NATS_URL`).
+    pub outbox: bool,
 }
 
 /// The store of the service: the primary database, and the read replica

@@ -271,6 +271,7 @@ impl Service {
                 hub: self.hub.clone(),
                 clock: self.clock.clone(),
                 states: self.auctions.states.clone(),
+                outbox: self.outbox,
             };
             tokio::spawn(writer.run(receiver));
             sender

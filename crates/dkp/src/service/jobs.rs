@@ -132,7 +132,8 @@ async fn close_lot(service: &Service, job: &Job) -> JobEnd {
     let (Some(guild_id), Some(lot_id)) = (job.guild_id, lot_id) else {
         return JobEnd::Failed("the job names no lot".into());
     };
-    let ctx = Ctx { actor: None, request_id: format!("job:{}", job.id), now: service.clock.now() };
+    let ctx =
+        Ctx { actor: None, request_id: format!("job:{}", job.id), now: service.clock.now(), outbox: service.outbox };
     match service.finish_lot(guild_id, lot_id, Ending::Due, "", &ctx).await {
         Ok(lot) => JobEnd::Done(json!({"status": lot.status.as_str()})),
         // A late bid moved the end: come back then.

@@ -45,6 +45,8 @@ pub(super) struct Writer {
     pub hub: Arc<dyn Hub>,
     pub clock: Arc<dyn Clock>,
     pub states: Arc<LotStates>,
+    /// Whether the batch's events go to the outbox too.
+    pub outbox: bool,
 }
 
 /// One lot's bids in a batch, in the order to decide them, and what to do
@@ -106,7 +108,7 @@ impl Writer {
         let parts = self.parts(batch);
         metrics::histogram!("dkp_writer_lots_per_commit").record(parts.len() as f64);
         let lots: Vec<LotBids> = parts.iter().map(to_apply).collect();
-        let ctx = Ctx { actor: None, request_id: "writer:bids".to_owned(), now: self.clock.now() };
+        let ctx = Ctx { actor: None, request_id: "writer:bids".to_owned(), now: self.clock.now(), outbox: self.outbox };
         match self.store.place_bids(&lots, &ctx).await {
             Ok(placed) => {
                 self.hub.publish(&placed.events);

@@ -15,7 +15,7 @@ use dkp_core::auction::Decision;
 use dkp_core::ledger::Wallet;
 use uuid::Uuid;
 
-use super::events::{INSERT_EVENTS, Pending, event_rows, number};
+use super::events::{Pending, add_event_writes, number};
 use super::idempotency::{remember, replay};
 use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
@@ -81,7 +81,7 @@ impl Store {
                 writes.add(DELETE_HOLDS, ended);
                 writes.add(UPSERT_HOLDS, kept);
                 writes.add(UPDATE_LOTS, moved_lots(&mut locked)?);
-                writes.add(INSERT_EVENTS, event_rows(&events, ctx));
+                add_event_writes(&mut writes, &events, ctx);
                 writes.run(&mut tx).await?;
                 remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
             }

@@ -37,16 +37,28 @@ impl Pending {
 pub async fn append(tx: &mut Tx, pending: Vec<Pending>, ctx: &Ctx) -> Result<Vec<Event>, StoreError> {
     let events = number(tx, pending).await?;
     let mut writes = Writes::default();
-    writes.add(INSERT_EVENTS, event_rows(&events, ctx));
+    add_event_writes(&mut writes, &events, ctx);
     writes.run(tx).await?;
     Ok(events)
 }
 
+/// The writes of `events`: into the log, and into the outbox when events go to NATS.
+pub fn add_event_writes(writes: &mut Writes, events: &[Event], ctx: &Ctx) {
+    writes.add(INSERT_EVENTS, event_rows(events, ctx));
+    if ctx.outbox {
+        let rows = Rows::of(events.iter().map(|event| (event.channel.clone(), event.offset, ctx.now)));
+        writes.add(INSERT_OUTBOX, rows);
+    }
+}
+
+/// Queues events for NATS: `(channel, offset, created_at)` rows.
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (channel, \"offset\", created_at) SELECT * FROM {rows}";
+
 /// Inserts events from their `event_rows`.
-pub const INSERT_EVENTS: &str = "INSERT INTO events (channel, \"offset\", name, data, created_at) SELECT * FROM {rows}";
+const INSERT_EVENTS: &str = "INSERT INTO events (channel, \"offset\", name, data, created_at) SELECT * FROM {rows}";
 
 /// The rows of `INSERT_EVENTS`.
-pub fn event_rows(events: &[Event], ctx: &Ctx) -> Rows {
+fn event_rows(events: &[Event], ctx: &Ctx) -> Rows {
     Rows::of(events.iter().map(|event| {
         (event.channel.clone(), event.offset, event.name.as_str().to_string(), event.data.to_string(), ctx.now)
     }))

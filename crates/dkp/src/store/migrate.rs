@@ -70,6 +70,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_imports.sql"),
         sqlite: include_str!("../../migrations/sqlite/0008_imports.sql"),
     },
+    Migration {
+        version: 9,
+        name: "outbox",
+        postgres: include_str!("../../migrations/postgres/0009_outbox.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0009_outbox.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.

@@ -169,9 +169,15 @@ pub(crate) struct Worker(Child);
 
 impl Worker {
     pub(crate) fn start(app: &TestApp, lease_s: u64) -> Worker {
+        Worker::start_with(app, lease_s, &[])
+    }
+
+    /// A worker with more environment (`NATS_URL`, say).
+    pub(crate) fn start_with(app: &TestApp, lease_s: u64, env: &[(&str, &str)]) -> Worker {
         let child = Command::new(env!("CARGO_BIN_EXE_dkp"))
             .args(["worker", "--job-lease-s", &lease_s.to_string()])
             .env("DATABASE_URL", &app.url)
+            .envs(env.iter().copied())
             .env("DKP_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -23,6 +23,7 @@ mod jobs;
 mod ledger;
 mod migrations;
 mod monitoring;
+mod nats;
 mod operations;
 mod origins;
 mod pgbouncer;

@@ -105,8 +105,12 @@ async fn a_database_from_before_the_roster_keeps_its_members(kind: Kind) {
     );
     let standings = store.standings(ids.guild, ids.pool, false, Read::Fresh).await.expect("standings");
     assert_eq!(standings[0].balance.to_string(), "12.50");
-    let ctx =
-        Ctx { actor: Some(ids.user), request_id: "test".into(), now: Ts::from_micros(1_790_000_000_000_001).unwrap() };
+    let ctx = Ctx {
+        actor: Some(ids.user),
+        request_id: "test".into(),
+        now: Ts::from_micros(1_790_000_000_000_001).unwrap(),
+        outbox: false,
+    };
     let thrall = Joining::Unlinked { name: "Thrall".into() };
     let added = store.add_member(ids.guild, &thrall, dkp_core::Role::Member, &ctx).await.expect("a member by name");
     assert_eq!(added.user_id, None);

@@ -151,6 +151,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         assets: dkp::blobs::PublicUrls::parse("/static").expect("the assets' base"),
         role: dkp::config::ServeRole::All,
         audit_database: None,
+        nats_url: None,
     }
 }
 
