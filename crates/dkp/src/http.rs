@@ -151,15 +151,20 @@ async fn observe(State(_): State<AppState>, mut request: Request, next: Next) ->
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = request.method().to_string();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let trace = Trace::of(&request);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        trace_id = %trace.trace_id,
-        parent_span_id = trace.parent_span_id.as_deref().unwrap_or(""),
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
         %method,
         %route
     );
+    // Read (or made) only when the span is logged: a bid pays nothing for it otherwise.
+    if !span.is_disabled() {
+        let trace = Trace::of(&request);
+        span.record("trace_id", trace.trace_id.as_str());
+        span.record("parent_span_id", trace.parent_span_id.as_deref().unwrap_or(""));
+    }
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
