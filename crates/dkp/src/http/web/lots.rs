@@ -18,7 +18,6 @@ use super::visit::{Form, Visit};
 use super::{Outcome, finish, render, settle};
 use crate::model::{Ending, LotView};
 use crate::service::auction::{BidInput, ItemInput, NewLotInput};
-use crate::service::idempotency::Request as Idempotency;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -129,19 +128,9 @@ async fn room_page(state: &AppState, visit: &Visit, slug: &str, lot_id: &str, sa
     render(state, visit, "lot.html", StatusCode::OK, context)
 }
 
-/// The form's `Idempotency-Key` (written into the form when shown), bound
-/// to this route and the form's fields: a form sent twice bids once.
-fn form_key(form: &Form, path: &str) -> Result<Option<Idempotency>, ApiError> {
-    let key = form.get("idempotency_key");
-    if key.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Idempotency::new(&format!("web:{key}"), "POST", path, &form.document())?))
-}
-
 async fn bid(State(state): State<AppState>, Path((slug, lot_id)): Path<(String, String)>, form: Form) -> Response {
     let outcome = async {
-        let key = form_key(&form, &format!("/g/{slug}/lots/{lot_id}/bids"))?;
+        let key = form.idempotency(&format!("/g/{slug}/lots/{lot_id}/bids"))?;
         let input = BidInput { amount: json!(form.get("amount")) };
         let done = state.service.bid(form.visit.caller()?, &slug, &lot_id, input, key).await;
         let location = |_| format!("/g/{slug}/lots/{lot_id}");

@@ -17,7 +17,6 @@ use super::super::{ApiError, AppState};
 use super::guild::{chosen_pool, guild_context};
 use super::visit::{Form, Visit};
 use super::{Outcome, at, finish, refusal, render, see_other};
-use crate::service::idempotency::Request as Idempotency;
 use crate::service::ledger::{AdjustmentInput, AwardInput, ReversalInput, TransferInput};
 use crate::service::members::{MemberPatch, NewMemberInput};
 
@@ -76,15 +75,6 @@ async fn console_page(state: &AppState, visit: &Visit, slug: &str, pool_id: &str
     render(state, visit, "console.html", StatusCode::OK, context)
 }
 
-/// The form's key, bound to the action and the form's fields.
-fn key(form: &Form, slug: &str, action: &str) -> Result<Option<Idempotency>, ApiError> {
-    let key = form.get("idempotency_key");
-    if key.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Idempotency::new(&format!("web:{key}"), "POST", &format!("/g/{slug}/console/{action}"), &form.document())?))
-}
-
 /// Does what the form asks; `Ok(None)` when a reversal waits for its confirmation.
 async fn perform(state: &AppState, form: &Form, slug: &str, action: &str) -> Result<Option<()>, ApiError> {
     let caller = form.visit.caller()?;
@@ -92,7 +82,7 @@ async fn perform(state: &AppState, form: &Form, slug: &str, action: &str) -> Res
     let pool = form.get("pool_id");
     let reason = || form.get("reason").to_owned();
     let amount = || json!(form.get("amount"));
-    let idem = key(form, slug, action)?;
+    let idem = form.idempotency(&format!("/g/{slug}/console/{action}"))?;
     match action {
         "award" => {
             let input = AwardInput { member_ids: form.all("member_ids"), amount: amount(), reason: reason() };

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use super::super::extract::{RequestId, SESSION_COOKIE, cookie};
 use super::super::{ApiError, AppState};
 use super::pages::Lang;
+use crate::service::idempotency::Request as Idempotency;
 use crate::service::{self, Caller};
 
 const CSRF_COOKIE: &str = "dkp_csrf";
@@ -123,6 +124,17 @@ impl Form {
     /// Every value of `name`.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).collect()
+    }
+
+    /// The form's `Idempotency-Key` (written into the form when shown, as
+    /// `idempotency_key`), bound to `path` and the form's fields: a form sent
+    /// twice moves points once. `None` when the form carries no key.
+    pub fn idempotency(&self, path: &str) -> Result<Option<Idempotency>, ApiError> {
+        let key = self.get("idempotency_key");
+        if key.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Idempotency::new(&format!("web:{key}"), "POST", path, &self.document())?))
     }
 
     /// The fields as a JSON object, the form's identity for idempotency
