@@ -72,11 +72,7 @@ fn audit_command(app: &TestApp, audit: &AuditDatabase, args: &[&str]) -> (bool, 
 }
 
 async fn main_rows(app: &TestApp) -> i64 {
-    let db = dkp::store::connect(&app.location).await.expect("connect");
-    let count: i64 =
-        db.sql("SELECT count(*) AS n FROM audit_log").fetch_one().await.expect("count").get("n").expect("n");
-    db.close().await;
-    count
+    app.count("SELECT count(*) AS n FROM audit_log").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

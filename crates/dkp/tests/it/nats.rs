@@ -21,13 +21,6 @@ fn nats_url() -> String {
     std::env::var("DKP_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    let db = dkp::store::connect(&app.location).await.expect("connect");
-    let n: i64 = db.sql(sql).fetch_one().await.expect(sql).get("n").expect("n");
-    db.close().await;
-    n
-}
-
 /// Bids and awards enough to fill the outbox with some hundreds of events
 /// on many channels (the lot's and each bidder's own).
 async fn make_events(app: &TestApp) {
@@ -78,8 +71,8 @@ async fn a_relay_killed_mid_stream_loses_and_repeats_no_event() {
     let url = nats_url();
     let app = spawn_app_with(Kind::Postgres, |config| config.nats_url = Some(dkp::config::Secret::new(&url))).await;
     make_events(&app).await;
-    let events = count(&app, "SELECT count(*) AS n FROM events").await;
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM outbox").await, events, "every event queued");
+    let events = app.count("SELECT count(*) AS n FROM events").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM outbox").await, events, "every event queued");
 
     // Act: a relay starts, and is killed once JetStream holds some of the
     // events and before it has forgotten any: all of them wait again.
@@ -97,10 +90,10 @@ async fn a_relay_killed_mid_stream_loses_and_repeats_no_event() {
     }
     relay.kill();
     let held = stream.info().await.expect("the stream's state").state.messages as i64;
-    let left = count(&app, "SELECT count(*) AS n FROM outbox").await;
+    let left = app.count("SELECT count(*) AS n FROM outbox").await;
     assert!(held < events && left == events, "killed mid-stream: {held} stored, {left} of {events} waiting");
     let _relay = Worker::start_with(&app, 30, &env);
-    while count(&app, "SELECT count(*) AS n FROM outbox").await > 0 {
+    while app.count("SELECT count(*) AS n FROM outbox").await > 0 {
         assert!(started.elapsed() < Duration::from_secs(40), "the outbox never emptied");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -437,6 +437,14 @@ impl TestApp {
     }
 
     /// Runs one statement on this test's database.
+    /// The `n` column of the one row `sql` gives (`SELECT count(*) AS n FROM …`).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let db = dkp::store::connect(&self.location).await.expect("connect");
+        let n: i64 = db.sql(sql).fetch_one().await.expect(sql).get("n").expect("n");
+        db.close().await;
+        n
+    }
+
     pub async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
         let db = dkp::store::connect(&self.location).await.expect("connect");
         let result = db.sql(sql).execute().await;
