@@ -17,6 +17,8 @@ p50, p99 and the largest. Stops the server and removes its folder at the end.
 """
 
 import argparse
+import concurrent.futures
+import random
 import gzip
 import http.client
 import json
@@ -95,6 +97,33 @@ def set_up(port, members):
     return token, pool, lot["lot"]["id"], member
 
 
+def spread(port, token, guilds, members, clients, seconds):
+    """Many guilds at once: `guilds` more guilds of `members` raiders each, and
+    `clients` browsers fetching the standings of random guilds for `seconds`."""
+    for g in range(guilds):
+        api(port, "POST", "/api/v1/guilds", token, {"name": f"Guild {g}", "slug": f"g{g}"})
+        pool = api(port, "POST", f"/api/v1/guilds/g{g}/pools", token, {"name": "Main"})["pool"]["id"]
+        rows = "".join(f"Raider{g}x{n:04},{n * 3}.25\n" for n in range(members))
+        api(port, "POST", f"/api/v1/guilds/g{g}/imports?format=csv&pool_id={pool}", token, raw=("name,balance\n" + rows).encode())
+    headers = {"cookie": f"dkp_session={token}", "accept-encoding": "gzip"}
+    deadline = time.perf_counter() + seconds
+
+    def browse(_):
+        times, errors = [], 0
+        while time.perf_counter() < deadline:
+            status, _, _, first_byte = call(port, "GET", f"/g/g{random.randrange(guilds)}", headers=headers)
+            times.append(first_byte * 1000)
+            errors += status >= 500
+        return times, errors
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(browse, range(clients)))
+    times = sorted(t for r in results for t in r[0])
+    errors = sum(r[1] for r in results)
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    return len(times) / seconds, errors, pick(0.5), pick(0.99)
+
+
 def measure(port, token, path, requests):
     headers = {"cookie": f"dkp_session={token}", "accept-encoding": "gzip"}
     times, sent, html = [], 0, 0
@@ -116,6 +145,9 @@ def main():
     parser.add_argument("--database-url", default="")
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--guilds", type=int, default=20, help="guilds browsed at once in the spread case")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     server, port, folder = start(args.binary, args.database_url)
     try:
@@ -129,6 +161,9 @@ def main():
         for name, path in pages:
             sent, html, p50, p99, most = measure(port, token, path, args.requests)
             print(f"{name:<28} {sent:>12,} {html:>10,} {p50:>8.2f} {p99:>8.2f} {most:>8.2f}")
+        rate, errors, p50, p99 = spread(port, token, args.guilds, 100, args.clients, args.seconds)
+        print(f"spread: {args.guilds} guilds of 100 raiders, {args.clients} clients at once, standings of random guilds: "
+              f"{rate:,.0f} pages/s, 5xx={errors}, first byte p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     finally:
         server.terminate()
         server.wait()
