@@ -6,7 +6,7 @@
 //! the transport decides how a client sees them.
 //!
 //! The parts: `accounts`, `guilds`, `members` (the roster), `characters`,
-//! `ledger`, `imports` (another tool's file into a pool), `decay`, `schedule` (decay that runs by itself, and its
+//! `ledger` with its `ledger_writer`, `imports` (another tool's file into a pool), `decay`, `schedule` (decay that runs by itself, and its
 //! preview), `auction` (lots and bids) with its `writer`, `raids` (earning
 //! rules, raids and their record), `raid_award`, `records` (attendance
 //! rates, loot), `images`, `realtime` (what the feed may
@@ -26,6 +26,7 @@ pub mod images;
 pub mod imports;
 pub mod jobs;
 pub mod ledger;
+mod ledger_writer;
 pub mod limits;
 mod lot_states;
 pub mod members;
@@ -64,6 +65,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     hub: Arc<dyn Hub>,
     auctions: Arc<auction::Auctions>,
+    /// The writer of this instance's ledger moves, started with the first.
+    ledger: std::sync::OnceLock<tokio::sync::mpsc::Sender<ledger_writer::Queued>>,
     limits: Limits,
     /// Redis, when instances share it.
     shared: Option<Shared>,
@@ -119,6 +122,7 @@ impl Service {
         Service {
             store: parts.store,
             auctions: Arc::new(auction::Auctions::new(parts.shared.clone(), parts.clock.clone())),
+            ledger: std::sync::OnceLock::new(),
             clock: parts.clock,
             hub: parts.hub,
             limits,
@@ -183,6 +187,26 @@ impl Service {
         }
         Ok(membership)
     }
+}
+
+/// Hands `item` to a writer's queue. So many requests waiting already that
+/// this one would wait seconds means the service cannot keep up: 503, and
+/// nothing was written.
+fn hand_to<T>(writer: &tokio::sync::mpsc::Sender<T>, item: T) -> Result<(), Error> {
+    use tokio::sync::mpsc::error::TrySendError;
+    match writer.try_send(item) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => {
+            metrics::counter!("dkp_writer_queue_full_total").increment(1);
+            Err(Error::Busy)
+        }
+        Err(TrySendError::Closed(_)) => Err(writer_stopped()),
+    }
+}
+
+/// What a request waiting on a writer that stopped answers.
+fn writer_stopped() -> Error {
+    Error::internal(anyhow::anyhow!("a writer stopped"))
 }
 
 /// Reads an amount as the contract allows it: a JSON string of a plain

@@ -16,6 +16,7 @@
 //! audit), `members` (the roster: members, roles, linking, leaving),
 //! `characters`, `pools` (pools, earning rules, standings), `schedules`
 //! (decay schedules and their runs), `ledger` (entries and the ledger write),
+//! `book` (the accounts a transaction's entries move, posted in memory),
 //! `raids` (raids, attendance, kills), `raid_award` (a raid's award),
 //! `records` (attendance rates, loot history), `lots` (opening, reading),
 //! `bids` (a batch of bids), `settlement` (closing and cancelling), `events`
@@ -51,6 +52,7 @@ mod accounts;
 mod audit;
 pub mod audit_db;
 mod bids;
+mod book;
 mod characters;
 mod events;
 mod gate;
@@ -84,6 +86,7 @@ use crate::secret::Secret;
 
 pub use bids::{LotBids, PlacedBids};
 pub use imports::ImportPreview;
+pub use ledger::EntryJob;
 pub use pools::NewPool;
 pub use replica::{Lsn, Read};
 pub use retry::is_retryable as is_contention;
@@ -127,6 +130,24 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the request itself was refused (it would be again, and
+    /// nothing was written for it), rather than the moment or the database
+    /// failing it.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict(_)
+                | StoreError::UnknownReference(_)
+                | StoreError::NotFound
+                | StoreError::Forbidden
+                | StoreError::Invalid(..)
+                | StoreError::Ledger(_)
+                | StoreError::IdempotencyKeyReused
+        )
+    }
 }
 
 /// Who is changing what, and when: written into the audit row of the change.

@@ -224,6 +224,15 @@ pub enum EntryRequest {
 }
 
 impl EntryRequest {
+    /// About how many postings the request makes: those it names (a
+    /// reversal or a decay, whose postings only the ledger knows, as two).
+    pub fn postings(&self) -> usize {
+        match self {
+            EntryRequest::Award { member_ids, .. } => member_ids.len() + 1,
+            _ => 2,
+        }
+    }
+
     pub fn kind(&self) -> EntryKind {
         match self {
             EntryRequest::Award { .. } => EntryKind::Award,

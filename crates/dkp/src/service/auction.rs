@@ -276,19 +276,8 @@ impl Service {
             tokio::spawn(writer.run(receiver));
             sender
         });
-        match writer.try_send(queued) {
-            Ok(()) => {}
-            // So many bids wait already that this one would wait seconds: the
-            // service cannot keep up. Nothing was written.
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("dkp_writer_queue_full_total").increment(1);
-                return Err(Error::Busy);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(Error::internal(anyhow::anyhow!("the writer stopped")));
-            }
-        }
-        answer.await.map_err(|_| Error::internal(anyhow::anyhow!("the writer stopped")))?
+        super::hand_to(writer, queued)?;
+        answer.await.map_err(|_| super::writer_stopped())?
     }
 
     /// Closes a lot now (an officer) or cancels it.

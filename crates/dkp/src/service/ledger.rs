@@ -5,12 +5,14 @@ use dkp_core::Action;
 use dkp_core::names;
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::idempotency::Request;
+use super::ledger_writer::{LedgerWriter, QUEUE, Queued};
 use super::{Caller, Error, Service, amount, field_id};
 use crate::model::{Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded, Standing};
-use crate::store::{Ctx, NewPool, StoreError};
+use crate::store::{Ctx, EntryJob, NewPool, StoreError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,8 +191,27 @@ impl Service {
             idempotency: idem.map(|idem| idem.claim(caller.user.id)),
         };
         let ctx = self.ctx(Some(caller.user.id), &caller.request_id);
-        let recorded = self.store.record_entry(&command, &ctx).await;
-        self.after_write(command.idempotency.as_ref(), recorded, &ctx).await
+        let claim = command.idempotency.clone();
+        match self.queue_move(EntryJob { command, ctx: ctx.clone() }).await? {
+            Ok(recorded) => Ok(recorded),
+            Err(error) => {
+                self.remember_refusal(claim.as_ref(), &error, &ctx).await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Queues a move for this instance's ledger writer and waits for what
+    /// it came to (its events published by then).
+    async fn queue_move(&self, job: EntryJob) -> Result<Result<Recorded<Entry>, StoreError>, Error> {
+        let writer = self.ledger.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(LedgerWriter { store: self.store.clone(), hub: self.hub.clone() }.run(receiver));
+            sender
+        });
+        let (reply, answer) = oneshot::channel();
+        super::hand_to(writer, Queued { job, reply })?;
+        answer.await.map_err(|_| super::writer_stopped())
     }
 
     /// What follows a point-moving write: a refusal of the request's own

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::sql::Tx;
+use super::sql::{JsonCell, Rows, Tx, Writes};
 use super::{Ctx, StoreError};
 use crate::model::{Code, Page, PageRequest};
 
@@ -63,6 +63,28 @@ pub async fn audit(tx: &mut Tx, row: AuditWrite<'_>) -> Result<(), StoreError> {
     .await?;
     Ok(())
 }
+
+/// Adds the audit rows of many changes to `writes`, one statement for them all.
+pub fn add_audit_writes(writes: &mut Writes, rows: Vec<AuditWrite<'_>>) {
+    let rows = rows.into_iter().map(|row| {
+        (
+            Uuid::now_v7(),
+            row.guild_id,
+            row.ctx.actor,
+            row.action.to_owned(),
+            row.target_type.to_owned(),
+            row.target_id,
+            row.ctx.request_id.clone(),
+            row.ctx.now,
+            JsonCell(row.before),
+            JsonCell(row.after),
+        )
+    });
+    writes.add(INSERT_AUDIT, Rows::of(rows));
+}
+
+const INSERT_AUDIT: &str = "INSERT INTO audit_log \
+     (id, guild_id, actor_id, action, target_type, target_id, request_id, created_at, before, after) SELECT * FROM {rows}";
 
 /// Maps a named unique constraint to a stable conflict code.
 pub trait OnUnique<T> {

@@ -4,19 +4,24 @@
 //! by account id and then the pool's system accounts, so two writers never
 //! wait on each other in a cycle; it checks the new balances with `dkp-core`
 //! and writes the entry, its postings, the balances, the audit row and the
-//! idempotency record in one transaction.
+//! idempotency record in one transaction. The moves that wait for the
+//! instance's turn together share that transaction (`record_entries`): each
+//! is posted in one `Book` against what the ones before it left, and a move
+//! refused for its own fault is refused alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dkp_core::ledger::{self, Check, Wallet};
+use dkp_core::ledger::{self, Wallet};
 use dkp_core::{AccountRef, EntryKind, Points, Posting, SystemAccount};
 use uuid::Uuid;
 
-use super::audit::{AuditWrite, OnUnique, audit, paginate};
+use super::audit::{AuditWrite, OnUnique, add_audit_writes, paginate};
+use super::book::{Book, run_writes};
+use super::events::add_event_writes;
 use super::idempotency::{remember, replay};
 use super::pools::pool;
 use super::retry::retry;
-use super::sql::{Backend, Db, Row, Rows, Tx};
+use super::sql::{Backend, Db, Row, Rows, Tx, Writes};
 use super::{Ctx, Read, Store, StoreError};
 use crate::model::{
     Answer, Code, Entry, EntryCommand, EntryPosting, EntryRequest, Event, IdempotencyClaim, Page, PageRequest, Recorded,
@@ -127,17 +132,81 @@ async fn entries(
     Ok(page)
 }
 
-/// One try at writing an entry; `retry` runs it again on a serialization failure.
-async fn record_entry(db: &Db, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
+/// A ledger entry asked for, with who asked and when.
+pub struct EntryJob {
+    pub command: EntryCommand,
+    pub ctx: Ctx,
+}
+
+/// What each of a batch of entries came to: written, replayed, or refused.
+type Outcomes = Vec<Result<Recorded<Entry>, StoreError>>;
+
+/// One try at writing entries in one transaction (`retry` runs it again on
+/// a serialization failure): the answers kept under their keys, the pools,
+/// each request's postings, then every entry posted in one book. An entry
+/// refused for a fault of its own leaves the others be; any other failure
+/// fails them all.
+async fn record_entries(db: &Db, jobs: &[(&EntryCommand, &Ctx)]) -> Result<Outcomes, StoreError> {
     let mut tx = db.begin_write_in_lane().await?;
-    if let Some(claim) = &command.idempotency {
-        if let Some(answer) = replay(&mut tx, claim).await? {
-            return Ok(Recorded::Replay(answer));
+    let mut results: Vec<Option<Result<Recorded<Entry>, StoreError>>> = Vec::with_capacity(jobs.len());
+    for (command, _) in jobs {
+        results.push(match &command.idempotency {
+            Some(claim) => match replay(&mut tx, claim).await {
+                Ok(kept) => kept.map(|answer| Ok(Recorded::Replay(answer))),
+                Err(error) if error.is_refusal() => Some(Err(error)),
+                Err(error) => return Err(error),
+            },
+            None => None,
+        });
+    }
+    let open: Vec<(Uuid, Uuid)> =
+        jobs.iter().zip(&results).filter(|(_, r)| r.is_none()).map(|((c, _), _)| (c.guild_id, c.pool_id)).collect();
+    let pools = allow_negative(&mut tx, &open).await?;
+    let (mut drafts, mut slots) = (Vec::new(), Vec::new());
+    for (slot, (command, ctx)) in jobs.iter().enumerate() {
+        if results[slot].is_some() {
+            continue;
+        }
+        let drafted = match pools.get(&(command.guild_id, command.pool_id)) {
+            Some(&allow_negative) => draft(&mut tx, command, allow_negative).await,
+            None => Err(StoreError::NotFound),
+        };
+        match drafted {
+            Ok(draft) => {
+                drafts.push((draft, command.idempotency.as_ref(), *ctx));
+                slots.push(slot);
+            }
+            Err(error) if error.is_refusal() => results[slot] = Some(Err(error)),
+            Err(error) => return Err(error),
         }
     }
-    let (entry, events) = write_entry(&mut tx, command, ctx).await?;
+    for (slot, recorded) in slots.into_iter().zip(record_all(&mut tx, drafts).await?) {
+        results[slot] = Some(recorded.map(|(entry, events)| Recorded::Fresh(entry, events)));
+    }
     tx.commit().await?;
-    Ok(Recorded::Fresh(entry, events))
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(unanswered()))).collect())
+}
+
+fn unanswered() -> StoreError {
+    StoreError::Corrupt("an entry went unanswered".into())
+}
+
+/// Whether each `(guild, pool)` pool allows negative balances; a pool its
+/// guild does not have is missing.
+async fn allow_negative(tx: &mut Tx, pools: &[(Uuid, Uuid)]) -> Result<HashMap<(Uuid, Uuid), bool>, StoreError> {
+    if pools.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let pairs = Rows::of(pools.iter().copied());
+    let sql = format!(
+        "SELECT p.guild_id, p.id, p.allow_negative FROM {} JOIN pools p ON p.guild_id = v.column1 AND p.id = v.column2",
+        pairs.relation(tx.backend(), 1)
+    );
+    let mut found = HashMap::new();
+    for row in tx.sql_built(sql).bind_rows(pairs).fetch_all().await? {
+        found.insert((row.get("guild_id")?, row.get("id")?), row.get("allow_negative")?);
+    }
+    Ok(found)
 }
 
 /// Writes the entry a command asks for inside `tx` (in the write lane), with
@@ -148,16 +217,16 @@ pub(super) async fn write_entry(
     command: &EntryCommand,
     ctx: &Ctx,
 ) -> Result<(Entry, Vec<Event>), StoreError> {
-    let allow_negative: bool = tx
-        .sql("SELECT allow_negative FROM pools WHERE guild_id = $1 AND id = $2")
-        .bind(command.guild_id)
-        .bind(command.pool_id)
-        .fetch_optional()
-        .await?
-        .ok_or(StoreError::NotFound)?
-        .get("allow_negative")?;
+    let pools = allow_negative(tx, &[(command.guild_id, command.pool_id)]).await?;
+    let allow_negative = pools.get(&(command.guild_id, command.pool_id)).copied().ok_or(StoreError::NotFound)?;
+    let draft = draft(tx, command, allow_negative).await?;
+    record(tx, draft, command.idempotency.as_ref(), ctx).await
+}
+
+/// The entry a command asks for, about to be written.
+async fn draft(tx: &mut Tx, command: &EntryCommand, allow_negative: bool) -> Result<Draft, StoreError> {
     let Plan { postings, reverses, raid_id } = plan(tx, command).await?;
-    let draft = Draft {
+    Ok(Draft {
         guild_id: command.guild_id,
         pool_id: command.pool_id,
         kind: command.request.kind(),
@@ -167,8 +236,7 @@ pub(super) async fn write_entry(
         raid_id,
         postings,
         allow_negative,
-    };
-    record(tx, draft, command.idempotency.as_ref(), ctx).await
+    })
 }
 
 /// Writes an entry someone asked for inside `tx` (`post`), with its audit
@@ -179,16 +247,55 @@ pub(super) async fn record(
     claim: Option<&IdempotencyClaim>,
     ctx: &Ctx,
 ) -> Result<(Entry, Vec<Event>), StoreError> {
-    let guild_id = draft.guild_id;
-    let entry = post(tx, draft, ctx).await?;
-    let action = audit_action(entry.kind);
-    audit(tx, AuditWrite::new(ctx, Some(guild_id), action, "entry", entry.id).after(&entry)).await?;
-    if let Some(claim) = claim {
-        remember(tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
+    record_all(tx, vec![(draft, claim, ctx)]).await?.pop().unwrap_or_else(|| Err(unanswered()))
+}
+
+/// Writes entries asked for inside `tx`, each with its audit row, the answer
+/// kept under its key and its `balance_changed` events: all posted in one
+/// book, each against the wallets as the ones before it left them, and
+/// written together. An entry refused for a fault of its own is left out.
+pub(super) async fn record_all(
+    tx: &mut Tx,
+    drafts: Vec<(Draft, Option<&IdempotencyClaim>, &Ctx)>,
+) -> Result<Vec<Result<(Entry, Vec<Event>), StoreError>>, StoreError> {
+    let Some(first) = drafts.first().map(|(_, _, ctx)| *ctx) else { return Ok(Vec::new()) };
+    let mut book =
+        Book::open(tx, drafts.iter().map(|(draft, _, _)| (draft.pool_id, draft.postings.as_slice()))).await?;
+    let (mut posted, mut pending, mut audits) = (Vec::new(), Vec::new(), Vec::new());
+    for (draft, claim, ctx) in drafts {
+        let guild_id = draft.guild_id;
+        match book.post(draft, ctx) {
+            Ok(entry) => {
+                let events = book.balance_events(entry.pool_id, &entry.members())?;
+                let action = audit_action(entry.kind);
+                audits.push(AuditWrite::new(ctx, Some(guild_id), action, "entry", entry.id).after(&entry));
+                posted.push(Ok((entry, events.len(), claim, ctx)));
+                pending.extend(events);
+            }
+            Err(error) if error.is_refusal() => posted.push(Err(error)),
+            Err(error) => return Err(error),
+        }
     }
-    let pending = super::events::balance_changes(tx, entry.pool_id, &entry.members()).await?;
-    let events = super::events::append(tx, pending, ctx).await?;
-    Ok((entry, events))
+    let events = super::events::number(tx, pending).await?;
+    let mut writes = Writes::default();
+    book.add_writes(&mut writes);
+    add_audit_writes(&mut writes, audits);
+    add_event_writes(&mut writes, &events, first);
+    run_writes(tx, writes).await?;
+    let mut events = events.into_iter();
+    let mut results = Vec::with_capacity(posted.len());
+    for outcome in posted {
+        results.push(match outcome {
+            Ok((entry, count, claim, ctx)) => {
+                if let Some(claim) = claim {
+                    remember(tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
+                }
+                Ok((entry, events.by_ref().take(count).collect()))
+            }
+            Err(error) => Err(error),
+        });
+    }
+    Ok(results)
 }
 
 /// An entry about to be written.
@@ -204,71 +311,13 @@ pub(super) struct Draft {
     pub allow_negative: bool,
 }
 
-/// Writes an entry inside `tx`: locks the member accounts it touches in
-/// account-id order, checks the new balances with `dkp-core`, and writes the
-/// entry, its postings and the balances.
+/// Writes an entry inside `tx`: locks the accounts it moves, checks the new
+/// balances with `dkp-core`, and writes the entry, its postings and the
+/// balances (see `Book`).
 pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, StoreError> {
-    let members: BTreeSet<Uuid> = draft
-        .postings
-        .iter()
-        .filter_map(|p| match &p.account {
-            AccountRef::Member(id) => Some(*id),
-            AccountRef::System(_) => None,
-        })
-        .collect();
-    let locked = lock_wallets(tx, draft.pool_id, &members).await?;
-    if locked.len() < members.len() {
-        return Err(StoreError::UnknownReference("member_id"));
-    }
-    if draft.kind.names_members() && locked.values().any(|locked| !locked.active) {
-        return Err(StoreError::Conflict(Code::MemberInactive));
-    }
-    let accounts: BTreeMap<Uuid, Uuid> = locked.iter().map(|(member, locked)| (*member, locked.account)).collect();
-    let wallets: BTreeMap<Uuid, Wallet> = locked.iter().map(|(member, locked)| (*member, locked.wallet)).collect();
-    let balances = ledger::apply(&draft.postings, &wallets, Check::of(draft.kind, draft.allow_negative))?;
-
-    let entry = Entry {
-        id: Uuid::now_v7(),
-        pool_id: draft.pool_id,
-        kind: draft.kind,
-        reason: draft.reason,
-        created_at: ctx.now,
-        created_by: draft.created_by,
-        reverses: draft.reverses,
-        raid_id: draft.raid_id,
-        postings: draft
-            .postings
-            .iter()
-            .map(|p| EntryPosting { account: p.account.clone(), amount: p.amount })
-            .collect(),
-    };
-    insert_entry(tx, draft.guild_id, &entry).await?;
-    let moved = Rows::of(balances.iter().map(|(member, balance)| (accounts[member], balance.hundredths())));
-    if !moved.is_empty() {
-        let sql = format!(
-            "UPDATE accounts SET balance = v.column2 FROM {} WHERE accounts.id = v.column1",
-            moved.relation(tx.backend(), 1)
-        );
-        tx.sql_built(sql).bind_rows(moved).execute().await?;
-    }
-    let mut lines = Vec::with_capacity(draft.postings.len());
-    for (line, posting) in draft.postings.iter().enumerate() {
-        let account = match &posting.account {
-            AccountRef::Member(member) => accounts[member],
-            AccountRef::System(system) => credit_system(tx, draft.pool_id, *system, posting.amount).await?,
-        };
-        let line = i64::try_from(line).map_err(|_| StoreError::Corrupt("too many postings".into()))?;
-        lines.push((entry.id, account, posting.amount.hundredths(), line));
-    }
-    if lines.is_empty() {
-        return Ok(entry);
-    }
-    let lines = Rows::of(lines.into_iter());
-    let sql = format!(
-        "INSERT INTO postings (entry_id, account_id, amount, line) SELECT * FROM {}",
-        lines.relation(tx.backend(), 1)
-    );
-    tx.sql_built(sql).bind_rows(lines).execute().await?;
+    let mut book = Book::open(tx, [(draft.pool_id, draft.postings.as_slice())]).await?;
+    let entry = book.post(draft, ctx)?;
+    book.write(tx).await?;
     Ok(entry)
 }
 
@@ -485,6 +534,41 @@ impl Store {
     /// Writes one ledger entry, or replays the answer kept under its idempotency key.
     pub async fn record_entry(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
         let _turn = self.gate.enter().await?;
-        retry(command.request.kind().as_str(), || record_entry(&self.db, command, ctx)).await
+        self.record_alone(command, ctx).await
+    }
+
+    async fn record_alone(&self, command: &EntryCommand, ctx: &Ctx) -> Result<Recorded<Entry>, StoreError> {
+        let one = [(command, ctx)];
+        let mut results = retry(command.request.kind().as_str(), || record_entries(&self.db, &one)).await?;
+        results.pop().unwrap_or_else(|| Err(unanswered()))
+    }
+
+    /// Writes many ledger entries in one transaction, each one's answer (or
+    /// its kept one) in the order given: they share one durable commit. Only
+    /// moves come here (awards, adjustments, transfers, reversals): a decay
+    /// reads what it decays from the database, and goes alone
+    /// (`record_entry`). When the batch fails as a whole, each entry is
+    /// tried alone, so one entry's fault is never another's.
+    pub async fn record_entries(&self, jobs: &[EntryJob]) -> Outcomes {
+        let _turn = match self.gate.enter().await {
+            Ok(turn) => turn,
+            Err(_) => return jobs.iter().map(|_| Err(StoreError::Overloaded)).collect(),
+        };
+        let all: Vec<(&EntryCommand, &Ctx)> = jobs.iter().map(|job| (&job.command, &job.ctx)).collect();
+        // Commits are counted by kind: a batch of several kinds as `moves`.
+        let mut kinds = jobs.iter().map(|job| job.command.request.kind().as_str());
+        let first = kinds.next().unwrap_or("moves");
+        let op = if kinds.all(|kind| kind == first) { first } else { "moves" };
+        match retry(op, || record_entries(&self.db, &all)).await {
+            Ok(results) => results,
+            Err(error) if jobs.len() == 1 => vec![Err(error)],
+            Err(_) => {
+                let mut results = Vec::with_capacity(jobs.len());
+                for (command, ctx) in all {
+                    results.push(self.record_alone(command, ctx).await);
+                }
+                results
+            }
+        }
     }
 }

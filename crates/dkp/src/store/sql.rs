@@ -375,6 +375,8 @@ pub enum Cells {
     MaybeInt(Vec<Option<i64>>),
     Text(Vec<String>),
     Time(Vec<time::OffsetDateTime>),
+    /// JSON documents as text (`jsonb` on PostgreSQL), or none.
+    Json(Vec<Option<String>>),
 }
 
 impl Cells {
@@ -384,6 +386,7 @@ impl Cells {
             Cells::Int(_) | Cells::MaybeInt(_) => "bigint[]",
             Cells::Text(_) => "text[]",
             Cells::Time(_) => "timestamptz[]",
+            Cells::Json(_) => "jsonb[]",
         }
     }
 
@@ -396,6 +399,7 @@ impl Cells {
             Cells::MaybeInt(values) => query.bind(values),
             Cells::Text(values) => query.bind(values),
             Cells::Time(values) => query.bind(values),
+            Cells::Json(values) => query.bind(values),
         }
     }
 
@@ -408,6 +412,7 @@ impl Cells {
             Cells::MaybeInt(values) => query.bind(values[row]),
             Cells::Text(values) => query.bind(values[row].clone()),
             Cells::Time(values) => query.bind(Ts(values[row])),
+            Cells::Json(values) => query.bind(values[row].clone()),
         }
     }
 }
@@ -440,6 +445,10 @@ cell!(Option<i64>, MaybeInt, v => v);
 cell!(String, Text, v => v);
 cell!(Ts, Time, v => v.0);
 
+/// A JSON document for a `jsonb` column (text on SQLite), or none.
+pub struct JsonCell(pub Option<serde_json::Value>);
+cell!(JsonCell, Json, v => v.0.map(|json| json.to_string()));
+
 /// A tuple that is one row of `Rows`.
 pub trait RowOf {
     fn columns(capacity: usize) -> Vec<Cells>;
@@ -464,6 +473,10 @@ row_of!(A 0, B 1, C 2);
 row_of!(A 0, B 1, C 2, D 3);
 row_of!(A 0, B 1, C 2, D 3, E 4);
 row_of!(A 0, B 1, C 2, D 3, E 4, F 5);
+row_of!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+row_of!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+row_of!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+row_of!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 
 impl Rows {
     pub fn of<R: RowOf>(rows: impl ExactSizeIterator<Item = R>) -> Rows {

@@ -77,3 +77,76 @@ async fn fifty_conflicting_operations_on_postgres_from_two_instances_keep_every_
     let members = three_members(&first, &guild).await;
     fifty_conflicting_operations(&[std::sync::Arc::new(first), std::sync::Arc::new(second)], &guild, &members).await;
 }
+
+crate::both_stores!(moves_that_wait_together_are_each_answered_for_themselves);
+
+/// Moves sent at once are written together, several to a commit; within one
+/// batch each is checked against the wallets the moves before it left, and
+/// one refused for its own fault (no points left, an unknown member, an
+/// entry reversed already) is refused alone while the others land.
+async fn moves_that_wait_together_are_each_answered_for_themselves(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let guild = app.guild("owls").await;
+    let (_, ana) = app.funded_member(&guild, "ana", 10).await;
+    let (_, bob) = app.member(&guild, "bob", "member").await;
+    let (_, cyd) = app.member(&guild, "cyd", "member").await;
+    let award = app
+        .post(&format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool))
+        .token(&guild.owner.token)
+        .json(json!({"member_ids": [cyd], "amount": 7, "reason": "to undo"}))
+        .send()
+        .await
+        .expect(201);
+    let reverse =
+        format!("/api/v1/guilds/{}/entries/{}/reverse", guild.slug, award.json["entry"]["id"].as_str().unwrap());
+    let pool = |what: &str| format!("/api/v1/guilds/{}/pools/{}/{what}", guild.slug, guild.pool);
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let mut requests = Vec::new();
+    for i in 0..20 {
+        requests.push((
+            pool("transfers"),
+            json!({"from_member_id": ana, "to_member_id": bob, "amount": 1, "reason": format!("t{i}")}),
+        ));
+    }
+    for i in 0..5 {
+        requests.push((pool("awards"), json!({"member_ids": [cyd], "amount": 1, "reason": format!("a{i}")})));
+        requests.push((
+            pool("transfers"),
+            json!({"from_member_id": cyd, "to_member_id": stranger, "amount": 1, "reason": "x"}),
+        ));
+    }
+    for i in 0..2 {
+        requests.push((reverse.clone(), json!({"reason": format!("r{i}")})));
+    }
+    let mut tasks = Vec::new();
+    for (path, body) in requests {
+        let (app, token) = (app.clone(), guild.owner.token.clone());
+        tasks.push(tokio::spawn(async move { app.post(&path).token(&token).json(body).send().await }));
+    }
+    let mut answers: std::collections::BTreeMap<(u16, String), usize> = std::collections::BTreeMap::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        *answers.entry((reply.status.as_u16(), reply.code().to_owned())).or_default() += 1;
+    }
+    let expected: std::collections::BTreeMap<(u16, String), usize> = [
+        ((201, String::new()), 10 + 5 + 1),
+        ((409, "already_reversed".to_owned()), 1),
+        ((422, "insufficient_points".to_owned()), 10),
+        ((422, "unknown_reference".to_owned()), 5),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(answers, expected);
+    let balances = app.balances(&guild).await;
+    assert_eq!((&balances[&ana][..], &balances[&bob][..], &balances[&cyd][..]), ("0.00", "10.00", "5.00"));
+    app.assert_ledger_consistent().await;
+    // Every entry has its audit row, and its members heard of their wallets.
+    let entries = app.count("SELECT COUNT(*) AS n FROM entries").await;
+    assert_eq!(entries, 2 + 16, "the two awards before, and the moves accepted");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action LIKE 'entry.%'").await, entries);
+    let heard = app.count("SELECT COUNT(*) AS n FROM events WHERE name = 'balance_changed'").await;
+    assert_eq!(heard, 1 + 1 + 10 * 2 + 5 + 1, "one event per wallet each entry moved");
+    // Some moves shared a commit: their events were written together.
+    let commits = app.count("SELECT COUNT(DISTINCT created_at) AS n FROM events WHERE name = 'balance_changed'").await;
+    assert!(commits < entries, "{entries} entries in {commits} commits: the moves were written one by one");
+}

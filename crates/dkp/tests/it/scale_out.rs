@@ -94,12 +94,13 @@ async fn events_and_lot_states_cross_instances(url: String) {
     let event = next_event(&mut feed).await;
     assert_eq!((event["event"].as_str(), event["data"]["amount"].as_str()), (Some("bid_placed"), Some("25.00")));
     // The lot state B committed is shared, newer than anything A has seen.
-    // (B writes it to Redis just after its commit: wait a moment for it.)
+    // (B writes it to Redis just after its commit: wait a moment for it. The
+    // state the lot's opening shared, with no bid yet, may be read first.)
     let lot_id = uuid::Uuid::parse_str(id).unwrap();
     let mut standing = None;
     for _ in 0..40 {
         standing = a.service.shared_lot_standing(lot_id, 0).await;
-        if standing.is_some() {
+        if standing.as_ref().is_some_and(|s| s.high_bid.is_some()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
