@@ -13,7 +13,11 @@ from a CSV (one request), opens a lot, then fetches each page `--requests`
 times one after another with the session cookie, as a browser sends it
 (`Accept-Encoding: gzip`). For each page it prints the bytes sent (gzip), the
 bytes of the HTML itself, and the time to the first byte of the answer:
-p50, p99 and the largest. Stops the server and removes its folder at the end.
+p50, p99 and the largest. Then the spread case: 20 more guilds of 100
+raiders, and the standings of random guilds, paced (`--rate` pages a second,
+each sent at its planned moment) and flat out (`--clients` at once). On
+PostgreSQL it runs `ANALYZE` before the spread case, as autovacuum would on a
+running database. Stops the server and removes its folder at the end.
 """
 
 import argparse
@@ -97,14 +101,19 @@ def set_up(port, members):
     return token, pool, lot["lot"]["id"], member
 
 
-def spread(port, token, guilds, members, clients, seconds):
-    """Many guilds at once: `guilds` more guilds of `members` raiders each, and
-    `clients` browsers fetching the standings of random guilds for `seconds`."""
+def make_guilds(port, token, guilds, members):
+    """`guilds` more guilds (`g0`, `g1`, ...) of `members` raiders each."""
     for g in range(guilds):
         api(port, "POST", "/api/v1/guilds", token, {"name": f"Guild {g}", "slug": f"g{g}"})
         pool = api(port, "POST", f"/api/v1/guilds/g{g}/pools", token, {"name": "Main"})["pool"]["id"]
         rows = "".join(f"Raider{g}x{n:04},{n * 3}.25\n" for n in range(members))
         api(port, "POST", f"/api/v1/guilds/g{g}/imports?format=csv&pool_id={pool}", token, raw=("name,balance\n" + rows).encode())
+
+
+def spread(port, token, guilds, clients, seconds):
+    """Many guilds at once, as fast as they go: `clients` browsers fetching
+    the standings of random guilds for `seconds`, each its next page as soon
+    as it has the last (so the latency is mostly the queue they make)."""
     headers = {"cookie": f"dkp_session={token}", "accept-encoding": "gzip"}
     deadline = time.perf_counter() + seconds
 
@@ -122,6 +131,29 @@ def spread(port, token, guilds, members, clients, seconds):
     errors = sum(r[1] for r in results)
     pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
     return len(times) / seconds, errors, pick(0.5), pick(0.99)
+
+
+def paced(port, token, guilds, rate, seconds):
+    """Many guilds at a steady `rate` of pages a second for `seconds`, the
+    standings of random guilds, each request sent at its planned moment
+    whether or not earlier ones have their answers. A request's time runs
+    from its planned moment to its first byte, so one sent late because the
+    machine was busy counts its lateness too."""
+    headers = {"cookie": f"dkp_session={token}", "accept-encoding": "gzip"}
+    start = time.perf_counter() + 0.5
+
+    def one(i):
+        planned = start + i / rate
+        time.sleep(max(0.0, planned - time.perf_counter()))
+        sent = time.perf_counter()
+        status, _, _, first_byte = call(port, "GET", f"/g/g{random.randrange(guilds)}", headers=headers)
+        return (sent - planned + first_byte) * 1000, status >= 500
+
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(one, range(int(rate * seconds))))
+    times = sorted(t for t, _ in results)
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    return sum(e for _, e in results), pick(0.5), pick(0.99)
 
 
 def measure(port, token, path, requests):
@@ -148,6 +180,7 @@ def main():
     parser.add_argument("--guilds", type=int, default=20, help="guilds browsed at once in the spread case")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rate", type=int, default=200, help="pages a second of the paced spread case")
     args = parser.parse_args()
     server, port, folder = start(args.binary, args.database_url)
     try:
@@ -161,8 +194,17 @@ def main():
         for name, path in pages:
             sent, html, p50, p99, most = measure(port, token, path, args.requests)
             print(f"{name:<28} {sent:>12,} {html:>10,} {p50:>8.2f} {p99:>8.2f} {most:>8.2f}")
-        rate, errors, p50, p99 = spread(port, token, args.guilds, 100, args.clients, args.seconds)
-        print(f"spread: {args.guilds} guilds of 100 raiders, {args.clients} clients at once, standings of random guilds: "
+        make_guilds(port, token, args.guilds, 100)
+        if args.database_url:
+            # What autovacuum does within a minute on a running database: a
+            # freshly made one would otherwise be timed on the statistics of
+            # its first guild alone.
+            subprocess.run(["psql", "-q", args.database_url, "-c", "ANALYZE"], check=True)
+        errors, p50, p99 = paced(port, token, args.guilds, args.rate, args.seconds)
+        print(f"spread, paced: {args.guilds} guilds of 100 raiders, standings of random guilds at {args.rate} pages/s: "
+              f"5xx={errors}, first byte p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        rate, errors, p50, p99 = spread(port, token, args.guilds, args.clients, args.seconds)
+        print(f"spread, flat out: {args.clients} clients at once over the same guilds: "
               f"{rate:,.0f} pages/s, 5xx={errors}, first byte p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     finally:
         server.terminate()
