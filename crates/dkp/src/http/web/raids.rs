@@ -16,7 +16,6 @@ use super::guild::guild_context;
 use super::visit::{Form, Visit};
 use super::{Outcome, finish, render, settle};
 use crate::model::Raid;
-use crate::service::idempotency::Request as Idempotency;
 use crate::service::raids::{AttendanceInput, AttendeeInput, KillInput, NewRaidInput};
 
 pub fn router() -> Router<AppState> {
@@ -134,10 +133,8 @@ async fn perform(state: &AppState, form: &Form, slug: &str, raid_id: &str, actio
             drop(state.service.add_kill(caller, slug, raid_id, input).await?);
         }
         "award" => {
-            let key = format!("web:{}", form.get("idempotency_key"));
-            let path = format!("/g/{slug}/raids/{raid_id}/award");
-            let idem = Idempotency::new(&key, "POST", &path, &Value::Null)?;
-            drop(state.service.award_raid(caller, slug, raid_id, Some(idem)).await?);
+            let idem = form.idempotency(&format!("/g/{slug}/raids/{raid_id}/award"))?;
+            drop(state.service.award_raid(caller, slug, raid_id, idem).await?);
         }
         _ => return Err(ApiError::NotFound),
     }
