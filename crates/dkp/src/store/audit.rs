@@ -3,7 +3,6 @@
 
 use dkp_core::Role;
 use serde::Serialize;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::sql::{JsonCell, Rows, Tx, Writes};
@@ -45,22 +44,9 @@ impl<'a> AuditWrite<'a> {
 
 /// Writes the audit row of a change, inside the change's transaction.
 pub async fn audit(tx: &mut Tx, row: AuditWrite<'_>) -> Result<(), StoreError> {
-    tx.sql(
-        "INSERT INTO audit_log (id, guild_id, actor_id, action, target_type, target_id, request_id, created_at, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(row.guild_id)
-    .bind(row.ctx.actor)
-    .bind(row.action)
-    .bind(row.target_type)
-    .bind(row.target_id)
-    .bind(row.ctx.request_id.clone())
-    .bind(row.ctx.now)
-    .bind(row.before.map(Json))
-    .bind(row.after.map(Json))
-    .execute()
-    .await?;
+    let mut writes = Writes::default();
+    add_audit_writes(&mut writes, vec![row]);
+    writes.run(tx).await?;
     Ok(())
 }
 

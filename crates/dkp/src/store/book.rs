@@ -172,11 +172,7 @@ impl Book {
     /// Adds the writes of every entry posted: the entries, their postings and
     /// the accounts' new balances.
     pub fn add_writes(self, writes: &mut Writes) {
-        let entries = self.entries.into_iter().map(|(guild_id, e)| {
-            let kind = e.kind.as_str().to_owned();
-            (e.id, guild_id, e.pool_id, kind, e.reason, e.created_at, e.created_by, e.reverses, e.raid_id)
-        });
-        writes.add(INSERT_ENTRIES, Rows::of(entries));
+        add_entry_writes(writes, self.entries);
         writes.add(INSERT_POSTINGS, Rows::of(self.lines.into_iter()));
         writes.add(UPDATE_BALANCES, Rows::of(self.balances.into_iter()));
     }
@@ -187,6 +183,23 @@ impl Book {
         self.add_writes(&mut writes);
         run_writes(tx, writes).await
     }
+}
+
+/// Adds the rows of `entries`, each with its guild.
+fn add_entry_writes(writes: &mut Writes, entries: Vec<(Uuid, Entry)>) {
+    let rows = entries.into_iter().map(|(guild_id, e)| {
+        let kind = e.kind.as_str().to_owned();
+        (e.id, guild_id, e.pool_id, kind, e.reason, e.created_at, e.created_by, e.reverses, e.raid_id)
+    });
+    writes.add(INSERT_ENTRIES, Rows::of(rows));
+}
+
+/// Writes an entry's row alone (its postings and balances written by the
+/// caller); a second reversal of one entry is refused here.
+pub(super) async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), StoreError> {
+    let mut writes = Writes::default();
+    add_entry_writes(&mut writes, vec![(guild_id, entry.clone())]);
+    run_writes(tx, writes).await
 }
 
 /// Runs the writes of a book (and what was added beside them): a second

@@ -21,7 +21,8 @@ use dkp_core::{AccountRef, EntryKind, Points};
 use uuid::Uuid;
 
 use super::audit::{AuditWrite, audit};
-use super::ledger::{credit_system, insert_entry, lock_wallets};
+use super::book::insert_entry;
+use super::ledger::{credit_system, lock_wallets};
 use super::pools::pool;
 use super::retry::retry;
 use super::sql::{Db, Row, Tx, value_rows};

@@ -15,7 +15,7 @@ use dkp_core::ledger::{self, Wallet};
 use dkp_core::{AccountRef, EntryKind, Points, Posting, SystemAccount};
 use uuid::Uuid;
 
-use super::audit::{AuditWrite, OnUnique, add_audit_writes, paginate};
+use super::audit::{AuditWrite, add_audit_writes, paginate};
 use super::book::{Book, run_writes};
 use super::events::add_event_writes;
 use super::idempotency::{remember, replay};
@@ -319,27 +319,6 @@ pub(super) async fn post(tx: &mut Tx, draft: Draft, ctx: &Ctx) -> Result<Entry, 
     let entry = book.post(draft, ctx)?;
     book.write(tx).await?;
     Ok(entry)
-}
-
-/// Writes an entry's row; a second reversal of one entry is refused here.
-pub(super) async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> Result<(), StoreError> {
-    tx.sql(
-        "INSERT INTO entries (id, guild_id, pool_id, kind, reason, created_at, created_by, reverses, raid_id) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(entry.id)
-    .bind(guild_id)
-    .bind(entry.pool_id)
-    .bind(entry.kind.as_str())
-    .bind(entry.reason.as_str())
-    .bind(entry.created_at)
-    .bind(entry.created_by)
-    .bind(entry.reverses)
-    .bind(entry.raid_id)
-    .execute()
-    .await
-    .on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed)?;
-    Ok(())
 }
 
 /// What a request writes: its postings, and for a reversal the entry it
