@@ -204,6 +204,29 @@ fn hand_to<T>(writer: &tokio::sync::mpsc::Sender<T>, item: T) -> Result<(), Erro
     }
 }
 
+/// Waits until a writer's queue has something (unless something waits in
+/// `waiting` already), then takes into `waiting` whatever else is queued, up
+/// to `max`. False once every sender is gone and nothing waits.
+async fn gather<T>(
+    queue: &mut tokio::sync::mpsc::Receiver<T>,
+    waiting: &mut std::collections::VecDeque<T>,
+    max: usize,
+) -> bool {
+    if waiting.is_empty() {
+        match queue.recv().await {
+            Some(first) => waiting.push_back(first),
+            None => return false,
+        }
+    }
+    while waiting.len() < max {
+        match queue.try_recv() {
+            Ok(next) => waiting.push_back(next),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
 /// What a request waiting on a writer that stopped answers.
 fn writer_stopped() -> Error {
     Error::internal(anyhow::anyhow!("a writer stopped"))

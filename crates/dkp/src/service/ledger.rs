@@ -194,10 +194,7 @@ impl Service {
         let claim = command.idempotency.clone();
         match self.queue_move(EntryJob { command, ctx: ctx.clone() }).await? {
             Ok(recorded) => Ok(recorded),
-            Err(error) => {
-                self.remember_refusal(claim.as_ref(), &error, &ctx).await?;
-                Err(error.into())
-            }
+            Err(error) => Err(self.refused(claim.as_ref(), error, &ctx).await),
         }
     }
 
@@ -224,14 +221,20 @@ impl Service {
     ) -> Result<Recorded<T>, Error> {
         let recorded = match written {
             Ok(recorded) => recorded,
-            Err(error) => {
-                self.remember_refusal(claim, &error, ctx).await?;
-                return Err(error.into());
-            }
+            Err(error) => return Err(self.refused(claim, error, ctx).await),
         };
         if let Recorded::Fresh(_, events) = &recorded {
             self.hub.publish(events);
         }
         Ok(recorded)
+    }
+
+    /// What a write the store refused answers: a refusal of the request's
+    /// own making is kept under its key first.
+    async fn refused(&self, claim: Option<&IdempotencyClaim>, error: StoreError, ctx: &Ctx) -> Error {
+        match self.remember_refusal(claim, &error, ctx).await {
+            Ok(()) => error.into(),
+            Err(failed) => failed,
+        }
     }
 }

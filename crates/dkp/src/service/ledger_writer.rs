@@ -41,19 +41,7 @@ impl LedgerWriter {
     /// Runs until every sender of the queue is gone.
     pub async fn run(self, mut queue: mpsc::Receiver<Queued>) {
         let mut waiting: VecDeque<Queued> = VecDeque::new();
-        loop {
-            if waiting.is_empty() {
-                match queue.recv().await {
-                    Some(first) => waiting.push_back(first),
-                    None => return,
-                }
-            }
-            while waiting.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => waiting.push_back(next),
-                    Err(_) => break,
-                }
-            }
+        while super::gather(&mut queue, &mut waiting, MAX_BATCH).await {
             let batch = next_batch(&mut waiting);
             self.apply(batch).await;
         }

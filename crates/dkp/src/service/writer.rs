@@ -7,7 +7,7 @@
 //! commit instead of paying one each and conflicting with one another. Only
 //! after the commit does it publish the events and answer each bid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,15 +59,9 @@ struct Part {
 impl Writer {
     /// Runs until every sender of the queue is gone.
     pub async fn run(self, mut queue: mpsc::Receiver<Queued>) {
-        while let Some(first) = queue.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            self.apply(batch).await;
+        let mut waiting = VecDeque::new();
+        while super::gather(&mut queue, &mut waiting, MAX_BATCH).await {
+            self.apply(waiting.drain(..).collect()).await;
         }
     }
 
