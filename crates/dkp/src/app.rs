@@ -78,10 +78,11 @@ impl Application {
             session_ttl_hours: config.session_ttl_hours,
             outbox: config.nats_url.is_some(),
         }));
+        let pages = http::web::Pages::new(&config.assets, wire.image_origin()).context("the web pages' templates")?;
         let state = AppState {
             service: service.clone(),
             wire,
-            pages: Arc::new(http::web::Pages::new(&config.assets).context("the web pages' templates")?),
+            pages: Arc::new(pages),
             metrics: crate::telemetry::metrics(),
             secure_cookies: config.secure_cookies,
             trust_forwarded_for: scale.trust_forwarded_for,

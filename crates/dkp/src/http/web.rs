@@ -45,17 +45,6 @@ pub fn router() -> Router<AppState> {
 /// What a page handler comes to: the page, a redirect, or an error shown as a page.
 type Outcome = Result<Response, ApiError>;
 
-/// The Content-Security-Policy of every page; it also names the image host
-/// and the static files' host when those are served from others.
-fn policy(state: &AppState) -> String {
-    let images = state.wire.image_origin().map(|o| format!(" {o}")).unwrap_or_default();
-    let assets = state.pages.asset_origin().map(|o| format!(" {o}")).unwrap_or_default();
-    format!(
-        "default-src 'none'; script-src 'self'{assets}; style-src 'self'{assets}; img-src 'self' data:{images}; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-}
-
 /// The current path with `?lang=` set to `lang`.
 fn with_lang(path: &str, lang: pages::Lang) -> String {
     let (route, query) = path.split_once('?').unwrap_or((path, ""));
@@ -89,8 +78,8 @@ fn render(state: &AppState, visit: &Visit, template: &str, status: StatusCode, m
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(policy) = HeaderValue::from_str(&policy(state)) {
-        headers.insert(HeaderName::from_static("content-security-policy"), policy);
+    if let Some(policy) = state.pages.policy() {
+        headers.insert(HeaderName::from_static("content-security-policy"), policy.clone());
     }
     headers.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
     headers.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("same-origin"));

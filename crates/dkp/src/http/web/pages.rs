@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use minijinja::{Environment, State, Value};
 
 use crate::blobs::PublicUrls;
@@ -80,8 +81,21 @@ const CATALOGUES: &[(Lang, &str)] = &[(Lang::En, include_str!("i18n/en.txt")), (
 pub struct Pages {
     env: Environment<'static>,
     catalogues: Arc<Catalogues>,
-    /// Where the static files are, when not on this service (a CDN).
-    asset_origin: Option<String>,
+    /// The Content-Security-Policy of every page (none if an origin
+    /// configured cannot stand in a header).
+    policy: Option<HeaderValue>,
+}
+
+/// The Content-Security-Policy of every page; it also names the static
+/// files' host and the image host when those are served from others.
+fn policy(assets: Option<&str>, images: Option<&str>) -> Option<HeaderValue> {
+    let (assets, images) =
+        (assets.map(|o| format!(" {o}")).unwrap_or_default(), images.map(|o| format!(" {o}")).unwrap_or_default());
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; script-src 'self'{assets}; style-src 'self'{assets}; img-src 'self' data:{images}; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .ok()
 }
 
 /// One catalogue: key to text.
@@ -109,7 +123,7 @@ fn translate(catalogues: &Catalogues, lang: &str, key: &str) -> &'static str {
 impl Pages {
     /// Parses every template; a template that does not parse is a fault of
     /// this build, found by the first test that starts the service.
-    pub fn new(assets: &PublicUrls) -> Result<Pages, minijinja::Error> {
+    pub fn new(assets: &PublicUrls, image_origin: Option<&str>) -> Result<Pages, minijinja::Error> {
         let mut env = Environment::new();
         env.add_global("assets", Value::from_serialize(super::assets::urls(assets)));
         for (name, source) in TEMPLATES {
@@ -123,12 +137,12 @@ impl Pages {
             translate(&words, &lang, key)
         });
         env.add_filter("when", when);
-        Ok(Pages { env, catalogues, asset_origin: assets.foreign_origin().map(str::to_owned) })
+        Ok(Pages { env, catalogues, policy: policy(assets.foreign_origin(), image_origin) })
     }
 
-    /// The origin of the static files when a CDN serves them, for the pages' policy.
-    pub fn asset_origin(&self) -> Option<&str> {
-        self.asset_origin.as_deref()
+    /// The Content-Security-Policy of every page.
+    pub fn policy(&self) -> Option<&HeaderValue> {
+        self.policy.as_ref()
     }
 
     /// The page `template` with `context`.
@@ -229,7 +243,7 @@ mod tests {
 
     #[test]
     fn every_template_parses() {
-        assert!(Pages::new(&PublicUrls::parse("/static").unwrap()).is_ok());
+        assert!(Pages::new(&PublicUrls::parse("/static").unwrap(), None).is_ok());
     }
 
     #[test]
