@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::idempotency::Request;
 use super::ledger_writer::{LedgerWriter, QUEUE, Queued};
 use super::{Caller, Error, Service, amount, field_id};
-use crate::model::{Entry, EntryCommand, EntryRequest, IdempotencyClaim, Page, PageRequest, Pool, Recorded, Standing};
+use crate::model::{
+    Entry, EntryCommand, EntryRequest, IdempotencyClaim, Membership, Page, PageRequest, Pool, Recorded, Standing,
+};
 use crate::store::{Ctx, EntryJob, NewPool, StoreError};
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +58,12 @@ pub struct ReversalInput {
     pub reason: String,
 }
 
+/// A standing as the member `access` is may see it: their own whole, another's
+/// without the holds of sealed bids.
+fn seen_by(access: &Membership, standing: Standing) -> Standing {
+    if standing.member_id == access.member_id { standing } else { standing.seen_by_others() }
+}
+
 /// The most members one award may name (a raid is far smaller; the bound keeps
 /// each statement within the databases' limits on bound values).
 const MAX_AWARDED: usize = 1000;
@@ -90,10 +98,21 @@ impl Service {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         let standings =
             self.store.standings(access.guild.id, super::id(pool_id)?, include_inactive, caller.reads).await?;
-        Ok(standings
-            .into_iter()
-            .map(|s| if s.member_id == access.member_id { s } else { s.seen_by_others() })
-            .collect())
+        Ok(standings.into_iter().map(|s| seen_by(&access, s)).collect())
+    }
+
+    /// One member's standing in the pool, as the caller may see it; `None`
+    /// for a member without an account there.
+    pub async fn standing(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        pool_id: &str,
+        member_id: Uuid,
+    ) -> Result<Option<Standing>, Error> {
+        let access = self.guild_access(caller, slug, Action::Read).await?;
+        let standing = self.store.standing(access.guild.id, super::id(pool_id)?, member_id, caller.reads).await?;
+        Ok(standing.map(|s| seen_by(&access, s)))
     }
 
     pub async fn entries(

@@ -13,6 +13,7 @@ use dkp_core::names::Username;
 use dkp_core::roster::member_name;
 use dkp_core::{Action, Role};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::{Caller, Error, Service};
 use crate::model::{Joining, Member, MemberChange};
@@ -70,6 +71,12 @@ impl Service {
     pub async fn members(&self, caller: &Caller, slug: &str, include_inactive: bool) -> Result<Vec<Member>, Error> {
         let access = self.guild_access(caller, slug, Action::Read).await?;
         Ok(self.store.members(access.guild.id, include_inactive, caller.reads).await?)
+    }
+
+    /// One member of the guild, on the roster or not; `None` for an id the guild does not have.
+    pub async fn member(&self, caller: &Caller, slug: &str, member_id: Uuid) -> Result<Option<Member>, Error> {
+        let access = self.guild_access(caller, slug, Action::Read).await?;
+        Ok(self.store.member(access.guild.id, member_id, caller.reads).await?)
     }
 
     /// Changes any of a member's role, account and place on the roster, at once.

@@ -30,6 +30,9 @@ macro_rules! member_sql {
     };
 }
 
+/// One member of a guild, by id: `$1` the guild, `$2` the member.
+const ONE_MEMBER: &str = member_sql!(" WHERE m.guild_id = $1 AND m.id = $2");
+
 /// What the roster's unique constraints refuse, each with its code.
 const CONFLICTS: &[(&str, &str, Code)] = &[
     ("members_guild_user_key", "members.guild_id, members.user_id", Code::AlreadyMember),
@@ -116,6 +119,10 @@ async fn members(db: &Db, guild_id: Uuid, include_inactive: bool) -> Result<Vec<
     db.sql(SQL).bind(guild_id).bind(include_inactive).fetch_all().await?.iter().map(member_of).collect()
 }
 
+async fn member(db: &Db, guild_id: Uuid, member_id: Uuid) -> Result<Option<Member>, StoreError> {
+    db.sql(ONE_MEMBER).bind(guild_id).bind(member_id).fetch_optional().await?.as_ref().map(member_of).transpose()
+}
+
 async fn add_member(
     tx: &mut Tx,
     guild_id: Uuid,
@@ -190,8 +197,7 @@ async fn change_member(
     change: &MemberChange,
     ctx: &Ctx,
 ) -> Result<Member, StoreError> {
-    const SQL: &str = member_sql!(" WHERE m.guild_id = $1 AND m.id = $2");
-    let row = tx.sql(SQL).bind(guild_id).bind(member_id).fetch_optional().await?.ok_or(StoreError::NotFound)?;
+    let row = tx.sql(ONE_MEMBER).bind(guild_id).bind(member_id).fetch_optional().await?.ok_or(StoreError::NotFound)?;
     let before = member_of(&row)?;
     if change.active.is_some_and(|active| active != before.active) && !change.actor_role.may_add_with(before.role) {
         return Err(StoreError::Forbidden);
@@ -257,6 +263,11 @@ impl Store {
     /// The guild's members by name: those on the roster, or everyone.
     pub async fn members(&self, guild_id: Uuid, include_inactive: bool, read: Read) -> Result<Vec<Member>, StoreError> {
         self.read(read, |db| members(db, guild_id, include_inactive)).await
+    }
+
+    /// One member of the guild, on the roster or not.
+    pub async fn member(&self, guild_id: Uuid, member_id: Uuid, read: Read) -> Result<Option<Member>, StoreError> {
+        self.read(read, |db| member(db, guild_id, member_id)).await
     }
 
     /// Adds a user, or a raider without an account, to the roster.

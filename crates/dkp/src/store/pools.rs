@@ -145,18 +145,40 @@ pub(super) async fn pool(db: &Db, guild_id: Uuid, pool_id: Uuid) -> Result<Pool,
 /// - `spent`: what settlements charged the member for loot.
 /// Transfers, decay and negative adjustments count in neither.
 macro_rules! lifetime_sql {
-    () => {
-        "SELECT p.account_id, \
-           SUM(CASE WHEN k.kind IN ('award', 'raid', 'raid_correction') \
-                      OR (k.kind IN ('adjustment', 'settlement') AND k.sign * p.amount > 0) \
-               THEN p.amount ELSE 0 END) AS earned, \
-           SUM(CASE WHEN k.kind = 'settlement' AND k.sign * p.amount < 0 THEN -p.amount ELSE 0 END) AS spent \
-         FROM postings p JOIN accounts pa ON pa.id = p.account_id \
-         JOIN (SELECT e.id, COALESCE(o.kind, e.kind) AS kind, CASE WHEN e.reverses IS NULL THEN 1 ELSE -1 END AS sign \
-                 FROM entries e LEFT JOIN entries o ON o.id = e.reverses \
-                WHERE e.guild_id = $1 AND e.pool_id = $2) k ON k.id = p.entry_id \
-         WHERE pa.guild_id = $1 AND pa.pool_id = $2 AND pa.member_id IS NOT NULL \
-         GROUP BY p.account_id"
+    ($accounts:literal) => {
+        concat!(
+            "SELECT p.account_id, \
+               SUM(CASE WHEN k.kind IN ('award', 'raid', 'raid_correction') \
+                          OR (k.kind IN ('adjustment', 'settlement') AND k.sign * p.amount > 0) \
+                   THEN p.amount ELSE 0 END) AS earned, \
+               SUM(CASE WHEN k.kind = 'settlement' AND k.sign * p.amount < 0 THEN -p.amount ELSE 0 END) AS spent \
+             FROM postings p JOIN accounts pa ON pa.id = p.account_id \
+             JOIN (SELECT e.id, COALESCE(o.kind, e.kind) AS kind, CASE WHEN e.reverses IS NULL THEN 1 ELSE -1 END AS sign \
+                     FROM entries e LEFT JOIN entries o ON o.id = e.reverses \
+                    WHERE e.guild_id = $1 AND e.pool_id = $2) k ON k.id = p.entry_id \
+             WHERE pa.guild_id = $1 AND pa.pool_id = $2 AND pa.member_id ",
+            $accounts,
+            " GROUP BY p.account_id"
+        )
+    };
+}
+
+/// Standings of the pool `$2` of the guild `$1`: of the member accounts
+/// `pa.member_id $accounts` (the lifetime sums read only those), then `$tail`.
+macro_rules! standings_sql {
+    ($accounts:literal, $tail:literal) => {
+        concat!(
+            "SELECT a.member_id, u.username, m.name, m.active, a.balance, ",
+            held_sql!(),
+            ", CAST(COALESCE((SELECT SUM(h.amount) FROM holds h JOIN lots l ON l.id = h.lot_id \
+               WHERE h.account_id = a.id AND l.mode <> 'open'), 0) AS BIGINT) AS sealed_held, \
+             CAST(COALESCE(t.earned, 0) AS BIGINT) AS earned, CAST(COALESCE(t.spent, 0) AS BIGINT) AS spent \
+             FROM accounts a JOIN members m ON m.id = a.member_id LEFT JOIN users u ON u.id = m.user_id \
+             LEFT JOIN (",
+            lifetime_sql!($accounts),
+            ") t ON t.account_id = a.id WHERE a.guild_id = $1 AND a.pool_id = $2 ",
+            $tail
+        )
     };
 }
 
@@ -167,25 +189,18 @@ async fn standings(
     include_inactive: bool,
 ) -> Result<Vec<Standing>, StoreError> {
     pool(db, guild_id, pool_id).await?;
-    let rows = db
-        .sql(concat!(
-            "SELECT a.member_id, u.username, m.name, m.active, a.balance, ",
-            held_sql!(),
-            ", CAST(COALESCE((SELECT SUM(h.amount) FROM holds h JOIN lots l ON l.id = h.lot_id \
-               WHERE h.account_id = a.id AND l.mode <> 'open'), 0) AS BIGINT) AS sealed_held, \
-             CAST(COALESCE(t.earned, 0) AS BIGINT) AS earned, CAST(COALESCE(t.spent, 0) AS BIGINT) AS spent \
-             FROM accounts a JOIN members m ON m.id = a.member_id LEFT JOIN users u ON u.id = m.user_id \
-             LEFT JOIN (",
-            lifetime_sql!(),
-            ") t ON t.account_id = a.id \
-             WHERE a.guild_id = $1 AND a.pool_id = $2 AND ($3 OR m.active) ORDER BY a.balance DESC, m.name_folded"
-        ))
-        .bind(guild_id)
-        .bind(pool_id)
-        .bind(include_inactive)
-        .fetch_all()
-        .await?;
+    const SQL: &str = standings_sql!("IS NOT NULL", "AND ($3 OR m.active) ORDER BY a.balance DESC, m.name_folded");
+    let rows = db.sql(SQL).bind(guild_id).bind(pool_id).bind(include_inactive).fetch_all().await?;
     rows.iter().map(standing_of).collect()
+}
+
+/// One member's standing in the pool, on the roster or not; `None` for a
+/// member without an account there.
+async fn standing(db: &Db, guild_id: Uuid, pool_id: Uuid, member_id: Uuid) -> Result<Option<Standing>, StoreError> {
+    pool(db, guild_id, pool_id).await?;
+    const SQL: &str = standings_sql!("= $3", "AND a.member_id = $3");
+    let row = db.sql(SQL).bind(guild_id).bind(pool_id).bind(member_id).fetch_optional().await?;
+    row.as_ref().map(standing_of).transpose()
 }
 
 fn standing_of(row: &Row) -> Result<Standing, StoreError> {
@@ -271,6 +286,17 @@ impl Store {
         read: Read,
     ) -> Result<Vec<Standing>, StoreError> {
         self.read(read, |db| standings(db, guild_id, pool_id, include_inactive)).await
+    }
+
+    /// One member's standing in the pool, on the roster or not.
+    pub async fn standing(
+        &self,
+        guild_id: Uuid,
+        pool_id: Uuid,
+        member_id: Uuid,
+        read: Read,
+    ) -> Result<Option<Standing>, StoreError> {
+        self.read(read, |db| standing(db, guild_id, pool_id, member_id)).await
     }
 
     /// Every member's balance in the pool, by member id (what a decay reads).

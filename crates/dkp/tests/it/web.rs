@@ -222,6 +222,7 @@ async fn the_room_bids_without_script_and_shows_the_refusal(app: TestApp) {
     let page = raider.get(&room).await;
     assert!(page.text.contains("id=\"high-amount\">20.00</span>"), "{}", page.text);
     assert!(page.text.contains("id=\"available\">30.00</span>"), "{}", page.text);
+    assert!(page.text.contains("id=\"high-leader\">bob</span>"), "the leader by name: {}", page.text);
     assert!(!page.text.contains(">Close now</button>"), "a raider does not run lots");
 }
 

@@ -129,15 +129,14 @@ async fn member(
 async fn member_page(state: &AppState, visit: &Visit, slug: &str, member_id: &str, query: &ListQuery) -> Outcome {
     let (_, mut context) = guild_context(state, visit, slug, "standings").await?;
     let caller = visit.caller()?;
-    let members = state.service.members(caller, slug, true).await?;
-    let member = members.iter().find(|m| m.id.to_string() == member_id).ok_or(ApiError::NotFound)?;
+    let id = crate::service::id(member_id).map_err(|_| ApiError::NotFound)?;
+    let member = state.service.member(caller, slug, id).await?.ok_or(ApiError::NotFound)?;
     context["member"] = json!(member);
     context["characters"] = json!(state.service.characters(caller, slug, Some(member_id)).await?);
     let pools = state.service.pools(caller, slug).await?;
     if let Some(pool) = chosen_pool(&pools, query) {
         let pool_id = pool.id.to_string();
-        let standings = state.service.standings(caller, slug, &pool_id, true).await?;
-        let standing = standings.into_iter().find(|s| s.member_id == member.id);
+        let standing = state.service.standing(caller, slug, &pool_id, member.id).await?;
         let page = crate::service::page(Some("500"), None)?;
         let entries = state.service.entries(caller, slug, &pool_id, Some(member_id), page).await?.items;
         let changes: Vec<Points> = entries

@@ -104,13 +104,16 @@ async fn room_facts(
     member_id: uuid::Uuid,
 ) -> Result<Value, ApiError> {
     let caller = visit.caller()?;
-    let members = state.service.members(caller, slug, true).await?;
-    let name = |id: Option<uuid::Uuid>| id.and_then(|id| members.iter().find(|m| m.id == id)).map(|m| m.name.clone());
-    let standings = state.service.standings(caller, slug, &lot.pool_id.to_string(), true).await?;
-    let mine = standings.iter().find(|s| s.member_id == member_id);
+    let name = async |id: Option<uuid::Uuid>| -> Result<Option<String>, ApiError> {
+        Ok(match id {
+            Some(id) => state.service.member(caller, slug, id).await?.map(|m| m.name),
+            None => None,
+        })
+    };
+    let mine = state.service.standing(caller, slug, &lot.pool_id.to_string(), member_id).await?;
     Ok(json!({
-        "leader": name(lot.leader_member_id.filter(|_| !lot.is_secret())),
-        "winner": name(lot.winner_member_id),
+        "leader": name(lot.leader_member_id.filter(|_| !lot.is_secret())).await?,
+        "winner": name(lot.winner_member_id).await?,
         "available": mine.map(|s| s.available.to_string()),
     }))
 }
