@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, WorkerArgs};
 use crate::http::wire::Wire;
 use crate::http::{self, AppState};
-use crate::hub::{Encoder, Hub, LocalHub, RedisHub};
+use crate::hub::{Bridge, Encoder, Hub, LocalHub};
 use crate::secret::Secret;
 use crate::service::jobs::Runner;
 use crate::service::{Parts, Service};
@@ -185,7 +185,7 @@ pub(crate) async fn connect(
 fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
     let encoder = encoder(wire);
     match shared {
-        Some(shared) => Arc::new(RedisHub::start(shared.clone(), encoder)),
+        Some(shared) => Arc::new(Bridge::over_redis(shared.clone(), encoder)),
         None => Arc::new(LocalHub::new(encoder)),
     }
 }

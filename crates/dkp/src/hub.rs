@@ -2,7 +2,7 @@
 //! here, each encoded once (by the encoder the transport hands in: the hub
 //! knows no wire format) into the exact text frame subscribers receive, and
 //! shared by reference among them. `LocalHub` fans out inside one process; a
-//! Redis hub carries the same frames between instances.
+//! `Bridge` carries the same frames between instances, over Redis.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,10 +13,10 @@ use tokio::sync::broadcast;
 use crate::model::Event;
 
 mod bridge;
-pub use bridge::RedisHub;
+pub use bridge::Bridge;
 
 /// The offset of a frame that carries no event but tells forwarders to read
-/// the log for anything they may have missed (after a lost link to Redis).
+/// the log for anything they may have missed (after a lost link between instances).
 pub const RESYNC: i64 = i64::MIN;
 
 /// One event, encoded once for every subscriber of its channel.
@@ -45,6 +45,11 @@ pub trait Hub: Send + Sync + 'static {
     /// Whether events from other instances reach this one now.
     fn healthy(&self) -> bool {
         true
+    }
+    /// The service that carries events between instances, as readiness
+    /// names it (`redis`); `None` when events stay in this process.
+    fn link(&self) -> Option<&'static str> {
+        None
     }
 }
 

@@ -1,62 +1,93 @@
-//! `RedisHub`: the fan-out between instances. Each instance delivers its own
-//! committed events to its own clients at once, and sends the same encoded
-//! frames over one Redis pub/sub channel; every other instance delivers what
-//! it hears there to its clients. No sticky sessions are needed: a client may
-//! be connected anywhere.
+//! `Bridge`: the fan-out between instances, over a link that every instance
+//! publishes to and listens on (Redis pub/sub, `redis.rs`). Each instance
+//! delivers its own committed events to its own clients at once, and sends
+//! the same encoded frames to every other instance over the link; each
+//! delivers what it hears there to its clients. No sticky sessions are
+//! needed: a client may be connected anywhere.
 //!
-//! Redis pub/sub keeps nothing, so a frame lost while Redis is away is not
-//! lost to the client: its forwarder fills any gap in offsets from the event
-//! log when the next frame comes, and when the listener gets its link back
-//! (it reconnects by itself, with backoff) every forwarder is told to read
-//! the log for what it missed, so even a channel's last event (a lot closed
-//! by another instance) arrives. A reconnecting client asks with `since`.
+//! The link keeps nothing, so a frame lost while the link is away is
+//! not lost to the client: its forwarder fills any gap in offsets from the
+//! event log when the next frame comes, and when the listener gets its link
+//! back every forwarder is told to read the log for what it missed, so even
+//! a channel's last event (a lot closed by another instance) arrives. A
+//! reconnecting client asks with `since`. What does not depend on the link
+//! lives here: the message format, the queue of frames to send and its
+//! batches, and the listener's rule of when to resync and whether it is
+//! healthy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{Encoder, Frame, Hub, LocalHub};
 use crate::model::Event;
-use crate::shared::{CALL_LIMIT, Shared};
+use crate::shared::CALL_LIMIT;
 
-/// The Redis pub/sub channel every instance publishes to and listens on.
-pub const REDIS_CHANNEL: &str = "dkp:events";
-/// Frames waiting to be sent to Redis; beyond this they are dropped (and
-/// recovered from the log by the clients that need them).
+/// What names a link: the part readiness names, and its counters.
+pub(super) struct Names {
+    link: &'static str,
+    published: &'static str,
+    received: &'static str,
+    dropped: &'static str,
+}
+
+/// The names of the link `$link`: readiness names it so, and its counters
+/// are `dkp_hub_<link>_published_total`, `_received_total` and `_dropped_total`.
+macro_rules! names {
+    ($link:literal) => {
+        Names {
+            link: $link,
+            published: concat!("dkp_hub_", $link, "_published_total"),
+            received: concat!("dkp_hub_", $link, "_received_total"),
+            dropped: concat!("dkp_hub_", $link, "_dropped_total"),
+        }
+    };
+}
+
+mod redis;
+
+/// Frames waiting to be sent to the other instances; beyond this they are
+/// dropped (and recovered from the log by the clients that need them).
 const OUTGOING: usize = 16 * 1024;
-/// Frames sent to Redis in one round trip at most.
+/// Frames sent in one round trip at most.
 const PUBLISH_BATCH: usize = 256;
 
-pub struct RedisHub {
+/// Delivers this instance's events here and sends them to the others.
+pub struct Bridge {
+    names: &'static Names,
     local: Arc<LocalHub>,
     outgoing: mpsc::Sender<Arc<Frame>>,
     listening: Arc<AtomicBool>,
 }
 
-impl RedisHub {
-    /// Starts the publisher and the listener of this instance.
-    pub fn start(shared: Shared, encoder: Encoder) -> RedisHub {
+impl Bridge {
+    /// The hub, and the sending and listening ends its link drives.
+    fn new(names: &'static Names, encoder: Encoder) -> (Bridge, Outgoing, Listener) {
         let local = Arc::new(LocalHub::new(encoder));
         let instance = uuid::Uuid::now_v7().simple().to_string();
         let (outgoing, queue) = mpsc::channel(OUTGOING);
         let listening = Arc::new(AtomicBool::new(false));
-        tokio::spawn(publish(shared.clone(), instance.clone(), queue));
-        tokio::spawn(listen(shared, instance, local.clone(), listening.clone()));
-        RedisHub { local, outgoing, listening }
+        let listener = Listener {
+            names,
+            instance: instance.clone(),
+            local: local.clone(),
+            listening: listening.clone(),
+            listened: false,
+        };
+        (Bridge { names, local, outgoing, listening }, Outgoing { names, instance, queue }, listener)
     }
 }
 
-impl Hub for RedisHub {
+impl Hub for Bridge {
     fn publish(&self, events: &[Event]) {
         for event in events {
             let frame = Arc::new(Frame::encode(event, self.local.encoder()));
             self.local.deliver(frame.clone());
             if self.outgoing.try_send(frame).is_err() {
-                metrics::counter!("dkp_hub_redis_dropped_total").increment(1);
+                metrics::counter!(self.names.dropped).increment(1);
             }
         }
     }
@@ -68,11 +99,15 @@ impl Hub for RedisHub {
     fn healthy(&self) -> bool {
         self.listening.load(Ordering::Relaxed)
     }
+
+    fn link(&self) -> Option<&'static str> {
+        Some(self.names.link)
+    }
 }
 
-/// One message on the Redis channel: the sending instance, the internal
-/// channel, the offset and the frame, separated by newlines (the first three
-/// never hold one; the frame is compact JSON, so it holds none either).
+/// One message on the link: the sending instance, the internal channel, the
+/// offset and the frame, separated by newlines (the first three never hold
+/// one; the frame is compact JSON, so it holds none either).
 fn wire(instance: &str, frame: &Frame) -> Vec<u8> {
     format!("{instance}\n{}\n{}\n{}", frame.channel, frame.offset, frame.text.as_str()).into_bytes()
 }
@@ -88,71 +123,79 @@ fn unwire(own: &str, payload: &[u8]) -> Option<Frame> {
     Some(Frame { channel: channel.to_owned(), offset: offset.parse().ok()?, text: Utf8Bytes::from(frame.to_owned()) })
 }
 
-/// Sends queued frames to Redis, a batch per round trip.
-async fn publish(shared: Shared, instance: String, mut queue: mpsc::Receiver<Arc<Frame>>) {
-    let mut connection = shared.connection();
-    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
-        let mut pipe = redis::pipe();
-        for frame in &batch {
-            pipe.cmd("PUBLISH").arg(REDIS_CHANNEL).arg(wire(&instance, frame)).ignore();
+/// How long to wait before the next attempt to reach a link that failed
+/// `failures` times in a row: from 0.1 s, doubling, at most 2 s.
+fn retry_delay(failures: usize) -> Duration {
+    (Duration::from_millis(100) * 2_u32.saturating_pow(failures.min(5) as u32)).min(Duration::from_secs(2))
+}
+
+/// The frames this instance sends to the others.
+struct Outgoing {
+    names: &'static Names,
+    instance: String,
+    queue: mpsc::Receiver<Arc<Frame>>,
+}
+
+impl Outgoing {
+    /// Sends queued frames with `send`, a batch of messages per call, until the hub is dropped.
+    async fn run(mut self, mut send: impl AsyncFnMut(Vec<Vec<u8>>) -> anyhow::Result<()>) {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        while self.queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            let count = batch.len() as u64;
+            let messages = batch.drain(..).map(|frame| wire(&self.instance, &frame)).collect();
+            match tokio::time::timeout(CALL_LIMIT * 4, send(messages)).await {
+                Ok(Ok(())) => metrics::counter!(self.names.published).increment(count),
+                _ => metrics::counter!(self.names.dropped).increment(count),
+            }
         }
-        match tokio::time::timeout(CALL_LIMIT * 4, pipe.query_async::<()>(&mut connection)).await {
-            Ok(Ok(())) => metrics::counter!("dkp_hub_redis_published_total").increment(batch.len() as u64),
-            _ => metrics::counter!("dkp_hub_redis_dropped_total").increment(batch.len() as u64),
-        }
-        batch.clear();
     }
 }
 
-/// Delivers what other instances publish, reconnecting whenever the link drops.
-async fn listen(shared: Shared, instance: String, local: Arc<LocalHub>, listening: Arc<AtomicBool>) {
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt = 0;
-    let mut listened_before = false;
-    loop {
-        match subscribe(shared.listener(attempt)).await {
-            Ok(mut pubsub) => {
-                listening.store(true, Ordering::Relaxed);
-                backoff = Duration::from_millis(100);
-                tracing::info!("listening for other instances' events on Redis");
-                if listened_before {
-                    local.resync();
-                }
-                listened_before = true;
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    if let Some(frame) = unwire(&instance, message.get_payload_bytes()) {
-                        metrics::counter!("dkp_hub_redis_received_total").increment(1);
-                        local.deliver(Arc::new(frame));
-                    }
-                }
-                listening.store(false, Ordering::Relaxed);
-                tracing::warn!("lost the Redis event channel; reconnecting");
-            }
-            Err(error) => {
-                listening.store(false, Ordering::Relaxed);
-                tracing::debug!(error = %error, "cannot listen on Redis yet");
-                attempt += 1;
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
+/// Delivers what the other instances send, and keeps the hub's health.
+struct Listener {
+    names: &'static Names,
+    instance: String,
+    local: Arc<LocalHub>,
+    listening: Arc<AtomicBool>,
+    /// Whether the link was ever up: coming back after that, frames may have been lost.
+    listened: bool,
 }
 
-async fn subscribe(client: &redis::Client) -> anyhow::Result<redis::aio::PubSub> {
-    let connect = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(REDIS_CHANNEL).await?;
-        Ok::<_, redis::RedisError>(pubsub)
-    };
-    Ok(tokio::time::timeout(Duration::from_secs(2), connect).await??)
+impl Listener {
+    /// The link is up and listening: after an outage, every forwarder reads the log.
+    fn up(&mut self) {
+        if self.listening.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tracing::info!(link = self.names.link, "listening for other instances' events");
+        if self.listened {
+            self.local.resync();
+        }
+        self.listened = true;
+    }
+
+    /// The link is away: what the others send is lost until it is back.
+    fn down(&mut self) {
+        if self.listening.swap(false, Ordering::Relaxed) {
+            tracing::warn!(link = self.names.link, "lost the link to the other instances; reconnecting");
+        }
+    }
+
+    /// Delivers one message, unless it is our own.
+    fn hear(&self, message: &[u8]) {
+        if let Some(frame) = unwire(&self.instance, message) {
+            metrics::counter!(self.names.received).increment(1);
+            self.local.deliver(Arc::new(frame));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::RESYNC;
+
+    static NAMES: Names = Names { link: "test", published: "p", received: "r", dropped: "d" };
 
     #[test]
     fn a_frame_crosses_the_wire_unchanged_and_our_own_is_skipped() {
@@ -161,5 +204,29 @@ mod tests {
         assert!(unwire("me", &payload).is_none());
         let heard = unwire("other", &payload).expect("a frame");
         assert_eq!((heard.channel.as_str(), heard.offset, heard.text.as_str()), ("lot:1", 7, frame.text.as_str()));
+    }
+
+    #[tokio::test]
+    async fn forwarders_resync_when_the_link_comes_back_and_only_then() {
+        let (bridge, _outgoing, mut listener) = Bridge::new(&NAMES, Arc::new(|_: &Event| Utf8Bytes::from("")));
+        let mut live = bridge.subscribe("lot:1");
+        assert!(!bridge.healthy(), "not listening before the link is up");
+
+        listener.up();
+        listener.up();
+        assert!(bridge.healthy());
+        assert!(live.try_recv().is_err(), "nothing can have been missed before the link was first up");
+
+        listener.down();
+        assert!(!bridge.healthy());
+        listener.up();
+        assert_eq!(live.try_recv().expect("a resync").offset, RESYNC);
+        assert!(live.try_recv().is_err(), "one resync per outage");
+    }
+
+    #[test]
+    fn attempts_back_off_from_a_tenth_of_a_second_to_two() {
+        let delays: Vec<u128> = (0..7).map(|n| retry_delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 2000, 2000]);
     }
 }

@@ -37,15 +37,20 @@ impl Service {
         }
         let mut ready = vec!["database"];
         if let Some(shared) = &self.shared {
-            // Without Redis this instance would miss the others' events.
             if let Err(error) = shared.ping().await {
                 tracing::warn!(error = %error, "readiness: Redis does not answer");
                 return Err("redis");
             }
-            if !self.hub.healthy() {
-                return Err("redis");
-            }
             ready.push("redis");
+        }
+        if let Some(link) = self.hub.link() {
+            // Without its link this instance would miss the others' events.
+            if !self.hub.healthy() {
+                return Err(link);
+            }
+            if !ready.contains(&link) {
+                ready.push(link);
+            }
         }
         if self.blobs.is_remote() {
             // A local folder fails with its own requests; a remote store may be away.
