@@ -67,9 +67,10 @@ impl Application {
             }
             None => None,
         };
+        let hub = hub(&shared, config.nats_url.as_ref(), &wire).await?;
         let service = Arc::new(Service::new(Parts {
             store: store.clone(),
-            hub: hub(&shared, &wire),
+            hub,
             clock,
             shared,
             bid_rate: scale.bid_rate,
@@ -180,14 +181,20 @@ pub(crate) async fn connect(
     Ok((store, shared))
 }
 
-/// The fan-out: over Redis between instances, or inside this process; each
-/// event encoded once, as the wire shows it.
-fn hub(shared: &Option<Shared>, wire: &Arc<Wire>) -> Arc<dyn Hub> {
+/// The fan-out: between instances over Redis when there is Redis, else over
+/// NATS when there is NATS, else inside this process; each event encoded
+/// once, as the wire shows it.
+pub(crate) async fn hub(
+    shared: &Option<Shared>,
+    nats_url: Option<&Secret>,
+    wire: &Arc<Wire>,
+) -> anyhow::Result<Arc<dyn Hub>> {
     let encoder = encoder(wire);
-    match shared {
-        Some(shared) => Arc::new(Bridge::over_redis(shared.clone(), encoder)),
-        None => Arc::new(LocalHub::new(encoder)),
-    }
+    Ok(match (shared, nats_url) {
+        (Some(shared), _) => Arc::new(Bridge::over_redis(shared.clone(), encoder)),
+        (None, Some(url)) => Arc::new(Bridge::over_nats(url.expose(), encoder).await.context("cannot reach NATS_URL")?),
+        (None, None) => Arc::new(LocalHub::new(encoder)),
+    })
 }
 
 /// Each event as the wire shows it (the WebSocket's frame, NATS's message).
@@ -198,10 +205,10 @@ fn encoder(wire: &Arc<Wire>) -> Encoder {
 
 /// A service that serves no client (the worker, `dkp import`): no sessions,
 /// no rate limits, no image store of its own. `outbox`: events go to NATS too.
-pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, wire: &Arc<Wire>, outbox: bool) -> Service {
+pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, hub: Arc<dyn Hub>, outbox: bool) -> Service {
     Service::new(Parts {
         store,
-        hub: hub(&shared, wire),
+        hub,
         clock: Arc::new(SystemClock),
         shared,
         bid_rate: 0,
@@ -224,7 +231,8 @@ pub async fn run_worker(args: WorkerArgs, stop: impl Future<Output = ()>) -> any
     let wire = Arc::new(Wire::new(PublicUrls::parse(&args.blob_public_url)?));
     // A worker only writes: it needs no read replica.
     let (store, shared) = connect(&location, None, args.redis_url.as_ref()).await?;
-    let service = Arc::new(headless_service(store.clone(), shared, &wire, args.nats_url.is_some()));
+    let hub = hub(&shared, args.nats_url.as_ref(), &wire).await?;
+    let service = Arc::new(headless_service(store.clone(), shared, hub, args.nats_url.is_some()));
     let runner = Runner::new("worker", args.job.lease());
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let relay = match &args.nats_url {

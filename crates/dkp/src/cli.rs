@@ -40,7 +40,9 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     progress.say(&format!("read {} bytes; opening the database", file.len()));
     let (store, shared) = crate::app::connect(&location, None, None).await?;
     let wire = Arc::new(Wire::new(PublicUrls::parse("/blobs")?));
-    let service = crate::app::headless_service(store, shared, &wire, args.nats_url.is_some());
+    // Nothing listens here: clients read the import's events from the log.
+    let hub = crate::app::hub(&shared, None, &wire).await?;
+    let service = crate::app::headless_service(store, shared, hub, args.nats_url.is_some());
     let options = dkp_import::Options { team: args.team, guild: None, table: args.table };
     let parsed = Arc::new(AtomicU64::new(0));
     let request =

@@ -147,7 +147,8 @@ pub struct ServeArgs {
     /// `postgres://…` of the audit database: a hash-chained, append-only copy of the audit log.
     #[arg(long, env = "AUDIT_DATABASE_URL", hide_env_values = true)]
     pub audit_database_url: Option<Secret>,
-    /// `nats://…`: every committed event also goes to NATS JetStream (stream `DKP_EVENTS`).
+    /// `nats://…`: every committed event also goes to NATS JetStream (stream `DKP_EVENTS`);
+    /// without `REDIS_URL`, NATS carries the fan-out between instances too.
     #[arg(long, env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<Secret>,
     /// What this process serves: `all`; `auction` (lots, bids and `lot:` channels only,
@@ -172,7 +173,8 @@ pub struct WorkerArgs {
     /// The base of image URLs in the events of the lots this worker closes (as `serve` has it).
     #[arg(long, env = "DKP_BLOB_PUBLIC_URL", default_value = "/blobs")]
     pub blob_public_url: String,
-    /// `nats://…`: publish the outbox's events to NATS JetStream, and queue this worker's own.
+    /// `nats://…`: publish the outbox's events to NATS JetStream, and queue this worker's own;
+    /// without `REDIS_URL`, send the events of the jobs to every instance over NATS.
     #[arg(long, env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<Secret>,
 }
@@ -291,7 +293,8 @@ pub struct Config {
     pub role: ServeRole,
     /// The audit database, fed from the main one while the service runs.
     pub audit_database: Option<Secret>,
-    /// NATS, where events are published from the outbox.
+    /// NATS, where events are published from the outbox, and which carries
+    /// the fan-out between instances when there is no Redis.
     pub nats_url: Option<Secret>,
 }
 

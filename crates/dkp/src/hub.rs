@@ -2,7 +2,7 @@
 //! here, each encoded once (by the encoder the transport hands in: the hub
 //! knows no wire format) into the exact text frame subscribers receive, and
 //! shared by reference among them. `LocalHub` fans out inside one process; a
-//! `Bridge` carries the same frames between instances, over Redis.
+//! `Bridge` carries the same frames between instances, over Redis or NATS.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +47,7 @@ pub trait Hub: Send + Sync + 'static {
         true
     }
     /// The service that carries events between instances, as readiness
-    /// names it (`redis`); `None` when events stay in this process.
+    /// names it (`redis`, `nats`); `None` when events stay in this process.
     fn link(&self) -> Option<&'static str> {
         None
     }

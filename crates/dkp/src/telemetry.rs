@@ -55,7 +55,7 @@ pub fn metrics() -> PrometheusHandle {
 }
 
 /// Counters, by name, whose events may not happen for a long while.
-const RARE_COUNTERS: [&str; 17] = [
+const RARE_COUNTERS: [&str; 20] = [
     "dkp_bids_accepted_total",
     "dkp_bids_rejected_total",
     "dkp_tx_retries_total",
@@ -66,6 +66,9 @@ const RARE_COUNTERS: [&str; 17] = [
     "dkp_hub_redis_published_total",
     "dkp_hub_redis_received_total",
     "dkp_hub_redis_dropped_total",
+    "dkp_hub_nats_published_total",
+    "dkp_hub_nats_received_total",
+    "dkp_hub_nats_dropped_total",
     "dkp_redis_failures_total",
     "dkp_redis_skipped_total",
     "dkp_rate_limited_total",

@@ -1,19 +1,18 @@
-//! `Bridge`: the fan-out between instances, over a link that every instance
-//! publishes to and listens on (Redis pub/sub, `redis.rs`). Each instance
+//! `Bridge`: the fan-out between instances, over Redis pub/sub or core NATS
+//! (`redis.rs`, `nats.rs`; which one, `app.rs` decides). Each instance
 //! delivers its own committed events to its own clients at once, and sends
 //! the same encoded frames to every other instance over the link; each
 //! delivers what it hears there to its clients. No sticky sessions are
 //! needed: a client may be connected anywhere.
 //!
-//! The link keeps nothing, so a frame lost while the link is away is
+//! Neither link keeps anything, so a frame lost while the link is away is
 //! not lost to the client: its forwarder fills any gap in offsets from the
 //! event log when the next frame comes, and when the listener gets its link
 //! back every forwarder is told to read the log for what it missed, so even
 //! a channel's last event (a lot closed by another instance) arrives. A
-//! reconnecting client asks with `since`. What does not depend on the link
-//! lives here: the message format, the queue of frames to send and its
-//! batches, and the listener's rule of when to resync and whether it is
-//! healthy.
+//! reconnecting client asks with `since`. What the two links share lives
+//! here: the message format, the queue of frames to send and its batches,
+//! and the listener's rule of when to resync and whether it is healthy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +25,7 @@ use super::{Encoder, Frame, Hub, LocalHub};
 use crate::model::Event;
 use crate::shared::CALL_LIMIT;
 
-/// What names a link: the part readiness names, and its counters.
+/// What tells one link from the other: the part readiness names, and its counters.
 pub(super) struct Names {
     link: &'static str,
     published: &'static str,
@@ -47,6 +46,7 @@ macro_rules! names {
     };
 }
 
+mod nats;
 mod redis;
 
 /// Frames waiting to be sent to the other instances; beyond this they are

@@ -10,7 +10,8 @@ const CHECK_LIMIT: Duration = Duration::from_secs(2);
 
 impl Service {
     /// The backing services that answered, in the order checked, or the
-    /// first that did not: `database`, then `redis`, `blobs` and
+    /// first that did not: `database`, then `redis`, `nats` (the link
+    /// between instances, when NATS carries it), `blobs` and
     /// `database_read` where configured. Each answer sets
     /// `dkp_backend_up{backend}` (1 or 0; the parts after a failing one keep
     /// their last value).

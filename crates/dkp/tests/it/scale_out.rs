@@ -1,19 +1,84 @@
-//! Several instances on one PostgreSQL database sharing a real Redis: events
-//! cross instances, the lot state is shared, rate limits (bids, connects,
-//! failed logins) hold across them, and a Redis outage costs readiness,
-//! never correctness.
+//! Several instances on one PostgreSQL database linked by a real Redis or a
+//! real NATS (Redis, when both are set): events cross instances over either,
+//! and an outage of either costs readiness, never correctness, and is
+//! recovered without a restart. Through Redis the lot state is shared too,
+//! and rate limits (bids, connects, failed logins) hold across instances.
 
 use std::time::Duration;
 
+use dkp::config::{Config, Secret};
 use serde_json::{Value, json};
 
-use crate::services::{RedisCluster, RedisServer};
+use crate::services::{NatsServer, RedisCluster, RedisServer};
 use crate::support::{Feed, Guild, Kind, TestApp, User, spawn_app_with};
 
-/// Two instances sharing the Redis at `url`, with the rate limits given.
-async fn pair(url: String, bid_rate: u32, ws_connect_rate: u32) -> (TestApp, TestApp) {
-    let adjust = |config: &mut dkp::config::Config| {
-        config.scale.redis_url = Some(dkp::config::Secret::new(url.clone()));
+/// What carries events between a test's instances, on a server of the test's own.
+enum Link {
+    /// `REDIS_URL`, which shares lot states and rate limits too.
+    Redis(RedisServer),
+    /// `NATS_URL` without `REDIS_URL`.
+    Nats(NatsServer),
+}
+
+impl Link {
+    /// The part readiness names for it.
+    fn name(&self) -> &'static str {
+        match self {
+            Link::Redis(_) => "redis",
+            Link::Nats(_) => "nats",
+        }
+    }
+
+    fn configure(&self, config: &mut Config) {
+        match self {
+            Link::Redis(redis) => config.scale.redis_url = Some(Secret::new(redis.url())),
+            Link::Nats(nats) => config.nats_url = Some(Secret::new(nats.url())),
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            Link::Redis(redis) => redis.kill(),
+            Link::Nats(nats) => nats.kill(),
+        }
+    }
+
+    async fn restart(&mut self) {
+        match self {
+            Link::Redis(redis) => redis.restart().await,
+            Link::Nats(nats) => nats.restart().await,
+        }
+    }
+}
+
+/// Declares a scenario `async fn NAME(link: Link)` as two tests, one per link.
+macro_rules! both_links {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::services::{NatsServer, RedisServer};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$name(super::Link::Redis(RedisServer::start().await)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn nats() {
+                super::$name(super::Link::Nats(NatsServer::start().await)).await;
+            }
+        }
+    )*};
+}
+
+both_links!(
+    a_client_on_one_instance_sees_bids_placed_through_another,
+    an_outage_of_the_link_costs_readiness_not_bids_and_is_recovered_without_a_restart,
+);
+
+/// Two instances configured by `link`, with the rate limits given.
+async fn pair(link: impl Fn(&mut Config), bid_rate: u32, ws_connect_rate: u32) -> (TestApp, TestApp) {
+    let adjust = |config: &mut Config| {
+        link(config);
         config.scale.bid_rate = bid_rate;
         config.scale.ws_connect_rate = ws_connect_rate;
     };
@@ -57,18 +122,44 @@ async fn wait_ready(app: &TestApp, status: u16) -> Value {
     panic!("readiness never became {status}");
 }
 
+async fn a_client_on_one_instance_sees_bids_placed_through_another(link: Link) {
+    let (a, b) = pair(|config| link.configure(config), 0, 0).await;
+    let lot = a_bid_crosses_instances(&a, &b, link.name()).await;
+    if let Link::Redis(_) = link {
+        lot_state_is_shared(&a, lot).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_on_one_instance_sees_bids_placed_through_another() {
-    let redis = RedisServer::start().await;
-    events_and_lot_states_cross_instances(redis.url()).await;
+async fn with_redis_and_nats_both_set_redis_carries_the_fan_out() {
+    let redis = Link::Redis(RedisServer::start().await);
+    let mut nats = Link::Nats(NatsServer::start().await);
+    let (a, b) = pair(
+        |config| {
+            redis.configure(config);
+            nats.configure(config);
+        },
+        0,
+        0,
+    )
+    .await;
+
+    // NATS away (it only has the outbox's events to take): events still cross.
+    nats.kill();
+    a_bid_crosses_instances(&a, &b, "redis").await;
+
+    assert_eq!(ready(&a).await.1["checks"].get("nats"), None, "readiness does not wait on NATS");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_a_redis_cluster() {
     let cluster = RedisCluster::start().await;
-    events_and_lot_states_cross_instances(cluster.url()).await;
+    let redis = |config: &mut Config| config.scale.redis_url = Some(Secret::new(cluster.url()));
+    let (a, b) = pair(redis, 0, 0).await;
+    let lot = a_bid_crosses_instances(&a, &b, "redis").await;
+    lot_state_is_shared(&a, lot).await;
     // The limits' counters live on the cluster's shards too.
-    let (a, b) = pair(cluster.url(), 2, 0).await;
+    let (a, b) = pair(redis, 2, 0).await;
     let (guild, ana, id) = lot_with_bidder(&a, "stags").await;
     let mut limited = 0;
     for n in 0..8 {
@@ -78,28 +169,33 @@ async fn instances_share_a_redis_cluster() {
     assert!(limited >= 4, "only {limited} of 8 bids limited at 2 per second");
 }
 
-/// A bid placed through one instance reaches a client of the other, and
-/// the lot state it committed is shared.
-async fn events_and_lot_states_cross_instances(url: String) {
-    let (a, b) = pair(url, 0, 0).await;
-    let (guild, ana, id) = lot_with_bidder(&a, "wolves").await;
+/// A bid placed through B reaches a client of A live, and A refuses a bid
+/// below it; the lot's id.
+async fn a_bid_crosses_instances(a: &TestApp, b: &TestApp, link: &str) -> uuid::Uuid {
+    let (guild, ana, id) = lot_with_bidder(a, "wolves").await;
     let id = id.as_str();
     let address = a.serve().await;
     let mut feed = Feed::connect(address, &ana.token).await;
     assert_eq!(feed.subscribe(&format!("lot:{id}"), None).await["type"], "subscribed");
-    assert_eq!(wait_ready(&a, 200).await["checks"]["redis"], "ok");
+    assert_eq!(wait_ready(a, 200).await["checks"][link], "ok");
 
     b.bid(&guild, id, &ana.token, json!(25)).await.expect(201);
 
     let event = next_event(&mut feed).await;
     assert_eq!((event["event"].as_str(), event["data"]["amount"].as_str()), (Some("bid_placed"), Some("25.00")));
-    // The lot state B committed is shared, newer than anything A has seen.
-    // (B writes it to Redis just after its commit: wait a moment for it. The
-    // state the lot's opening shared, with no bid yet, may be read first.)
-    let lot_id = uuid::Uuid::parse_str(id).unwrap();
+    // A refuses it (from the lot state Redis shares, or from the database).
+    a.bid(&guild, id, &ana.token, json!(20)).await.expect_error(422, "bid_too_low");
+    uuid::Uuid::parse_str(id).unwrap()
+}
+
+/// The lot state B committed is shared through Redis, newer than anything A
+/// has seen.
+async fn lot_state_is_shared(a: &TestApp, lot: uuid::Uuid) {
+    // B writes it to Redis just after its commit: wait a moment for it. The
+    // state the lot's opening shared, with no bid yet, may be read first.
     let mut standing = None;
     for _ in 0..40 {
-        standing = a.service.shared_lot_standing(lot_id, 0).await;
+        standing = a.service.shared_lot_standing(lot, 0).await;
         if standing.as_ref().is_some_and(|s| s.high_bid.is_some()) {
             break;
         }
@@ -107,14 +203,12 @@ async fn events_and_lot_states_cross_instances(url: String) {
     }
     let standing = standing.expect("the shared lot state");
     assert_eq!(standing.high_bid.map(|p| p.hundredths()), Some(2500));
-    // A refuses a hopeless bid from that shared state, as the database would.
-    a.bid(&guild, id, &ana.token, json!(20)).await.expect_error(422, "bid_too_low");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_outage_costs_readiness_not_bids_and_is_recovered_without_a_restart() {
-    let mut redis = RedisServer::start().await;
-    let (a, b) = pair(redis.url(), 0, 0).await;
+async fn an_outage_of_the_link_costs_readiness_not_bids_and_is_recovered_without_a_restart(mut link: Link) {
+    let (a, b) = pair(|config| link.configure(config), 0, 0).await;
+    // An instance with no link: what it publishes reaches no other instance live.
+    let alone = a.second_instance().await;
     let (guild, ana, id) = lot_with_bidder(&a, "ravens").await;
     let id = id.as_str();
     let address = a.serve().await;
@@ -124,27 +218,25 @@ async fn a_redis_outage_costs_readiness_not_bids_and_is_recovered_without_a_rest
     b.bid(&guild, id, &ana.token, json!(10)).await.expect(201);
     let first = next_event(&mut feed).await["offset"].as_i64().unwrap();
 
-    redis.kill();
-    assert_eq!(wait_ready(&a, 503).await["failing"], "redis");
+    link.kill();
+    assert_eq!(wait_ready(&a, 503).await["failing"], link.name());
     // The database is the truth: bids go on, on both instances.
     b.bid(&guild, id, &ana.token, json!(11)).await.expect(201);
     a.bid(&guild, id, &ana.token, json!(12)).await.expect(201);
     let seen = a.get(&format!("/api/v1/guilds/{}/lots/{id}", guild.slug)).token(&ana.token).send().await;
     assert_eq!(seen.expect(200).json["lot"]["high_bid"], "12.00");
 
-    // The lot closes through B while Redis is away: no live frame will
-    // follow that last event on this channel.
+    // The lot closes through the instance with no link: no live frame will
+    // bring that last event of the channel, over the link or not.
     let close = format!("/api/v1/guilds/{}/lots/{id}/close", guild.slug);
-    b.post(&close).token(&guild.owner.token).send().await.expect(200);
-    // Long enough for B's attempt to publish it to have failed for good.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    alone.post(&close).token(&guild.owner.token).send().await.expect(200);
 
-    redis.restart().await;
+    link.restart().await;
     wait_ready(&a, 200).await;
     wait_ready(&b, 200).await;
     // A's client gets every event once, in order: what the outage kept from
     // it is read from the log, on the gap the next live frame showed and
-    // when A's link to Redis came back.
+    // when A's link came back.
     let mut seen = Vec::new();
     loop {
         let event = next_event(&mut feed).await;
@@ -161,8 +253,8 @@ async fn a_redis_outage_costs_readiness_not_bids_and_is_recovered_without_a_rest
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_hold_across_instances() {
-    let redis = RedisServer::start().await;
-    let (a, b) = pair(redis.url(), 3, 2).await;
+    let redis = Link::Redis(RedisServer::start().await);
+    let (a, b) = pair(|config| redis.configure(config), 3, 2).await;
     let (guild, ana, id) = lot_with_bidder(&a, "bears").await;
     let id = id.as_str();
 

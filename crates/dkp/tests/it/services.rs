@@ -1,6 +1,9 @@
 //! Real outside services a test starts for itself, on free ports, and stops
-//! when dropped: a Redis server it may kill and bring back, a Redis Cluster.
+//! when dropped: a Redis server or a NATS server it may kill and bring back,
+//! a Redis Cluster.
 
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,21 +30,68 @@ pub async fn wait_for_port(port: u16, what: &str) {
     }
 }
 
-/// A `redis-server` of this test's own, keeping nothing on disk.
-pub struct RedisServer {
-    pub port: u16,
-    child: Option<Child>,
+/// One kind of server a test runs for itself.
+pub trait Program {
+    /// The program, as `PATH` finds it.
+    const NAME: &'static str;
+    /// The scheme of its URLs.
+    const SCHEME: &'static str;
+    /// Runs it on 127.0.0.1:`port`, keeping what it keeps in `dir`.
+    fn command(port: u16, dir: &Path) -> Command;
 }
 
-impl RedisServer {
-    pub async fn start() -> RedisServer {
-        let mut server = RedisServer { port: free_port(), child: None };
+/// A `redis-server`, keeping nothing on disk.
+pub struct Redis;
+
+impl Program for Redis {
+    const NAME: &'static str = "redis-server";
+    const SCHEME: &'static str = "redis";
+
+    fn command(port: u16, _: &Path) -> Command {
+        let mut command = Command::new(Self::NAME);
+        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command
+    }
+}
+
+/// A `nats-server` with JetStream (the outbox's relay needs it).
+pub struct Nats;
+
+impl Program for Nats {
+    const NAME: &'static str = "nats-server";
+    const SCHEME: &'static str = "nats";
+
+    fn command(port: u16, dir: &Path) -> Command {
+        // Debian installs it in /usr/sbin, which a user's PATH may lack.
+        let debian = Path::new("/usr/sbin").join(Self::NAME);
+        let mut command = Command::new(if debian.exists() { debian.as_path() } else { Path::new(Self::NAME) });
+        command.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]).arg(dir);
+        command
+    }
+}
+
+pub type RedisServer = Server<Redis>;
+pub type NatsServer = Server<Nats>;
+
+/// A server of this test's own on a free port, which the test may kill and
+/// start again; what it keeps on disk outlives a restart, not the test.
+pub struct Server<P: Program> {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    program: PhantomData<P>,
+}
+
+impl<P: Program> Server<P> {
+    pub async fn start() -> Server<P> {
+        let mut server =
+            Server { port: free_port(), dir: crate::support::temp_dir(), child: None, program: PhantomData };
         server.restart().await;
         server
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", P::SCHEME, self.port)
     }
 
     /// Kills the server at once, as a crash would.
@@ -55,20 +105,20 @@ impl RedisServer {
     /// Starts it (again) on the same port.
     pub async fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let child = P::command(self.port, &self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed for the tests");
+            .unwrap_or_else(|e| panic!("{} must be installed for the tests: {e}", P::NAME));
         self.child = Some(child);
-        wait_for_port(self.port, "redis-server").await;
+        wait_for_port(self.port, P::NAME).await;
     }
 }
 
-impl Drop for RedisServer {
+impl<P: Program> Drop for Server<P> {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -76,7 +126,7 @@ impl Drop for RedisServer {
 pub struct RedisCluster {
     ports: Vec<u16>,
     nodes: Vec<Child>,
-    dir: std::path::PathBuf,
+    dir: PathBuf,
 }
 
 impl RedisCluster {
