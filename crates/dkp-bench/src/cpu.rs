@@ -73,6 +73,15 @@ impl CpuMeter {
         CpuMeter { groups, before, machine: machine_ticks(), at: Instant::now() }
     }
 
+    /// CPU seconds used since `start` by the groups whose names begin with `prefix`.
+    pub fn seconds_of(&self, prefix: &str) -> f64 {
+        let used: u64 = (self.groups.iter().zip(&self.before))
+            .filter(|((name, _), _)| name.starts_with(prefix))
+            .map(|((_, pids), before)| pids.iter().map(|p| process_ticks(*p)).sum::<u64>().saturating_sub(*before))
+            .sum();
+        used as f64 / TICKS_PER_SECOND
+    }
+
     /// Cores each group used on average since `start`, and the rest of the machine.
     pub fn report(&self) -> String {
         let seconds = self.at.elapsed().as_secs_f64().max(0.001);

@@ -239,6 +239,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     let path = format!("/api/v1/guilds/{}/lots/{}/bids", stage.slug, stage.lot_id);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / bench.rate as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let before = deployment.metrics().await?;
     let cpu = deployment.cpu_meter();
     let began = Instant::now();
     let mut placed = 0u64;
@@ -266,6 +267,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         accepted += task.await.unwrap_or(0);
     }
     let elapsed = began.elapsed().as_secs_f64();
+    let server_cpu = cpu.seconds_of("dkp");
     let cpu = cpu.report();
     // Frames still on their way: wait until every one is in, or none has come for 2 s.
     let expected = accepted * bench.subscribers as u64;
@@ -283,6 +285,7 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         listener.abort();
     }
     let metrics = deployment.metrics().await?;
+    let change = Change { before, after: metrics.clone() };
     let mut latencies = samples.lock().map(|s| s.clone()).unwrap_or_default();
     latencies.sort_by(f64::total_cmp);
     println!(
@@ -310,6 +313,15 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         quantile(&latencies, 0.5),
         quantile(&latencies, 0.99),
         quantile(&latencies, 1.0)
+    );
+    // The server's own share: from a frame's publish to the flush that wrote it.
+    let waited = |q: f64| change.bucket_quantile("dkp_ws_frame_wait_seconds", q).map_or(f64::NAN, |s| s * 1000.0);
+    println!(
+        "  in the server, publish to write ms (bucket bound, 1 flush in 16): p50<={:.1} p99<={:.1}; \
+         server CPU per delivered message {:.2} us",
+        waited(0.5),
+        waited(0.99),
+        server_cpu / (total.max(1) as f64) * 1e6,
     );
     println!("  {cpu}");
     Ok(())

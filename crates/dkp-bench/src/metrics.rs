@@ -46,6 +46,27 @@ impl Change {
     pub fn labelled(&self, name: &str, label: &str) -> f64 {
         labelled_total(&self.after, name, label) - labelled_total(&self.before, name, label)
     }
+
+    /// The bound of the first bucket of a histogram that holds the share `q`
+    /// of what it recorded over the run (the quantile to a bucket's width);
+    /// `None` when it recorded nothing.
+    pub fn bucket_quantile(&self, histogram: &str, q: f64) -> Option<f64> {
+        let name = format!("{histogram}_bucket");
+        let mut bounds: Vec<(f64, &str)> = samples(&self.after)
+            .filter(|(n, _, _)| *n == name)
+            .filter_map(|(_, labels, _)| {
+                let bound = labels.split(',').find_map(|l| l.strip_prefix("le=\""))?.trim_end_matches('"');
+                Some((if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? }, labels))
+            })
+            .collect();
+        bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let grown = |labels: &str| self.labelled(&name, labels);
+        let all = grown(bounds.last()?.1);
+        if all <= 0.0 {
+            return None;
+        }
+        bounds.iter().find(|(_, labels)| grown(labels) >= q * all).map(|(bound, _)| *bound)
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +91,17 @@ mod tests {
     fn a_labelled_total_keeps_the_label_sets_holding_the_label() {
         assert_eq!(labelled_total(TEXT, "dkp_tx_retries_total", "op=\"bid\""), 3.0);
         assert_eq!(labelled_total(TEXT, "dkp_tx_retries_total", "op=\"bi\""), 0.0);
+    }
+
+    #[test]
+    fn a_quantile_is_the_first_bucket_holding_its_share_of_what_the_run_added() {
+        let before = "w_bucket{le=\"0.01\"} 10\nw_bucket{le=\"0.02\"} 10\nw_bucket{le=\"+Inf\"} 10\n";
+        let after = "w_bucket{le=\"0.01\"} 60\nw_bucket{le=\"0.02\"} 109\nw_bucket{le=\"+Inf\"} 110\n";
+        let change = Change { before: before.into(), after: after.into() };
+        assert_eq!(change.bucket_quantile("w", 0.5), Some(0.01));
+        assert_eq!(change.bucket_quantile("w", 0.99), Some(0.02));
+        assert_eq!(change.bucket_quantile("w", 1.0), Some(f64::INFINITY));
+        assert_eq!(change.bucket_quantile("x", 0.5), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
@@ -26,6 +27,9 @@ pub struct Frame {
     pub offset: i64,
     /// The WebSocket text frame; clones share one buffer.
     pub text: Utf8Bytes,
+    /// When this process had it to send: published after its commit, or
+    /// heard from another instance (how long it waits here is a metric).
+    pub born: Instant,
 }
 
 /// Encodes an event into the text frame its subscribers receive.
@@ -33,7 +37,11 @@ pub type Encoder = Arc<dyn Fn(&Event) -> Utf8Bytes + Send + Sync>;
 
 impl Frame {
     pub fn encode(event: &Event, encoder: &Encoder) -> Frame {
-        Frame { channel: event.channel.clone(), offset: event.offset, text: encoder(event) }
+        Frame::new(event.channel.clone(), event.offset, encoder(event))
+    }
+
+    pub fn new(channel: String, offset: i64, text: Utf8Bytes) -> Frame {
+        Frame { channel, offset, text, born: Instant::now() }
     }
 }
 
@@ -93,8 +101,7 @@ impl LocalHub {
     pub fn resync(&self) {
         let channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         for (channel, sender) in channels.iter() {
-            let _ =
-                sender.send(Arc::new(Frame { channel: channel.clone(), offset: RESYNC, text: Utf8Bytes::from("") }));
+            let _ = sender.send(Arc::new(Frame::new(channel.clone(), RESYNC, Utf8Bytes::from(""))));
         }
     }
 }

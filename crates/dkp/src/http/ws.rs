@@ -60,6 +60,28 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 const MAX_SUBSCRIPTIONS: usize = 64;
 /// Events replayed per read of the log.
 const REPLAY_PAGE: u32 = 500;
+/// One flush of a connection in this many records how long its oldest live
+/// frame waited in this process (`dkp_ws_frame_wait_seconds`).
+const WAIT_SAMPLE: u32 = 16;
+
+/// A frame queued for a client, and when a live one was published here
+/// (replies and replays from the log carry none).
+struct Outgoing {
+    text: Utf8Bytes,
+    born: Option<std::time::Instant>,
+}
+
+impl Outgoing {
+    fn live(frame: &crate::hub::Frame) -> Outgoing {
+        Outgoing { text: frame.text.clone(), born: Some(frame.born) }
+    }
+}
+
+impl From<Utf8Bytes> for Outgoing {
+    fn from(text: Utf8Bytes) -> Outgoing {
+        Outgoing { text, born: None }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/ws", get(upgrade))
@@ -149,8 +171,8 @@ struct Connection {
     lots_only: bool,
     wire: Arc<Wire>,
     user: User,
-    outbox: mpsc::Sender<Utf8Bytes>,
-    outbox_rx: Option<mpsc::Receiver<Utf8Bytes>>,
+    outbox: mpsc::Sender<Outgoing>,
+    outbox_rx: Option<mpsc::Receiver<Outgoing>>,
     /// Raised by a forwarder whose client fell behind.
     slow: Arc<Notify>,
     subscriptions: HashMap<String, Subscription>,
@@ -192,6 +214,7 @@ impl Connection {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
         let slow = self.slow.clone();
+        let mut flushes = 0u32;
         let ending = loop {
             tokio::select! {
                 incoming = socket.recv() => {
@@ -213,7 +236,13 @@ impl Connection {
                 }
                 Some(frame) = outbox.recv() => {
                     match tokio::time::timeout(SEND_LIMIT, send_queued(&mut socket, frame, &mut outbox)).await {
-                        Ok(Ok(sent)) => metrics::counter!("dkp_ws_messages_sent_total").increment(sent),
+                        Ok(Ok((sent, oldest))) => {
+                            crate::telemetry::ws_sent(sent);
+                            flushes = flushes.wrapping_add(1);
+                            if let Some(born) = oldest.filter(|_| flushes % WAIT_SAMPLE == 0) {
+                                crate::telemetry::ws_frame_waited(born.elapsed());
+                            }
+                        }
                         Ok(Err(_)) => break Ending::Dropped,
                         Err(_) => {
                             // The socket accepts nothing more: a consumer too slow to keep up.
@@ -247,7 +276,7 @@ impl Connection {
     /// Queues a reply behind what is already queued; a client whose queue is
     /// full is too slow, and is cut off like any other slow consumer.
     fn queue(&self, reply: Utf8Bytes) {
-        if self.outbox.try_send(reply).is_err() {
+        if self.outbox.try_send(reply.into()).is_err() {
             self.slow.notify_one();
         }
     }
@@ -317,19 +346,22 @@ impl Connection {
 }
 
 /// Writes `first` and whatever else is already queued (up to a batch), then
-/// flushes once: one write to the socket for a burst of frames.
+/// flushes once: one write to the socket for a burst of frames. How many
+/// went, and when the oldest live one among them was published.
 async fn send_queued(
     socket: &mut WebSocket,
-    first: Utf8Bytes,
-    outbox: &mut mpsc::Receiver<Utf8Bytes>,
-) -> Result<u64, axum::Error> {
-    socket.feed(Message::Text(first)).await?;
+    first: Outgoing,
+    outbox: &mut mpsc::Receiver<Outgoing>,
+) -> Result<(u64, Option<std::time::Instant>), axum::Error> {
+    let mut oldest = first.born;
+    socket.feed(Message::Text(first.text)).await?;
     let mut sent = 1;
     while sent < 64 {
         let Ok(next) = outbox.try_recv() else { break };
-        socket.feed(Message::Text(next)).await?;
+        oldest = oldest.or(next.born);
+        socket.feed(Message::Text(next.text)).await?;
         sent += 1;
     }
     socket.flush().await?;
-    Ok(sent)
+    Ok((sent, oldest))
 }

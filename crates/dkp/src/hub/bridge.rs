@@ -120,7 +120,7 @@ fn unwire(own: &str, payload: &[u8]) -> Option<Frame> {
     if instance == own {
         return None;
     }
-    Some(Frame { channel: channel.to_owned(), offset: offset.parse().ok()?, text: Utf8Bytes::from(frame.to_owned()) })
+    Some(Frame::new(channel.to_owned(), offset.parse().ok()?, Utf8Bytes::from(frame.to_owned())))
 }
 
 /// How long to wait before the next attempt to reach a link that failed
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_frame_crosses_the_wire_unchanged_and_our_own_is_skipped() {
-        let frame = Frame { channel: "lot:1".into(), offset: 7, text: Utf8Bytes::from(r#"{"a":"x\ny"}"#.to_owned()) };
+        let frame = Frame::new("lot:1".into(), 7, Utf8Bytes::from(r#"{"a":"x\ny"}"#.to_owned()));
         let payload = wire("me", &frame);
         assert!(unwire("me", &payload).is_none());
         let heard = unwire("other", &payload).expect("a frame");

@@ -5,11 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::extract::ws::Utf8Bytes;
 use serde_json::json;
 use tokio::sync::{Notify, broadcast, mpsc};
 
-use super::{REPLAY_PAGE, text};
+use super::{Outgoing, REPLAY_PAGE, text};
 use crate::http::wire::Wire;
 use crate::hub::{Frame, RESYNC};
 use crate::service::Service;
@@ -21,7 +20,7 @@ pub(super) struct Forwarder {
     pub(super) channel: String,
     pub(super) public: String,
     pub(super) live: broadcast::Receiver<Arc<Frame>>,
-    pub(super) outbox: mpsc::Sender<Utf8Bytes>,
+    pub(super) outbox: mpsc::Sender<Outgoing>,
     pub(super) slow: Arc<Notify>,
     /// The offset of the last frame queued for the client.
     pub(super) queued: Arc<AtomicI64>,
@@ -64,7 +63,7 @@ impl Forwarder {
                         }
                     }
                     last = Some(frame.offset);
-                    if self.outbox.try_send(frame.text.clone()).is_err() {
+                    if self.outbox.try_send(Outgoing::live(&frame)).is_err() {
                         self.slow.notify_one();
                         return;
                     }
@@ -85,7 +84,7 @@ impl Forwarder {
         let events = self.service.events_since(&self.channel, seen, REPLAY_PAGE).await.map_err(|_| ())?;
         let mut sent = seen;
         for event in events.iter().take_while(|e| e.offset < next) {
-            if self.outbox.try_send(self.wire.frame(event)).is_err() {
+            if self.outbox.try_send(self.wire.frame(event).into()).is_err() {
                 self.slow.notify_one();
                 return Err(());
             }
@@ -105,7 +104,7 @@ impl Forwarder {
         };
         if !complete {
             let reset = text(json!({"type": "reset", "channel": self.public}));
-            self.outbox.send(reset).await.map_err(|_| ())?;
+            self.outbox.send(reset.into()).await.map_err(|_| ())?;
             return Ok(bounds.map_or(0, |(_, last)| last));
         }
         let mut sent = since;
@@ -113,7 +112,7 @@ impl Forwarder {
             let events = self.service.events_since(&self.channel, sent, REPLAY_PAGE).await.map_err(|_| ())?;
             let Some(newest) = events.last().map(|e| e.offset) else { break };
             for event in &events {
-                self.outbox.send(self.wire.frame(event)).await.map_err(|_| ())?;
+                self.outbox.send(self.wire.frame(event).into()).await.map_err(|_| ())?;
                 self.queued.store(event.offset, Ordering::Release);
             }
             sent = newest;
