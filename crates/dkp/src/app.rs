@@ -23,6 +23,7 @@ use crate::service::jobs::Runner;
 use crate::service::{Parts, Service};
 use crate::shared::Shared;
 use crate::store::{self, Location, Store};
+use crate::telemetry::spans::Spans;
 
 pub struct Application {
     listener: TcpListener,
@@ -68,6 +69,10 @@ impl Application {
             None => None,
         };
         let hub = hub(&shared, config.nats_url.as_ref(), &wire).await?;
+        let spans = match &config.otlp {
+            Some((endpoint, name)) => Some(Spans::start(endpoint, name.clone())?),
+            None => None,
+        };
         let service = Arc::new(Service::new(Parts {
             store: store.clone(),
             hub,
@@ -78,6 +83,7 @@ impl Application {
             blobs,
             session_ttl_hours: config.session_ttl_hours,
             outbox: config.nats_url.is_some(),
+            spans: spans.clone(),
         }));
         let pages = http::web::Pages::new(&config.assets, wire.image_origin()).context("the web pages' templates")?;
         let state = AppState {
@@ -89,6 +95,7 @@ impl Application {
             trust_forwarded_for: scale.trust_forwarded_for,
             origin: http::OwnOrigin { public: config.public_url.clone(), trust_forwarded: scale.trust_forwarded_for },
             role: config.role,
+            spans,
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -216,6 +223,7 @@ pub(crate) fn headless_service(store: Arc<Store>, shared: Option<Shared>, hub: A
         blobs: Arc::new(Blobs::in_memory()),
         session_ttl_hours: 1,
         outbox,
+        spans: None,
     })
 }
 

@@ -159,6 +159,13 @@ pub struct ServeArgs {
     /// in front. Their names carry a hash of their content, so a CDN may keep them for good.
     #[arg(long, env = "DKP_ASSET_PUBLIC_URL", default_value = "/static")]
     pub asset_public_url: String,
+    /// `http://collector:4318`: export the spans of requests (a bid's commit and broadcast
+    /// among them) over OTLP/HTTP, to `<endpoint>/v1/traces`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// The name the exported spans carry as their `service.name`.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "dkp")]
+    pub otel_service_name: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -296,6 +303,8 @@ pub struct Config {
     /// NATS, where events are published from the outbox, and which carries
     /// the fan-out between instances when there is no Redis.
     pub nats_url: Option<Secret>,
+    /// The OTLP collector's base URL and the service's name in the spans sent there.
+    pub otlp: Option<(String, String)>,
 }
 
 impl DatabaseArgs {
@@ -362,6 +371,7 @@ impl ServeArgs {
             role: self.role,
             audit_database: self.audit_database_url.clone(),
             nats_url: self.nats_url.clone(),
+            otlp: self.otlp_endpoint.clone().filter(|e| !e.is_empty()).map(|e| (e, self.otel_service_name.clone())),
         })
     }
 }

@@ -36,6 +36,7 @@ use tracing::Instrument;
 
 use crate::config::ServeRole;
 use crate::service::Service;
+use crate::telemetry::spans::{self, Span, Spans, TraceContext};
 
 pub use error::ApiError;
 pub use extract::RequestId;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub origin: origin::OwnOrigin,
     /// What this process serves.
     pub role: ServeRole,
+    /// Where the spans of requests go, when they are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub spans: Option<Spans>,
 }
 
 /// The largest request body accepted.
@@ -140,7 +143,7 @@ impl Trace {
 
 /// Gives each request an id (the client's `X-Request-Id` if it is sane), runs
 /// it inside a span that carries the id, and records its count and latency.
-async fn observe(State(_): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(&REQUEST_ID)
@@ -155,24 +158,50 @@ async fn observe(State(_): State<AppState>, mut request: Request, next: Next) ->
         "request",
         request_id = %id,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         parent_span_id = tracing::field::Empty,
         %method,
         %route
     );
-    // Read (or made) only when the span is logged: a bid pays nothing for it otherwise.
-    if !span.is_disabled() {
+    // Read (or made) only when the span is logged or exported: a bid pays nothing for it otherwise.
+    let trace = (!span.is_disabled() || state.spans.is_some()).then(|| {
         let trace = Trace::of(&request);
-        span.record("trace_id", trace.trace_id.as_str());
+        let context = TraceContext { trace_id: trace.trace_id, span_id: spans::new_span_id() };
+        span.record("trace_id", context.trace_id.as_str());
+        span.record("span_id", context.span_id.as_str());
         span.record("parent_span_id", trace.parent_span_id.as_deref().unwrap_or(""));
-    }
+        (context, trace.parent_span_id)
+    });
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let work = next.run(request).instrument(span.clone());
+    let mut response = match (&state.spans, &trace) {
+        (Some(_), Some((context, _))) => spans::within(context.clone(), work).await,
+        _ => work.await,
+    };
     let elapsed = started.elapsed();
     let status = response.status().as_u16().to_string();
     metrics::counter!("dkp_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
-    metrics::histogram!("dkp_http_request_duration_seconds", "method" => method, "route" => route, "status" => status.clone())
+    metrics::histogram!("dkp_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
         .record(elapsed.as_secs_f64());
     span.in_scope(|| tracing::info!(status = %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request"));
+    if let (Some(spans), Some((context, parent))) = (&state.spans, trace) {
+        spans.record(
+            Span {
+                trace_id: context.trace_id,
+                span_id: context.span_id,
+                parent_span_id: parent,
+                name: format!("{method} {route}"),
+                server: true,
+                start: started,
+                end: started + elapsed,
+                attributes: Vec::new(),
+            }
+            .with("http.request.method", method)
+            .with("http.route", route)
+            .with("http.response.status_code", response.status().as_u16())
+            .with("dkp.request_id", id.clone()),
+        );
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -57,6 +57,7 @@ use crate::hub::Hub;
 use crate::model::{Code, Membership, PageRequest, Ts, User};
 use crate::shared::Shared;
 use crate::store::{Ctx, Store};
+use crate::telemetry::spans::Spans;
 use limits::Limits;
 
 /// What every use case needs.
@@ -75,6 +76,7 @@ pub struct Service {
     session_ttl_hours: u32,
     /// Whether events are queued in the outbox for NATS.
     outbox: bool,
+    spans: Option<Spans>,
     /// Sessions seen in the last moments, by token hash.
     sessions: recent::Recent<Vec<u8>, User>,
     /// Memberships seen in the last moments, by guild slug and user.
@@ -100,6 +102,8 @@ pub struct Parts {
     pub session_ttl_hours: u32,
     /// Whether events are queued in the outbox for NATS (`NATS_URL`).
     pub outbox: bool,
+    /// Where spans of the work done for requests go, when they are exported.
+    pub spans: Option<Spans>,
 }
 
 /// How long a session or membership read is reused.
@@ -130,6 +134,7 @@ impl Service {
             blobs: parts.blobs,
             session_ttl_hours: parts.session_ttl_hours,
             outbox: parts.outbox,
+            spans: parts.spans,
             sessions: recent::Recent::new(RECENT),
             memberships: recent::Recent::new(RECENT),
             watch: watch::SessionWatch::default(),

@@ -17,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogArgs, LogFormat};
 
+pub mod spans;
+
 /// Starts logging to standard error. Safe to call more than once.
 pub fn init_logging(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.filter).unwrap_or_else(|_| EnvFilter::new("info"));

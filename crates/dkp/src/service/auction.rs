@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::model::{Answer, BidCommand, BidView, Code, Ending, LotView, NewLot, Page, PageRequest};
 use crate::shared::Shared;
 use crate::store::Ctx;
+use crate::telemetry::spans;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,6 +264,7 @@ impl Service {
             bid,
             reply,
             queued_at: Instant::now(),
+            trace: self.spans.as_ref().and_then(|_| spans::current()),
         };
         let writer = self.auctions.writer.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
@@ -272,6 +274,7 @@ impl Service {
                 clock: self.clock.clone(),
                 states: self.auctions.states.clone(),
                 outbox: self.outbox,
+                spans: self.spans.clone(),
             };
             tokio::spawn(writer.run(receiver));
             sender

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::hub::Hub;
 use crate::model::{Answer, BidBatch, BidCommand, BidOutcome, LotView};
 use crate::store::{Ctx, LotBids, Store, StoreError};
+use crate::telemetry::spans::{Span, Spans, TraceContext};
 
 /// The most bids one transaction applies.
 const MAX_BATCH: usize = 1024;
@@ -37,6 +38,8 @@ pub(super) struct Queued {
     pub bid: BidCommand,
     pub reply: oneshot::Sender<Result<BidAnswer, Error>>,
     pub queued_at: Instant,
+    /// The request's trace, when spans are exported.
+    pub trace: Option<TraceContext>,
 }
 
 /// The task that owns this instance's queue of bids.
@@ -47,6 +50,7 @@ pub(super) struct Writer {
     pub states: Arc<LotStates>,
     /// Whether the batch's events go to the outbox too.
     pub outbox: bool,
+    pub spans: Option<Spans>,
 }
 
 /// One lot's bids in a batch, in the order to decide them, and what to do
@@ -105,7 +109,11 @@ impl Writer {
         let ctx = Ctx { actor: None, request_id: "writer:bids".to_owned(), now: self.clock.now(), outbox: self.outbox };
         match self.store.place_bids(&lots, &ctx).await {
             Ok(placed) => {
+                let committed = Instant::now();
                 self.hub.publish(&placed.events);
+                if let Some(spans) = &self.spans {
+                    trace_batch(spans, &parts, committed, Instant::now());
+                }
                 for (part, result) in parts.into_iter().zip(placed.lots) {
                     match result {
                         Some(batch) => {
@@ -122,6 +130,25 @@ impl Writer {
                     fail_part(part, &error);
                 }
             }
+        }
+    }
+}
+
+/// The spans of each traced bid of a committed batch: from its queueing to
+/// the commit, and the publishing of the batch's events after it.
+fn trace_batch(spans: &Spans, parts: &[Part], committed: Instant, published: Instant) {
+    let bids: usize = parts.iter().map(|part| part.queued.len()).sum();
+    for part in parts {
+        for queued in &part.queued {
+            let Some(trace) = &queued.trace else { continue };
+            let lot = queued.lot_id.to_string();
+            spans.record(
+                Span::child(trace, "bid.commit", queued.queued_at, committed)
+                    .with("dkp.lot_id", lot.clone())
+                    .with("dkp.batch.bids", bids)
+                    .with("dkp.batch.lots", parts.len()),
+            );
+            spans.record(Span::child(trace, "bid.broadcast", committed, published).with("dkp.lot_id", lot));
         }
     }
 }

@@ -37,4 +37,5 @@ mod scale_out;
 mod sealed;
 mod servers;
 mod standings;
+mod traces;
 mod web;

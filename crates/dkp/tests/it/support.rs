@@ -152,6 +152,7 @@ pub fn config(location: Location, dir: &std::path::Path) -> Config {
         role: dkp::config::ServeRole::All,
         audit_database: None,
         nats_url: None,
+        otlp: None,
     }
 }
 
