@@ -4,13 +4,17 @@
 //! raider of guild `b mod G`), each bidding on its guild's lots in turn and
 //! waiting for each answer before the next bid.
 //!
-//! A bidder bids the lot's last known high plus its increment: known from
-//! its own last answer on that lot, from a refusal's minimum (`bid_too_low`
-//! names it), or else read from the lot. So bids race where bidders share a
-//! lot, and most lots see few of them at a time: the load is spread over
-//! G x L sequencers, where hot-lot puts it all on one.
+//! A bidder bids the lot's last known high plus its increment, as the lot's
+//! live room shows it to every raider of the guild: what the latest answer
+//! to any of the guild's bidders on that lot said (an accepted bid's lot, a
+//! refusal's minimum, which `bid_too_low` names), or else read from the lot.
+//! So bids race where two bidders of a guild bid on one lot at the same
+//! moment, and most lots see few of them at a time: the load is spread over
+//! G x L lots, where hot-lot puts it all on one (whose bidders share one
+//! counter of amounts, the same knowledge).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -49,6 +53,8 @@ pub struct RaidNight {
 struct Guild {
     slug: String,
     lots: Vec<String>,
+    /// The lowest bid that can win on each lot, as the room shows it (hundredths).
+    next: Arc<[AtomicI64]>,
     /// The session of each raider who bids (the first ones), in order.
     sessions: Vec<String>,
 }
@@ -151,7 +157,8 @@ async fn set_up(http: &Http, bench: &RaidNight) -> anyhow::Result<Vec<Guild>> {
         for _ in 0..lots {
             ids.push(owner.lot(&slug, &pool, &json!({})).await?);
         }
-        Ok(Guild { slug, lots: ids, sessions: mine.into_iter().flatten().collect() })
+        let next = ids.iter().map(|_| AtomicI64::new(1)).collect();
+        Ok(Guild { slug, lots: ids, next, sessions: mine.into_iter().flatten().collect() })
     })
     .await
 }
@@ -170,12 +177,13 @@ async fn bid_counts(http: &Http, guilds: &[Guild]) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// One closed-loop bidder: a raider's session and what it knows of its
-/// guild's lots.
+/// One closed-loop bidder: a raider's session and its guild's lots.
 struct Bidder {
     session: String,
-    /// Each lot's bids path and path, and the amount to bid on it next (hundredths).
-    lots: Vec<(String, String, i64)>,
+    /// Each lot's bids path and path.
+    lots: Vec<(String, String)>,
+    /// What the guild's rooms show: the amount to bid on each lot next.
+    next: Arc<[AtomicI64]>,
     /// The lot it bids on next; bidders of one guild start on different lots.
     turn: usize,
 }
@@ -188,10 +196,11 @@ impl Bidder {
             .iter()
             .map(|lot| {
                 let path = format!("/api/v1/guilds/{}/lots/{lot}", guild.slug);
-                (format!("{path}/bids"), path, 1)
+                (format!("{path}/bids"), path)
             })
             .collect();
-        Bidder { session: guild.sessions[r % guild.sessions.len()].clone(), lots, turn: nth % guild.lots.len() }
+        let session = guild.sessions[r % guild.sessions.len()].clone();
+        Bidder { session, lots, next: guild.next.clone(), turn: nth % guild.lots.len() }
     }
 
     async fn run(mut self, http: Http, deadline: Instant) -> Answers {
@@ -199,8 +208,8 @@ impl Bidder {
         while Instant::now() < deadline {
             let n = self.turn % self.lots.len();
             self.turn += 1;
-            let (bids, lot, next) = &self.lots[n];
-            let body = json!({"amount": amount(*next)});
+            let (bids, lot) = &self.lots[n];
+            let body = json!({"amount": amount(self.next[n].load(Ordering::Relaxed))});
             let sent = Instant::now();
             let answer = http.send("POST", bids, Some(&self.session), Some(&body)).await.ok();
             let outcome = Outcome::of(answer.as_ref().map(|(status, _)| *status));
@@ -214,7 +223,7 @@ impl Bidder {
                 _ => None,
             };
             if let Some(known) = known {
-                self.lots[n].2 = known;
+                self.next[n].fetch_max(known, Ordering::Relaxed);
             }
         }
         answers
