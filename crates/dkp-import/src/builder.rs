@@ -6,6 +6,10 @@
 //! whether the file mixes `Name` and `Name-Realm`, so `finish` computes the
 //! comparison keys then, merges names that compare equal (adding their
 //! balances and warning), and rewrites every reference to the merged players.
+//!
+//! History rows are folded into `History` as readers hand them over (`row`)
+//! and dropped: memory follows the players, never the rows. Only a builder
+//! made to keep rows (`keeping_rows`, for `read_rows`) holds them.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -14,6 +18,7 @@ use dkp_core::Points;
 use crate::amount::Decimal;
 use crate::class::Class;
 use crate::error::{ImportError, invalid};
+use crate::history::History;
 use crate::model::{HistoryRow, Import, PlayerRef, Raid, Recipient, Stated};
 use crate::names;
 use crate::time::{At, TimeZone};
@@ -30,13 +35,30 @@ pub(crate) struct RawName {
     pub main: Option<PlayerRef>,
 }
 
+/// What a reader needs to start its builder: the format, and whether rows
+/// are kept (`read_rows`) or only folded (`read`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Start {
+    pub format: Format,
+    pub keep_rows: bool,
+}
+
+impl Start {
+    pub fn builder(self, time_zone: TimeZone) -> Builder {
+        let builder = Builder::new(self.format, time_zone);
+        if self.keep_rows { builder.keeping_rows() } else { builder }
+    }
+}
+
 /// The import being built.
 pub(crate) struct Builder {
     format: Format,
     pub(crate) names: Vec<RawName>,
     by_text: HashMap<String, PlayerRef>,
     pub(crate) stated: Vec<Stated>,
-    pub(crate) history: Vec<HistoryRow>,
+    history: History,
+    /// The rows themselves, only for `read_rows`.
+    kept: Option<Vec<HistoryRow>>,
     pub(crate) raids: Vec<Raid>,
     warnings: Vec<String>,
     dropped_warnings: usize,
@@ -53,7 +75,8 @@ impl Builder {
             names: Vec::new(),
             by_text: HashMap::new(),
             stated: Vec::new(),
-            history: Vec::new(),
+            history: History::default(),
+            kept: None,
             raids: Vec::new(),
             warnings: Vec::new(),
             dropped_warnings: 0,
@@ -62,6 +85,22 @@ impl Builder {
             time_zone,
             exported_at: None,
         }
+    }
+
+    /// A builder that also keeps every row it folds, for `read_rows`.
+    pub fn keeping_rows(mut self) -> Builder {
+        self.kept = Some(Vec::new());
+        self
+    }
+
+    /// Folds one history row into the sums and counts; the row itself is
+    /// dropped unless rows are kept.
+    pub fn row(&mut self, row: HistoryRow) -> Result<(), ImportError> {
+        self.history.add(&row)?;
+        if let Some(kept) = &mut self.kept {
+            kept.push(row);
+        }
+        Ok(())
     }
 
     /// The provisional ref of a name; blank names are refused.
@@ -144,8 +183,10 @@ impl Builder {
         &mut self.stated[last]
     }
 
-    /// Merges names, rewrites references, orders history and closes the warnings.
-    pub fn finish(mut self) -> Result<Import, ImportError> {
+    /// Merges names, adds up the history of merged names, closes the
+    /// warnings; with the kept rows (if kept) rewritten to the merged
+    /// players, oldest first.
+    pub fn finish(mut self) -> Result<(Import, Vec<HistoryRow>), ImportError> {
         let uses_realms = self.format.uses_realms();
         let drop_realms = uses_realms && names::mixes_forms(self.names.iter().map(|name| name.text.as_str()));
         let mut merged = merge::merge_players(&self.names, uses_realms, drop_realms);
@@ -153,32 +194,31 @@ impl Builder {
         let remap = |player: PlayerRef| merged.final_ref[player.index()];
         let (stated, stated_warnings) = merge::merge_stated(&self.stated, &remap, &merged.players)?;
         stated_warnings.into_iter().for_each(|warning| self.warn(warning));
-        for row in &mut self.history {
+        let history = std::mem::take(&mut self.history).remapped(&remap, merged.players.len())?;
+        let mut rows = self.kept.take().unwrap_or_default();
+        for row in &mut rows {
             merge::remap_postings(&mut row.postings, &remap)?;
             if let Some(Recipient::Player(player)) = row.loot.as_mut().map(|loot| &mut loot.to) {
                 *player = remap(*player);
             }
         }
+        rows.sort_by_key(|row| row.at.map(At::sort_key));
         for raid in &mut self.raids {
             raid.attendance.iter_mut().for_each(|stay| stay.player = remap(stay.player));
         }
-        // Most files list their history in order already; sorting a million
-        // rows that are would still cost a buffer of half of them.
-        if !self.history.is_sorted_by_key(|row| row.at.map(At::sort_key)) {
-            self.history.sort_by_key(|row| row.at.map(At::sort_key));
-        }
         self.close_warnings();
-        Ok(Import {
+        let import = Import {
             format: self.format,
             players: merged.players,
             stated,
-            history: self.history,
+            history,
             raids: self.raids,
             warnings: self.warnings,
             time_zone: self.time_zone,
             exported_at: self.exported_at,
             realms_dropped: drop_realms,
-        })
+        };
+        Ok((import, rows))
     }
 
     fn close_warnings(&mut self) {
@@ -194,5 +234,56 @@ impl Builder {
         if self.dropped_warnings > 0 {
             self.warnings.push(format!("{} more warnings not shown", self.dropped_warnings));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Kind, Posting};
+    use crate::testing::points;
+
+    fn award(player: PlayerRef, line: u64) -> HistoryRow {
+        let postings = vec![Posting { player, amount: points("1.5") }];
+        HistoryRow {
+            kind: Kind::Award,
+            at: Some(At::Unix(line as i64)),
+            postings,
+            reason: None,
+            loot: None,
+            raid: None,
+            line,
+        }
+    }
+
+    #[test]
+    fn folded_rows_leave_room_for_players_only() {
+        let mut builder = Start { format: Format::Csv, keep_rows: false }.builder(TimeZone::Utc);
+        let players: Vec<PlayerRef> =
+            ["Ana", "Bors", "ana"].iter().map(|name| builder.player(name, 1).unwrap()).collect();
+        for line in 0..100_000 {
+            builder.row(award(players[line as usize % 3], line)).unwrap();
+        }
+        assert!(builder.kept.is_none());
+        assert!(builder.history.players_held() <= 8, "{} sums held", builder.history.players_held());
+        let (import, rows) = builder.finish().unwrap();
+        assert!(rows.is_empty());
+        assert_eq!((import.history.len(), import.history.count(Kind::Award)), (100_000, 100_000));
+        assert_eq!(import.history.span(), Some((At::Unix(0), At::Unix(99_999))));
+        let ana = import.find("ana").unwrap();
+        assert_eq!(import.history.sum(ana), Some(points("100000.5")));
+    }
+
+    #[test]
+    fn kept_rows_point_at_merged_players_oldest_first() {
+        let mut builder = Start { format: Format::Csv, keep_rows: true }.builder(TimeZone::Utc);
+        let (ana, other_ana) = (builder.player("Ana", 1).unwrap(), builder.player("ana", 2).unwrap());
+        builder.row(award(other_ana, 9)).unwrap();
+        builder.row(award(ana, 3)).unwrap();
+        let (import, rows) = builder.finish().unwrap();
+        let merged = import.find("Ana").unwrap();
+        let lines: Vec<(u64, PlayerRef)> = rows.iter().map(|row| (row.line, row.postings[0].player)).collect();
+        assert_eq!(lines, [(3, merged), (9, merged)]);
+        assert_eq!(import.history.sum(merged), Some(points("3")));
     }
 }

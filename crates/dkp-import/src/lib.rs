@@ -10,7 +10,10 @@
 //! - `builder` collects what readers find and merges names at the end
 //!   (`names`, `merge`): names compare without case, accents kept, and
 //!   without `-Realm` when a World of Warcraft file mixes both forms;
-//! - `reconcile` rebuilds balances from the history and lists mismatches;
+//! - `history` folds history rows into per-player sums and counts as they
+//!   are read, so memory follows the players, not the rows (`read_rows`
+//!   keeps the rows too, for tests and tools that show them);
+//! - `reconcile` compares the rebuilt balances with the stated ones;
 //! - `export` writes standings back in three of these shapes (EQdkp Plus
 //!   XML, MonolithDKP and WebDKP SavedVariables), each read back the same.
 //!
@@ -24,6 +27,7 @@ mod csv;
 mod error;
 pub mod export;
 mod format;
+mod history;
 pub mod lua;
 mod merge;
 mod model;
@@ -37,9 +41,12 @@ mod time;
 use std::io::BufRead;
 use std::str::FromStr;
 
+use builder::{Builder, Start};
+
 pub use amount::Decimal;
 pub use class::{Class, UnknownClass};
 pub use error::{ErrorKind, ImportError};
+pub use history::History;
 pub use model::{
     Attendance, Character, HistoryRow, Import, Item, Kill, Kind, Loot, Player, PlayerRef, Posting, Raid, Recipient,
     Stated,
@@ -115,19 +122,34 @@ pub struct Options {
     pub table: Option<String>,
 }
 
-/// Reads one file of the given format.
+/// Reads one file of the given format, its history folded into sums and counts.
 pub fn read(format: Format, input: impl BufRead, options: &Options) -> Result<Import, ImportError> {
+    Ok(builder(format, input, options, false)?.finish()?.0)
+}
+
+/// Reads one file and keeps its history rows too, oldest first: memory
+/// grows with the rows, so for tests and tools that show them, not for
+/// importing large files.
+pub fn read_rows(
+    format: Format,
+    input: impl BufRead,
+    options: &Options,
+) -> Result<(Import, Vec<HistoryRow>), ImportError> {
+    builder(format, input, options, true)?.finish()
+}
+
+fn builder(format: Format, input: impl BufRead, options: &Options, keep_rows: bool) -> Result<Builder, ImportError> {
     let input = text::check_start(input)?;
-    let builder = match format {
+    let start = Start { format, keep_rows };
+    Ok(match format {
         Format::EqdkpXml => format::eqdkp::read(input, options)?,
-        Format::Monolith => format::monolith::read(input, options)?,
-        Format::Webdkp => format::webdkp::read(input, options)?,
-        Format::Mrt => format::mrt::read(input)?,
-        Format::RclcCsv => format::rclc::read(input)?,
-        Format::Gargul => format::gargul::read(input)?,
-        Format::Csv => format::generic_csv::read(input)?,
-    };
-    builder.finish()
+        Format::Monolith => format::monolith::read(input, options, start)?,
+        Format::Webdkp => format::webdkp::read(input, options, start)?,
+        Format::Mrt => format::mrt::read(input, start)?,
+        Format::RclcCsv => format::rclc::read(input, start)?,
+        Format::Gargul => format::gargul::read(input, start)?,
+        Format::Csv => format::generic_csv::read(input, start)?,
+    })
 }
 
 #[cfg(test)]

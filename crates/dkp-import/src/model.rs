@@ -7,13 +7,15 @@
 //! - `stated` has at most one balance per player (merged records are added).
 //! - A history row's `postings` carry its whole effect on balances, at most one
 //!   posting per player; a loot row given to no player, or for free, has none.
-//!   Rebuilding a balance is summing postings, nothing else.
+//!   Rebuilding a balance is summing postings, nothing else, so the import
+//!   keeps the sums (`History`), not the rows.
 //! - Amounts are exact hundredths (`Points`); no float is ever involved.
 
 use dkp_core::Points;
 
 use crate::Format;
 use crate::class::Class;
+use crate::history::History;
 use crate::names;
 use crate::time::{At, TimeZone};
 
@@ -25,8 +27,9 @@ pub struct Import {
     pub players: Vec<Player>,
     /// What the file says each player holds (for formats that say it).
     pub stated: Vec<Stated>,
-    /// Every movement of points and every piece of loot, oldest first.
-    pub history: Vec<HistoryRow>,
+    /// Every movement of points and every piece of loot, folded into sums
+    /// and counts (`read_rows` gives the rows themselves).
+    pub history: History,
     pub raids: Vec<Raid>,
     pub warnings: Vec<String>,
     /// The zone the file's times are in.
@@ -118,6 +121,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Award, Kind::Adjustment, Kind::Decay, Kind::Loot, Kind::Carried];
+
+    /// The kind's position in `Kind::ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Award => "award",

@@ -2,7 +2,7 @@
 //! the file states.
 //!
 //! A player's rebuilt balance is the sum of the postings of every history
-//! row. Real files do not always agree with themselves (MonolithDKP's table
+//! row, added up as the file was read (`History`). Real files do not always agree with themselves (MonolithDKP's table
 //! is edited by hand, WebDKP's log is trimmed), so each disagreement is
 //! listed; the stated balance is what the pool gets, wherever there is one.
 //! A file that states balances and has history for a player it states no
@@ -13,7 +13,7 @@
 
 use dkp_core::Points;
 
-use crate::error::{ErrorKind, ImportError};
+use crate::error::ImportError;
 use crate::model::{Import, PlayerRef};
 
 /// A player whose history does not add up to the balance the file states.
@@ -36,19 +36,12 @@ pub struct Reconciliation {
     pub balances: Vec<(PlayerRef, Points)>,
 }
 
-/// Rebuilds every balance and lists the mismatches.
+/// Rebuilds every balance and lists the mismatches (an `Err` is kept for
+/// callers, though the sums that could overflow are checked while reading).
 pub fn reconcile(import: &Import) -> Result<Reconciliation, ImportError> {
-    let mut rebuilt = vec![Points::ZERO; import.players.len()];
-    let mut has_history = vec![false; import.players.len()];
-    for row in &import.history {
-        for posting in &row.postings {
-            let slot = &mut rebuilt[posting.player.index()];
-            *slot = slot
-                .checked_add(posting.amount)
-                .map_err(|_| ImportError::at(row.line, ErrorKind::Invalid("a rebuilt balance is too large".into())))?;
-            has_history[posting.player.index()] = true;
-        }
-    }
+    let sums: Vec<Option<Points>> =
+        (0..import.players.len()).map(|index| import.history.sum(PlayerRef(index as u32))).collect();
+    let rebuilt: Vec<Points> = sums.iter().map(|sum| sum.unwrap_or(Points::ZERO)).collect();
     let states_balances = !import.stated.is_empty();
     let mut stated = vec![None; import.players.len()];
     for record in &import.stated {
@@ -60,7 +53,7 @@ pub fn reconcile(import: &Import) -> Result<Reconciliation, ImportError> {
         let player_ref = PlayerRef(index as u32);
         let compared = match stated[index] {
             Some(balance) => Some(balance),
-            None if states_balances && has_history[index] => Some(Points::ZERO),
+            None if states_balances && sums[index].is_some() => Some(Points::ZERO),
             None => None,
         };
         if let Some(balance) = compared

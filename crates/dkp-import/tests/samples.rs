@@ -14,7 +14,9 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use dkp_core::Points;
-use dkp_import::{At, Format, Import, Kind, LocalTime, Options, Recipient, TimeZone, read, reconcile};
+use dkp_import::{
+    At, Format, HistoryRow, Import, Kind, LocalTime, Options, Recipient, TimeZone, read, read_rows, reconcile,
+};
 
 fn sample(name: &str) -> Option<BufReader<File>> {
     let (folder, required) = match std::env::var_os("DKP_IMPORT_SAMPLES") {
@@ -40,8 +42,16 @@ fn balance(import: &Import, name: &str) -> Option<Points> {
     import.stated_balance(import.find(name)?)
 }
 
-fn count(import: &Import, kind: Kind) -> usize {
-    import.history.iter().filter(|row| row.kind == kind).count()
+fn count(import: &Import, kind: Kind) -> u64 {
+    import.history.count(kind)
+}
+
+/// The file read with its rows, checked to fold to the same import as without them.
+fn with_rows(format: Format, name: &str, folded: &Import) -> Vec<HistoryRow> {
+    let (import, rows) = read_rows(format, sample(name).unwrap(), &Options::default()).unwrap();
+    assert_eq!(&import, folded);
+    assert_eq!(import.history.len(), rows.len() as u64);
+    rows
 }
 
 #[test]
@@ -62,7 +72,8 @@ fn monolith_dkp_sample() {
     assert_eq!(count(&import, Kind::Loot), 1203);
     assert_eq!(count(&import, Kind::Award) + count(&import, Kind::Adjustment) + count(&import, Kind::Decay), 524);
     assert_eq!(count(&import, Kind::Decay), 30);
-    let decay = import.history.iter().find(|row| row.at == Some(At::Unix(1_587_953_904))).unwrap();
+    let rows = with_rows(Format::Monolith, "monolith__MonolithDKP.lua", &import);
+    let decay = rows.iter().find(|row| row.at == Some(At::Unix(1_587_953_904))).unwrap();
     assert_eq!((decay.kind, decay.postings.len()), (Kind::Decay, 36));
     assert_eq!(
         (decay.postings[0].player, decay.postings[0].amount),
@@ -90,10 +101,11 @@ fn webdkp_sample() {
     {
         assert_eq!(balance(&import, name), Some(points(dkp)), "{name}");
     }
-    let awards: Vec<(Option<At>, usize)> = import.history.iter().map(|row| (row.at, row.postings.len())).collect();
+    let rows = with_rows(Format::Webdkp, "webdkp__WebDKP.lua", &import);
+    let awards: Vec<(Option<At>, usize)> = rows.iter().map(|row| (row.at, row.postings.len())).collect();
     let at = |second| Some(At::Local(LocalTime::new(2012, 12, 13, 23, 8, second).unwrap()));
     assert_eq!(awards, [(at(42), 10), (at(53), 1)]);
-    assert!(import.history.iter().all(|row| row.kind == Kind::Award && row.postings[0].amount == points("30")));
+    assert!(rows.iter().all(|row| row.kind == Kind::Award && row.postings[0].amount == points("30")));
     // The log keeps only its last two awards: no balance rebuilds.
     assert_eq!(reconcile(&import).unwrap().mismatches.len(), 16);
     // This copy of the file names Lucey once; the merge of Lucey and lucey is shown by a fixture.
@@ -107,11 +119,11 @@ fn rclootcouncil_sample() {
     assert_eq!(import.time_zone, TimeZone::Unstated);
     assert_eq!((import.history.len(), import.players.len()), (2688, 163));
     assert!(!import.realms_dropped);
-    assert!(import.stated.is_empty() && import.history.iter().all(|row| row.postings.is_empty()));
-    let to =
-        |recipient: Recipient| import.history.iter().filter(|row| row.loot.as_ref().unwrap().to == recipient).count();
+    let rows = with_rows(Format::RclcCsv, "rclc-csv__2020-05-10.txt", &import);
+    assert!(import.stated.is_empty() && rows.iter().all(|row| row.postings.is_empty()));
+    let to = |recipient: Recipient| rows.iter().filter(|row| row.loot.as_ref().unwrap().to == recipient).count();
     assert_eq!((to(Recipient::Disenchanted), to(Recipient::Bank)), (377, 59));
-    let first = import.history.iter().find(|row| row.line == 2).unwrap();
+    let first = rows.iter().find(|row| row.line == 2).unwrap();
     let loot = first.loot.as_ref().unwrap();
     assert_eq!((loot.item.name.as_str(), loot.item.id), ("The Eye of Divinity", Some(18646)));
     assert_eq!(loot.to, Recipient::Player(import.find("booster-netherwind").unwrap()));

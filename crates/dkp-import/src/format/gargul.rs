@@ -9,8 +9,7 @@ use std::io::BufRead;
 
 use dkp_core::Points;
 
-use crate::Format;
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::error::{ErrorKind, ImportError, invalid};
 use crate::format::{charge, item_from_link, record_table, unix_time};
 use crate::lua::{self, Events, Key, Step, Table, Value, Visitor};
@@ -25,8 +24,8 @@ struct Reader {
     gold_prices: usize,
 }
 
-pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
-    let builder = Builder::new(Format::Gargul, TimeZone::Utc);
+pub(crate) fn read<R: BufRead>(input: R, start: Start) -> Result<Builder, ImportError> {
+    let builder = start.builder(TimeZone::Utc);
     let mut reader = Reader { builder, found_history: false, gold_prices: 0 };
     lua::walk(&mut Events::new(input), &mut reader)?;
     if !reader.found_history {
@@ -59,8 +58,7 @@ impl Visitor for Reader {
     fn record(&mut self, _path: &[Key], value: Value, line: u64) -> Result<(), ImportError> {
         let award = record_table(&value, line, "an award")?;
         let row = self.award(award, line)?;
-        self.builder.history.push(row);
-        Ok(())
+        self.builder.row(row)
     }
 }
 
@@ -103,19 +101,18 @@ mod tests {
     use dkp_core::Points;
 
     use crate::time::At;
-    use crate::{ErrorKind, Format, Options, Recipient, read};
+    use crate::{ErrorKind, Format, Options, Recipient, read, read_rows};
 
     const FILE: &str = include_str!("../../tests/fixtures/gargul.lua");
 
     #[test]
     fn awards_become_loot_and_disenchanted_items_go_to_no_player() {
-        let import = read(Format::Gargul, FILE.as_bytes(), &Options::default()).unwrap();
+        let (import, history) = read_rows(Format::Gargul, FILE.as_bytes(), &Options::default()).unwrap();
         let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
         assert_eq!(names, ["Arthasdk-Firemaw", "Healbot-Firemaw", "Goldbuyer-Firemaw"]);
         let character = &import.players[0].characters[0];
         assert_eq!((character.name.as_str(), character.realm.as_deref()), ("Arthasdk", Some("Firemaw")));
-        let rows: Vec<(&str, Recipient, Vec<Points>, Option<&str>)> = import
-            .history
+        let rows: Vec<(&str, Recipient, Vec<Points>, Option<&str>)> = history
             .iter()
             .map(|row| {
                 let loot = row.loot.as_ref().unwrap();
@@ -133,8 +130,8 @@ mod tests {
                 ("Boundless Ambition", player("Goldbuyer-Firemaw"), vec![], Some("GDKP price 1500.00g")),
             ]
         );
-        assert_eq!(import.history[0].at, Some(At::Unix(1_665_443_560)));
-        assert_eq!(import.history[0].loot.as_ref().unwrap().item.id, Some(40384));
+        assert_eq!(history[0].at, Some(At::Unix(1_665_443_560)));
+        assert_eq!(history[0].loot.as_ref().unwrap().item.id, Some(40384));
         assert!(import.warnings.iter().any(|warning| warning.contains("1 awards have a GDKP gold price")));
     }
 

@@ -13,15 +13,14 @@
 
 use std::io::BufRead;
 
-use crate::Format;
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::csv::{CsvReader, Header, Record};
 use crate::error::{ErrorKind, ImportError, invalid};
 use crate::model::{HistoryRow, Kind, Posting};
 use crate::time::{At, TimeZone, parse_iso_local, parse_rfc3339};
 
-pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
-    let mut builder = Builder::new(Format::Csv, TimeZone::Utc);
+pub(crate) fn read<R: BufRead>(input: R, start: Start) -> Result<Builder, ImportError> {
+    let mut builder = start.builder(TimeZone::Utc);
     let mut reader = CsvReader::new(input, true);
     let header = reader.header()?;
     let class = header.column("class");
@@ -48,7 +47,7 @@ pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
         let kind = if amount.is_positive() { Kind::Award } else { Kind::Adjustment };
         let reason = reason.map(|column| record.get(column)).filter(|text| !text.is_empty()).map(str::to_owned);
         let postings = vec![Posting { player, amount }];
-        builder.history.push(HistoryRow { kind, at: Some(at), postings, reason, loot: None, raid: None, line });
+        builder.row(HistoryRow { kind, at: Some(at), postings, reason, loot: None, raid: None, line })?;
     }
     Ok(builder)
 }
@@ -94,7 +93,7 @@ mod tests {
     use crate::testing::points;
 
     use crate::time::{At, LocalTime, TimeZone};
-    use crate::{Class, ErrorKind, Format, Import, Kind, Options, read, reconcile};
+    use crate::{Class, ErrorKind, Format, Import, Kind, Options, read, read_rows, reconcile};
 
     const BALANCES: &[u8] = include_bytes!("../../tests/fixtures/balances.csv");
     const HISTORY: &str = include_str!("../../tests/fixtures/history.csv");
@@ -119,14 +118,11 @@ mod tests {
 
     #[test]
     fn name_date_amount_rows_are_history_with_explicit_dates() {
-        let import = import(HISTORY.as_bytes());
+        let (import, history) = read_rows(Format::Csv, HISTORY.as_bytes(), &Options::default()).unwrap();
         assert!(import.stated.is_empty());
         assert_eq!(import.time_zone, TimeZone::Unstated);
-        let rows: Vec<(Kind, Option<At>, Points, Option<&str>)> = import
-            .history
-            .iter()
-            .map(|row| (row.kind, row.at, row.postings[0].amount, row.reason.as_deref()))
-            .collect();
+        let rows: Vec<(Kind, Option<At>, Points, Option<&str>)> =
+            history.iter().map(|row| (row.kind, row.at, row.postings[0].amount, row.reason.as_deref())).collect();
         let local = |day, hour, minute| At::Local(LocalTime::new(2026, 11, day, hour, minute, 0).unwrap());
         assert_eq!(
             rows,

@@ -17,7 +17,7 @@ use std::io::BufRead;
 use records::Team;
 
 use crate::Options;
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::error::{ErrorKind, ImportError};
 use crate::lua::{self, Events, Key, Step, Value, Visitor};
 
@@ -42,14 +42,16 @@ struct GuildSettings {
 
 struct Reader<'a> {
     options: &'a Options,
+    start: Start,
     teams: Vec<(TeamId, Team)>,
     settings: Vec<((String, String), GuildSettings)>,
     found_tables: bool,
     nested: bool,
 }
 
-pub(crate) fn read<R: BufRead>(input: R, options: &Options) -> Result<Builder, ImportError> {
-    let mut reader = Reader { options, teams: Vec::new(), settings: Vec::new(), found_tables: false, nested: false };
+pub(crate) fn read<R: BufRead>(input: R, options: &Options, start: Start) -> Result<Builder, ImportError> {
+    let mut reader =
+        Reader { options, start, teams: Vec::new(), settings: Vec::new(), found_tables: false, nested: false };
     lua::walk(&mut Events::new(input), &mut reader)?;
     if !reader.found_tables {
         return Err(ImportError::whole_file(ErrorKind::WrongShape(
@@ -128,7 +130,7 @@ impl Reader<'_> {
         let index = match self.teams.iter().position(|(known, _)| *known == id) {
             Some(index) => index,
             None => {
-                self.teams.push((id, Team::new()));
+                self.teams.push((id, Team::new(self.start)));
                 self.teams.len() - 1
             }
         };
@@ -167,15 +169,15 @@ impl Reader<'_> {
     /// The team to import, among those the file holds.
     fn select(self) -> Result<Builder, ImportError> {
         if !self.nested {
-            return Ok(self.teams.into_iter().next().map_or_else(Team::new, |(_, team)| team).finish());
+            return self.teams.into_iter().next().map_or_else(|| Team::new(self.start), |(_, team)| team).finish();
         }
-        let Some((realm, guild)) = self.choose_guild()? else { return Ok(Team::new().finish()) };
+        let Some((realm, guild)) = self.choose_guild()? else { return Team::new(self.start).finish() };
         let in_guild = |id: &TeamId| id.0 == realm && id.1 == guild;
         let keys: Vec<String> = self.teams.iter().filter(|(id, _)| in_guild(id)).map(|(id, _)| id.2.clone()).collect();
         let chosen = self.choose_team(&realm, &guild, &keys)?;
         let (shown, others) = self.describe_teams(&realm, &guild, &keys, &chosen);
         let team = self.teams.into_iter().find(|(id, _)| in_guild(id) && id.2 == chosen).map(|(_, team)| team);
-        let mut builder = team.unwrap_or_else(Team::new).finish();
+        let mut builder = team.unwrap_or_else(|| Team::new(self.start)).finish()?;
         builder.warn(format!("read CommunityDKP team {shown} of guild '{guild}' on {realm}"));
         if !others.is_empty() {
             builder.warn(format!("the guild also has teams {} (not read)", others.join(", ")));

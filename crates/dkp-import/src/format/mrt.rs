@@ -13,8 +13,7 @@ use std::io::BufRead;
 
 use dkp_core::Points;
 
-use crate::Format;
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::error::{ErrorKind, ImportError, invalid};
 use crate::format::{charge, item_from_link, record_table, unix_time};
 use crate::lua::{self, Events, Key, Step, Table, Value, Visitor};
@@ -36,9 +35,8 @@ struct Reader {
     found_log: bool,
 }
 
-pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
-    let mut reader =
-        Reader { builder: Builder::new(Format::Mrt, TimeZone::Utc), classes: Vec::new(), found_log: false };
+pub(crate) fn read<R: BufRead>(input: R, start: Start) -> Result<Builder, ImportError> {
+    let mut reader = Reader { builder: start.builder(TimeZone::Utc), classes: Vec::new(), found_log: false };
     lua::walk(&mut Events::new(input), &mut reader)?;
     if !reader.found_log {
         return Err(ImportError::whole_file(ErrorKind::WrongShape(
@@ -149,7 +147,7 @@ fn loot(
         zone: raid.text("RaidZone").map(str::to_owned),
         note: item.text("Note").map(str::to_owned),
     };
-    builder.history.push(HistoryRow {
+    builder.row(HistoryRow {
         kind: Kind::Loot,
         at,
         postings,
@@ -157,8 +155,7 @@ fn loot(
         loot: Some(Box::new(loot)),
         raid: Some(index),
         line,
-    });
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -166,7 +163,7 @@ mod tests {
     use dkp_core::Points;
 
     use crate::time::{At, TimeZone};
-    use crate::{Class, Format, Import, Kind, Options, Recipient, read, reconcile};
+    use crate::{Class, Format, Import, Kind, Options, Recipient, read, read_rows, reconcile};
 
     const FILE: &str = include_str!("../../tests/fixtures/mrt.lua");
 
@@ -207,9 +204,8 @@ mod tests {
 
     #[test]
     fn loot_is_charged_to_looters_and_markers_go_to_no_one() {
-        let import = import();
-        let loot: Vec<(&str, Recipient, Option<&str>, Option<At>)> = import
-            .history
+        let (import, history) = read_rows(Format::Mrt, FILE.as_bytes(), &Options::default()).unwrap();
+        let loot: Vec<(&str, Recipient, Option<&str>, Option<At>)> = history
             .iter()
             .map(|row| {
                 assert_eq!((row.kind, row.raid), (Kind::Loot, Some(0)));
@@ -233,7 +229,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(import.history[2].loot.as_ref().unwrap().note.as_deref(), Some("won the roll"));
+        assert_eq!(history[2].loot.as_ref().unwrap().note.as_deref(), Some("won the roll"));
         let reconciled = reconcile(&import).unwrap();
         assert!(reconciled.mismatches.is_empty() && import.stated.is_empty());
         let minus = |text: &str| Points::parse(text).unwrap();

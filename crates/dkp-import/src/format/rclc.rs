@@ -10,16 +10,15 @@
 
 use std::io::BufRead;
 
-use crate::Format;
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::csv::{CsvReader, Record};
 use crate::error::{ImportError, invalid};
 use crate::format::item_from_link;
 use crate::model::{HistoryRow, Kind, Loot, Recipient};
 use crate::time::{At, LocalTime, TimeZone, parse_clock, parse_us_date};
 
-pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
-    let mut builder = Builder::new(Format::RclcCsv, TimeZone::Unstated);
+pub(crate) fn read<R: BufRead>(input: R, start: Start) -> Result<Builder, ImportError> {
+    let mut builder = start.builder(TimeZone::Unstated);
     let mut reader = CsvReader::new(input, false);
     let header = reader.header()?;
     let [player, date, time, item] = header.require(["player", "date", "time", "item"])?;
@@ -39,7 +38,7 @@ pub(crate) fn read<R: BufRead>(input: R) -> Result<Builder, ImportError> {
     };
     while let Some(record) = reader.next_record()? {
         let row = loot_row(&mut builder, &columns, &record)?;
-        builder.history.push(row);
+        builder.row(row)?;
     }
     Ok(builder)
 }
@@ -108,17 +107,18 @@ fn moment(date: &str, time: &str, line: u64) -> Result<At, ImportError> {
 #[cfg(test)]
 mod tests {
     use crate::time::{At, LocalTime, TimeZone};
-    use crate::{Class, ErrorKind, Format, Options, Recipient, read};
+    use crate::{Class, ErrorKind, Format, Kind, Options, Recipient, read, read_rows};
 
     const FILE: &str = include_str!("../../tests/fixtures/rclc.csv");
 
     #[test]
     fn every_row_is_loot_at_a_local_time_without_points() {
-        let import = read(Format::RclcCsv, FILE.as_bytes(), &Options::default()).unwrap();
+        let (import, history) = read_rows(Format::RclcCsv, FILE.as_bytes(), &Options::default()).unwrap();
         assert_eq!(import.time_zone, TimeZone::Unstated);
         assert!(import.stated.is_empty());
-        assert!(import.history.iter().all(|row| row.postings.is_empty() && row.loot.is_some()));
-        let first = &import.history[0];
+        assert!(history.iter().all(|row| row.postings.is_empty() && row.loot.is_some()));
+        assert_eq!(import.history.count(Kind::Loot), history.len() as u64);
+        let first = &history[0];
         assert_eq!(first.at, Some(At::Local(LocalTime::new(2020, 3, 23, 2, 17, 50).unwrap())));
         let loot = first.loot.as_ref().unwrap();
         assert_eq!((loot.item.name.as_str(), loot.item.id), ("The Eye of Divinity", Some(18646)));
@@ -127,18 +127,18 @@ mod tests {
             (Some("Majordomo Executus"), Some("Molten Core-40 Player"))
         );
         assert_eq!(loot.note.as_deref(), Some("Best Available"));
-        let second = import.history[1].loot.as_ref().unwrap();
+        let second = history[1].loot.as_ref().unwrap();
         assert_eq!(second.note.as_deref(), Some("Offspec / PvP/Greed; garbage, might try for pvp"));
     }
 
     #[test]
     fn names_keep_their_realm_and_award_reasons_go_to_no_player() {
-        let import = read(Format::RclcCsv, FILE.as_bytes(), &Options::default()).unwrap();
+        let (import, history) = read_rows(Format::RclcCsv, FILE.as_bytes(), &Options::default()).unwrap();
         assert!(!import.realms_dropped);
         let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
         assert_eq!(names, ["Booster-Netherwind", "Spear-Netherwind"]);
         assert_eq!(import.players[0].class, Some(Class::Priest));
-        let to: Vec<Recipient> = import.history.iter().map(|row| row.loot.as_ref().unwrap().to).collect();
+        let to: Vec<Recipient> = history.iter().map(|row| row.loot.as_ref().unwrap().to).collect();
         let booster = Recipient::Player(import.find("booster-netherwind").unwrap());
         let spear = Recipient::Player(import.find("Spear-Netherwind").unwrap());
         assert_eq!(to, [booster, booster, Recipient::Disenchanted, Recipient::Bank, spear]);

@@ -14,10 +14,9 @@ use std::io::BufRead;
 
 use dkp_core::Points;
 
-use crate::Format;
 use crate::Options;
 use crate::amount::Decimal;
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::error::{ErrorKind, ImportError, invalid};
 use crate::format::item_from_link;
 use crate::lua::{self, Events, Key, Step, Table, Value, Visitor};
@@ -50,13 +49,13 @@ struct Reader {
     found_table: bool,
 }
 
-pub(crate) fn read<R: BufRead>(input: R, options: &Options) -> Result<Builder, ImportError> {
+pub(crate) fn read<R: BufRead>(input: R, options: &Options, start: Start) -> Result<Builder, ImportError> {
     let mut reader = Reader::default();
     lua::walk(&mut Events::new(input), &mut reader)?;
     if !reader.found_table {
         return Err(ImportError::whole_file(ErrorKind::WrongShape("no WebDKP_DkpTable: not a WebDKP file".into())));
     }
-    reader.build(options)
+    reader.build(options, start)
 }
 
 impl Visitor for Reader {
@@ -138,8 +137,8 @@ fn log_entry(key: &str, record: &Table, line: u64) -> Result<PendingLog, ImportE
 }
 
 impl Reader {
-    fn build(self, options: &Options) -> Result<Builder, ImportError> {
-        let mut builder = Builder::new(Format::Webdkp, TimeZone::Unstated);
+    fn build(self, options: &Options, start: Start) -> Result<Builder, ImportError> {
+        let mut builder = start.builder(TimeZone::Unstated);
         let table = self.choose_table(options, &mut builder)?;
         if self.alts > 0 {
             builder.warn(format!("WebDKP_Alts lists {} alts; they are read as players of their own", self.alts));
@@ -155,7 +154,7 @@ impl Reader {
         }
         for entry in self.log.iter().filter(|entry| entry.table.is_none_or(|id| id == table)) {
             let row = log_row(&mut builder, entry)?;
-            builder.history.push(row);
+            builder.row(row)?;
         }
         Ok(builder)
     }
@@ -216,7 +215,7 @@ mod tests {
     use crate::testing::{assert_warns, points};
 
     use crate::time::{At, LocalTime, TimeZone};
-    use crate::{ErrorKind, Format, Import, Kind, Options, read, reconcile};
+    use crate::{ErrorKind, Format, Import, Kind, Options, read, read_rows, reconcile};
 
     const FILE: &str = include_str!("../../tests/fixtures/webdkp.lua");
 
@@ -247,14 +246,14 @@ mod tests {
 
     #[test]
     fn the_log_gives_awards_and_paid_items_in_local_time() {
-        let import = import(&Options::default());
+        let (import, history) = read_rows(Format::Webdkp, FILE.as_bytes(), &Options::default()).unwrap();
         assert_eq!(import.time_zone, TimeZone::Unstated);
-        let kinds: Vec<Kind> = import.history.iter().map(|row| row.kind).collect();
+        let kinds: Vec<Kind> = history.iter().map(|row| row.kind).collect();
         assert_eq!(kinds, [Kind::Award, Kind::Loot]);
-        let award = &import.history[0];
+        let award = &history[0];
         assert_eq!(award.at, Some(At::Local(LocalTime::new(2012, 12, 13, 23, 8, 42).unwrap())));
         assert_eq!(award.postings.len(), 2);
-        let item = &import.history[1];
+        let item = &history[1];
         // No `date` field: the date comes from the end of the key.
         assert_eq!(item.at, Some(At::Local(LocalTime::new(2012, 12, 14, 20, 15, 0).unwrap())));
         assert_eq!(item.postings[0].amount, points("-12.5"));

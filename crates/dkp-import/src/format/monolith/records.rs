@@ -11,14 +11,22 @@
 //!   was pruned is kept (the archive still counts the original); an original
 //!   marked deleted whose reversal is missing is dropped (the addon applied
 //!   the deletion). Both cases are warned about.
+//!
+//! Rows stream into the builder as they are read; only the rows a deletion
+//! concerns are held until the end: reversals, rows marked `deletedby`, and
+//! rows a reversal read earlier names (the addon writes newest first, so a
+//! reversal comes before its original). An original that carries no
+//! `deletedby` mark and comes before its reversal is already counted when
+//! the reversal is read; the reversal is then kept as one of a pruned entry
+//! (the pair still adds to nothing when the reversal negates it, as the
+//! addon writes it). The addon marks every original it reverses.
 
 use std::collections::HashSet;
 
 use dkp_core::Points;
 
-use crate::Format;
 use crate::amount::{Decimal, magnitude};
-use crate::builder::Builder;
+use crate::builder::{Builder, Start};
 use crate::error::{ImportError, invalid};
 use crate::format::{item_from_link, unix_time};
 use crate::lua::{Table, Value};
@@ -35,18 +43,19 @@ struct Ids {
 /// What one team's records make.
 pub(crate) struct Team {
     builder: Builder,
-    /// History and loot rows, and their ids at the same positions: kept
-    /// apart, so that `finish` drops the ids and hands the rows over where
-    /// they lie instead of copying a million of them.
-    rows: Vec<HistoryRow>,
-    ids: Vec<Ids>,
+    /// The rows a deletion may fold away, with their ids: reversals, rows
+    /// marked deleted, and rows a reversal already read names. Every other
+    /// row is folded into the builder at once.
+    held: Vec<(HistoryRow, Ids)>,
+    /// The entries the reversals read so far name.
+    targets: HashSet<String>,
     pub has_table: bool,
 }
 
 impl Team {
-    pub fn new() -> Team {
-        let builder = Builder::new(Format::Monolith, TimeZone::Utc);
-        Team { builder, rows: Vec::new(), ids: Vec::new(), has_table: false }
+    pub fn new(start: Start) -> Team {
+        let builder = start.builder(TimeZone::Utc);
+        Team { builder, held: Vec::new(), targets: HashSet::new(), has_table: false }
     }
 
     /// A `DKPTable` entry: `{player, dkp, lifetime_gained, lifetime_spent, class}`.
@@ -96,8 +105,7 @@ impl Team {
         };
         let reason = record.text("reason").map(str::to_owned);
         let row = HistoryRow { kind, at: unix_time(record, "date"), postings, reason, loot: None, raid: None, line };
-        self.push(row, record);
-        Ok(())
+        self.push(row, record)
     }
 
     /// A `Loot` entry: `{player, loot, zone, boss, date, cost, index, deletes?, deletedby?}`.
@@ -116,8 +124,7 @@ impl Team {
         let at = unix_time(record, "date");
         let row =
             HistoryRow { kind: Kind::Loot, at, postings, reason: None, loot: Some(Box::new(loot)), raid: None, line };
-        self.push(row, record);
-        Ok(())
+        self.push(row, record)
     }
 
     /// An `Archive` entry: the totals of pruned history, `{dkp, lifetime_gained, lifetime_spent, deleted?}`.
@@ -127,7 +134,7 @@ impl Team {
             return Ok(());
         }
         let player = self.builder.player(name, line)?;
-        self.builder.history.push(HistoryRow {
+        self.builder.row(HistoryRow {
             kind: Kind::Carried,
             at: None,
             postings: vec![Posting { player, amount }],
@@ -135,8 +142,7 @@ impl Team {
             loot: None,
             raid: None,
             line,
-        });
-        Ok(())
+        })
     }
 
     fn amount(&mut self, value: Option<&Value>, line: u64, field: &str) -> Result<Option<Points>, ImportError> {
@@ -145,38 +151,45 @@ impl Team {
         self.builder.points(amount, line).map(Some)
     }
 
-    fn push(&mut self, row: HistoryRow, record: &Table) {
+    /// Folds a row in, or holds it back when a deletion may concern it.
+    fn push(&mut self, row: HistoryRow, record: &Table) -> Result<(), ImportError> {
         let id = |name: &str| record.text(name).map(str::to_owned);
-        self.rows.push(row);
-        self.ids.push(Ids { index: id("index"), deletes: id("deletes"), deleted_by: id("deletedby") });
+        let ids = Ids { index: id("index"), deletes: id("deletes"), deleted_by: id("deletedby") };
+        let named = ids.index.as_ref().is_some_and(|index| self.targets.contains(index));
+        if ids.deletes.is_none() && ids.deleted_by.is_none() && !named {
+            return self.builder.row(row);
+        }
+        if let Some(target) = &ids.deletes {
+            self.targets.insert(target.clone());
+        }
+        self.held.push((row, ids));
+        Ok(())
     }
 
-    /// Folds deletions and hands over the rows.
-    pub fn finish(mut self) -> Builder {
-        let mut keep = self.folded().into_iter();
-        self.ids = Vec::new();
-        self.rows.retain(|_| keep.next().unwrap_or(true));
-        if self.builder.history.is_empty() {
-            self.builder.history = self.rows;
-        } else {
-            self.builder.history.append(&mut self.rows);
+    /// Folds deletions and hands over the rows that stay.
+    pub fn finish(mut self) -> Result<Builder, ImportError> {
+        let keep = self.folded();
+        for ((row, _), keep) in std::mem::take(&mut self.held).into_iter().zip(keep) {
+            if keep {
+                self.builder.row(row)?;
+            }
         }
-        self.builder
+        Ok(self.builder)
     }
 
     /// Whether each row stays once deletions are folded, warning of the
     /// deletions that have no pair.
     fn folded(&mut self) -> Vec<bool> {
-        let present: HashSet<&str> = self.ids.iter().filter_map(|ids| ids.index.as_deref()).collect();
+        let present: HashSet<&str> = self.held.iter().filter_map(|(_, ids)| ids.index.as_deref()).collect();
         let reversed: HashSet<&str> = self
-            .ids
+            .held
             .iter()
-            .filter_map(|ids| ids.deletes.as_deref())
+            .filter_map(|(_, ids)| ids.deletes.as_deref())
             .filter(|target| present.contains(target))
             .collect();
         let (mut kept_reversals, mut dropped_originals) = (Vec::new(), Vec::new());
-        let mut keep = Vec::with_capacity(self.ids.len());
-        for (ids, row) in self.ids.iter().zip(&self.rows) {
+        let mut keep = Vec::with_capacity(self.held.len());
+        for (row, ids) in &self.held {
             let keep_it = match (&ids.deletes, &ids.index, &ids.deleted_by) {
                 (Some(target), _, _) if present.contains(target.as_str()) => false,
                 (Some(_), _, _) => {
@@ -232,4 +245,33 @@ fn split_amounts(list: &str, line: u64) -> Result<(Vec<Decimal>, bool), ImportEr
 fn lines(lines: &[u64]) -> String {
     let shown: Vec<String> = lines.iter().take(5).map(u64::to_string).collect();
     if lines.len() > 5 { format!("{}, ...", shown.join(", ")) } else { shown.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Format;
+    use crate::lua::Key;
+
+    fn entry(fields: &[(&str, &str)]) -> Table {
+        let entries = fields.iter().map(|(key, text)| (Key::Name((*key).into()), Value::Str((*text).into())));
+        Table { entries: entries.collect() }
+    }
+
+    #[test]
+    fn only_rows_a_deletion_concerns_are_held() {
+        let mut team = Team::new(Start { format: Format::Monolith, keep_rows: false });
+        for index in 0..10_000 {
+            let index = format!("Failing-{index}");
+            team.history_record(&entry(&[("players", "Ana,Bors"), ("dkp", "5"), ("index", &index)]), 1).unwrap();
+        }
+        let reversal = [("players", "Ana"), ("dkp", "-5"), ("index", "Failing-x"), ("deletes", "Failing-y")];
+        team.history_record(&entry(&reversal), 2).unwrap();
+        let original = [("players", "Ana"), ("dkp", "5"), ("index", "Failing-y")];
+        team.history_record(&entry(&original), 3).unwrap();
+        assert_eq!(team.held.len(), 2, "the reversal and the original it names, not the 10,000 others");
+        let (import, _) = team.finish().unwrap().finish().unwrap();
+        assert_eq!(import.history.len(), 10_000);
+        assert_eq!(import.history.sum(import.find("Ana").unwrap()), Points::parse("50000").ok());
+    }
 }

@@ -5,7 +5,9 @@ use dkp_core::Points;
 use crate::testing::{assert_warns, points};
 
 use crate::time::At;
-use crate::{Class, ErrorKind, Format, Import, ImportError, Kind, Options, Recipient, read, reconcile};
+use crate::{
+    Class, ErrorKind, Format, HistoryRow, Import, ImportError, Kind, Options, Recipient, read, read_rows, reconcile,
+};
 
 const FLAT: &str = include_str!("../../../tests/fixtures/monolith.lua");
 const TEAMS: &str = include_str!("../../../tests/fixtures/communitydkp.lua");
@@ -14,8 +16,12 @@ fn import(text: &str, options: &Options) -> Result<Import, ImportError> {
     read(Format::Monolith, text.as_bytes(), options)
 }
 
-fn kinds(import: &Import) -> Vec<&'static str> {
-    import.history.iter().map(|row| row.kind.as_str()).collect()
+fn rows(text: &str, options: &Options) -> (Import, Vec<HistoryRow>) {
+    read_rows(Format::Monolith, text.as_bytes(), options).unwrap()
+}
+
+fn kinds(text: &str, options: &Options) -> Vec<&'static str> {
+    rows(text, options).1.iter().map(|row| row.kind.as_str()).collect()
 }
 
 fn mismatches(import: &Import) -> Vec<(String, Points, Points)> {
@@ -40,18 +46,19 @@ fn the_dkp_table_states_balances_and_lifetime_totals() {
 
 #[test]
 fn history_holds_awards_decays_loot_and_carried_totals_oldest_first() {
-    let import = import(FLAT, &Options::default()).unwrap();
-    assert_eq!(kinds(&import), ["carried", "award", "loot", "loot", "award", "decay"]);
-    let decay = &import.history[5];
+    let (import, history) = rows(FLAT, &Options::default());
+    assert_eq!(kinds(FLAT, &Options::default()), ["carried", "award", "loot", "loot", "award", "decay"]);
+    let decay = &history[5];
     let amounts: Vec<Points> = decay.postings.iter().map(|posting| posting.amount).collect();
     assert_eq!(amounts, [points("-4.5"), points("-2"), Points::ZERO]);
     assert_eq!(decay.at, Some(At::Unix(1_588_904_400)));
-    let loot =
-        import.history.iter().find(|row| row.kind == Kind::Loot && row.postings[0].amount.is_negative()).unwrap();
+    let loot = history.iter().find(|row| row.kind == Kind::Loot && row.postings[0].amount.is_negative()).unwrap();
     let item = &loot.loot.as_ref().unwrap().item;
     assert_eq!((item.name.as_str(), item.id), ("Onyxia Hide Backpack", Some(17966)));
     assert_eq!(loot.loot.as_ref().unwrap().to, Recipient::Player(import.find("Tokk").unwrap()));
-    assert_eq!(import.history[1].reason.as_deref(), Some("Other - Onyxia \"split\" bonus"));
+    assert_eq!(history[1].reason.as_deref(), Some("Other - Onyxia \"split\" bonus"));
+    assert_eq!((import.history.len(), import.history.count(Kind::Loot)), (6, 2));
+    assert_eq!(import.history.span(), Some((At::Unix(1_588_800_000), At::Unix(1_588_904_400))));
 }
 
 #[test]
@@ -82,12 +89,12 @@ fn rebuilt_balances_are_compared_with_the_stated_ones() {
 
 #[test]
 fn community_dkp_reads_the_current_team_and_folds_its_deletions() {
-    let import = import(TEAMS, &Options::default()).unwrap();
+    let (import, history) = rows(TEAMS, &Options::default());
     let names: Vec<&str> = import.players.iter().map(|player| player.name.as_str()).collect();
     assert_eq!(names, ["Altraider", "Shamy"]);
     assert_eq!(import.stated_balance(import.find("shamy").unwrap()), Some(points("15")));
-    assert_eq!(kinds(&import), ["carried", "award", "loot", "decay"]);
-    let loot = import.history[2].loot.as_ref().unwrap();
+    assert_eq!(kinds(TEAMS, &Options::default()), ["carried", "award", "loot", "decay"]);
+    let loot = history[2].loot.as_ref().unwrap();
     assert_eq!(loot.item.name, "Thunderfury, Blessed Blade of the Windseeker");
     assert_eq!((loot.boss.as_deref(), loot.zone.as_deref()), (Some("Garr"), Some("Molten Core")));
     // Altraider: 30 - 3 - 10 = 17 as stated; Shamy: 3.5 + 30 - 1.5 = 32 against 12 + 3.
@@ -110,7 +117,8 @@ fn settings_before_the_tables_give_the_same_import() {
     let first = import(&settings_first, &Options::default()).unwrap();
     let last = import(TEAMS, &Options::default()).unwrap();
     assert_eq!((&first.players, &first.stated), (&last.players, &last.stated));
-    assert_eq!(kinds(&first), kinds(&last));
+    assert_eq!(kinds(&settings_first, &Options::default()), kinds(TEAMS, &Options::default()));
+    assert_eq!(first.history, last.history);
 }
 
 #[test]
