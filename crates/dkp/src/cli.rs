@@ -19,7 +19,7 @@ use anyhow::Context;
 use crate::blobs::PublicUrls;
 use crate::config::ImportArgs;
 use crate::http::wire::{self, Wire};
-use crate::service::imports::{ImportAnswer, ImportRequest, Importer};
+use crate::service::imports::{ImportAnswer, ImportFile, ImportRequest, Importer};
 use crate::store::Location;
 use progress::Progress;
 
@@ -36,7 +36,10 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     };
     let mut progress = Progress::new(std::io::stderr(), std::io::stderr().is_terminal());
     progress.say(&format!("reading {}", args.file.display()));
-    let file = tokio::fs::read(&args.file).await.with_context(|| format!("cannot read {}", args.file.display()))?;
+    let path = args.file.clone();
+    let file = tokio::task::spawn_blocking(move || ImportFile::open(&path))
+        .await?
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     progress.say(&format!("read {} bytes; opening the database", file.len()));
     let (store, shared) = crate::app::connect(&location, None, None).await?;
     let wire = Arc::new(Wire::new(PublicUrls::parse("/blobs")?));
@@ -48,8 +51,8 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let request =
         ImportRequest { format, pool_id: args.pool, dry_run: args.dry_run, options, parsed: Some(parsed.clone()) };
     progress.say(if args.dry_run { "importing (dry run: nothing is written)" } else { "importing" });
-    let total = file.len() as u64;
-    let import = service.import(Importer::Operator, &args.guild, request, file.into());
+    let total = file.len();
+    let import = service.import(Importer::Operator, &args.guild, request, file);
     let answer = watch_parsing(import, &parsed, total, &mut progress).await;
     service.close().await;
     let answer = answer.map_err(|error| anyhow::anyhow!("{error}"))?;

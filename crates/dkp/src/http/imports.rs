@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use dkp_core::Action;
 use dkp_import::export;
 use futures_util::StreamExt;
@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::extract::{ListQuery, Path};
 use super::{ApiError, AppState, wire};
 use crate::model::{Entry, PageRequest, Standing};
-use crate::service::imports::{ImportRequest, Importer};
+use crate::service::imports::{ImportFile, ImportRequest, Importer, Upload};
 use crate::service::{Caller, Service};
 
 /// The largest file an import takes.
@@ -69,25 +69,26 @@ async fn import(
     Ok((status, Json(wire::import_report(&answer.report, answer.already_imported))).into_response())
 }
 
-/// The raw body, up to the import limit, read chunk by chunk into one
-/// buffer of the declared length: collecting the chunks and joining them
-/// afterwards would hold the file twice.
-async fn file(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+/// The raw body, up to the import limit, spooled chunk by chunk to a
+/// temporary file: the parse reads it from there through a small buffer,
+/// so no part of the import holds the whole file in memory.
+async fn file(headers: &HeaderMap, body: Body) -> Result<ImportFile, ApiError> {
     let too_large = || ApiError::PayloadTooLarge { limit: IMPORT_LIMIT };
+    let spool_failed = |error: std::io::Error| ApiError::from(crate::service::Error::internal(error));
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > IMPORT_LIMIT) {
         return Err(too_large());
     }
-    let mut file = BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut upload = Upload::create().await.map_err(spool_failed)?;
     let mut chunks = body.into_data_stream();
     // A body that breaks off is answered as one past the limit was before: 413.
     while let Some(chunk) = chunks.next().await.transpose().map_err(|_| too_large())? {
-        if file.len() + chunk.len() > IMPORT_LIMIT {
+        if upload.len() + chunk.len() as u64 > IMPORT_LIMIT as u64 {
             return Err(too_large());
         }
-        file.extend_from_slice(&chunk);
+        upload.write(&chunk).await.map_err(spool_failed)?;
     }
-    Ok(file.freeze())
+    upload.finish().await.map_err(spool_failed)
 }
 
 /// What an export is written as (`?format=`, csv when left out).

@@ -10,17 +10,21 @@
 //! the file gives (stated where it states them, else rebuilt from its
 //! history) through one `import` entry. The file's history rows and raids
 //! are summed into those balances, not kept one by one (the report warns).
+//! The file is read from disk or memory through a small buffer (`file`) and
+//! its history folded as it is read, so memory follows the file's players,
+//! not its size.
 
-use std::io::{BufRead, Read};
+mod file;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use bytes::Bytes;
 use dkp_core::Action;
 use dkp_core::roster::{CharacterName, member_name};
 use dkp_import::{Format, Import, Options, Reconciliation};
-use sha2::{Digest, Sha256};
 
+use self::file::Counted;
+pub use self::file::{ImportFile, Upload};
 use super::{Caller, Error, Service};
 use crate::model::{
     Code, ImportCommand, ImportMismatch, ImportReport, Imported, ImportedCharacter, ImportedPlayer, Membership,
@@ -47,39 +51,6 @@ pub struct ImportRequest {
     pub parsed: Option<Arc<AtomicU64>>,
 }
 
-/// A file being parsed, counting what the parser has taken of it.
-struct Counted<'a> {
-    rest: &'a [u8],
-    parsed: Option<Arc<AtomicU64>>,
-}
-
-impl Read for Counted<'_> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let taken = self.rest.read(buffer)?;
-        self.count(taken);
-        Ok(taken)
-    }
-}
-
-impl BufRead for Counted<'_> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        Ok(self.rest)
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.rest.consume(amount);
-        self.count(amount);
-    }
-}
-
-impl Counted<'_> {
-    fn count(&self, bytes: usize) {
-        if let Some(parsed) = &self.parsed {
-            parsed.fetch_add(bytes as u64, Ordering::Relaxed);
-        }
-    }
-}
-
 /// The answer of an import: its report, and whether the same file was imported before.
 #[derive(Clone, Debug)]
 pub struct ImportAnswer {
@@ -104,14 +75,14 @@ impl Service {
         importer: Importer<'_>,
         slug: &str,
         request: ImportRequest,
-        file: Bytes,
+        file: ImportFile,
     ) -> Result<ImportAnswer, Error> {
         let access = self.import_access(&importer, slug).await?;
         let pool_id = super::id(&request.pool_id)?;
-        let content_hash = Sha256::digest(&file).to_vec();
+        let content_hash = file.hash().to_vec();
         let (format, options, parsed) = (request.format, request.options.clone(), request.parsed.clone());
         let (import, reconciliation) = tokio::task::spawn_blocking(move || {
-            let import = dkp_import::read(format, Counted { rest: &file[..], parsed }, &options)?;
+            let import = dkp_import::read(format, Counted { inner: file.reader(), parsed }, &options)?;
             let reconciliation = dkp_import::reconcile(&import)?;
             Ok::<_, dkp_import::ImportError>((import, reconciliation))
         })
