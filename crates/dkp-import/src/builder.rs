@@ -50,6 +50,24 @@ impl Start {
     }
 }
 
+/// A name as a player's name may be written, trimmed; blank names are refused.
+pub(crate) fn checked_name(text: &str, line: u64) -> Result<&str, ImportError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(invalid(line, "a player name is empty"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(invalid(line, format!("the player name {text:?} holds control characters")));
+    }
+    Ok(text)
+}
+
+/// An amount in hundredths, and whether extra decimals were rounded.
+pub(crate) fn checked_points(amount: Decimal, line: u64) -> Result<(Points, bool), ImportError> {
+    let rounded = amount.to_points().map_err(|error| invalid(line, format!("an amount: {error}")))?;
+    Ok((rounded.points, rounded.rounded))
+}
+
 /// The import being built.
 pub(crate) struct Builder {
     format: Format,
@@ -105,13 +123,7 @@ impl Builder {
 
     /// The provisional ref of a name; blank names are refused.
     pub fn player(&mut self, text: &str, line: u64) -> Result<PlayerRef, ImportError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(invalid(line, "a player name is empty"));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(invalid(line, format!("the player name {text:?} holds control characters")));
-        }
+        let text = checked_name(text, line)?;
         if let Some(found) = self.by_text.get(text) {
             return Ok(*found);
         }
@@ -155,11 +167,22 @@ impl Builder {
 
     /// An amount in hundredths; extra decimals are rounded and remembered for one warning.
     pub fn points(&mut self, amount: Decimal, line: u64) -> Result<Points, ImportError> {
-        let rounded = amount.to_points().map_err(|error| invalid(line, format!("an amount: {error}")))?;
-        if rounded.rounded && self.first_rounded_line.is_none() {
-            self.first_rounded_line = Some(line);
+        let (points, rounded) = checked_points(amount, line)?;
+        if rounded {
+            self.rounded_at(line);
         }
-        Ok(rounded.points)
+        Ok(points)
+    }
+
+    /// Remembers where an amount was rounded, for the warning naming the first.
+    pub fn rounded_at(&mut self, line: u64) {
+        self.first_rounded_line.get_or_insert(line);
+    }
+
+    /// Folds in history a reader folded itself, under its own refs: `remap`
+    /// gives the builder's ref of each.
+    pub fn absorb(&mut self, history: History, remap: &[PlayerRef]) -> Result<(), ImportError> {
+        self.history.absorb(history, remap)
     }
 
     /// An amount written as text (CSV, XML).

@@ -49,25 +49,15 @@ impl History {
         self.sums.get(player.index()).copied().flatten()
     }
 
-    /// Folds one row in; `sums` grows to reach the players the row posts to.
+    /// Folds one row in.
     pub(crate) fn add(&mut self, row: &HistoryRow) -> Result<(), ImportError> {
         for posting in &row.postings {
-            let index = posting.player.index();
-            if self.sums.len() <= index {
-                self.sums.resize(index + 1, None);
-            }
-            let slot = &mut self.sums[index];
-            *slot = Some(add(slot.unwrap_or(Points::ZERO), posting.amount, Some(row.line))?);
+            self.post(posting.player.index(), posting.amount, Some(row.line))?;
         }
         self.rows += 1;
         self.kinds[row.kind.index()] += 1;
         if let Some(at) = row.at {
-            if self.first.is_none_or(|first| at.sort_key() < first.sort_key()) {
-                self.first = Some(at);
-            }
-            if self.last.is_none_or(|last| at.sort_key() > last.sort_key()) {
-                self.last = Some(at);
-            }
+            self.date(at);
         }
         Ok(())
     }
@@ -79,14 +69,47 @@ impl History {
         remap: &impl Fn(PlayerRef) -> PlayerRef,
         players: usize,
     ) -> Result<History, ImportError> {
-        let mut sums = vec![None; players];
-        for (index, sum) in self.sums.iter().enumerate() {
-            let Some(sum) = sum else { continue };
-            let slot: &mut Option<Points> = &mut sums[remap(PlayerRef(index as u32)).index()];
-            *slot = Some(add(slot.unwrap_or(Points::ZERO), *sum, None)?);
+        let sums = std::mem::replace(&mut self.sums, vec![None; players]);
+        for (index, sum) in sums.into_iter().enumerate() {
+            if let Some(sum) = sum {
+                self.post(remap(PlayerRef(index as u32)).index(), sum, None)?;
+            }
         }
-        self.sums = sums;
         Ok(self)
+    }
+
+    /// Adds another history whose refs `remap` turns into this one's.
+    pub(crate) fn absorb(&mut self, other: History, remap: &[PlayerRef]) -> Result<(), ImportError> {
+        for (sum, player) in other.sums.into_iter().zip(remap) {
+            if let Some(sum) = sum {
+                self.post(player.index(), sum, None)?;
+            }
+        }
+        self.rows += other.rows;
+        self.kinds.iter_mut().zip(other.kinds).for_each(|(count, more)| *count += more);
+        for at in [other.first, other.last].into_iter().flatten() {
+            self.date(at);
+        }
+        Ok(())
+    }
+
+    /// Adds an amount to a player's sum; `sums` grows to reach the player.
+    fn post(&mut self, player: usize, amount: Points, line: Option<u64>) -> Result<(), ImportError> {
+        if self.sums.len() <= player {
+            self.sums.resize(player + 1, None);
+        }
+        let slot = &mut self.sums[player];
+        *slot = Some(add(slot.unwrap_or(Points::ZERO), amount, line)?);
+        Ok(())
+    }
+
+    fn date(&mut self, at: At) {
+        if self.first.is_none_or(|first| at.sort_key() < first.sort_key()) {
+            self.first = Some(at);
+        }
+        if self.last.is_none_or(|last| at.sort_key() > last.sort_key()) {
+            self.last = Some(at);
+        }
     }
 
     /// The room the per-player sums take, for the test that memory follows players.

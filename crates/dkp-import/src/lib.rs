@@ -156,6 +156,69 @@ fn builder(format: Format, input: impl BufRead, options: &Options, keep_rows: bo
 mod tests {
     use super::*;
 
+    /// Every fixture, with the options that choose another part of it.
+    const FIXTURES: [(Format, &str); 9] = [
+        (Format::Csv, include_str!("../tests/fixtures/history.csv")),
+        (Format::Csv, include_str!("../tests/fixtures/balances.csv")),
+        (Format::Monolith, include_str!("../tests/fixtures/monolith.lua")),
+        (Format::Monolith, include_str!("../tests/fixtures/communitydkp.lua")),
+        (Format::Webdkp, include_str!("../tests/fixtures/webdkp.lua")),
+        (Format::Webdkp, WEBDKP_LOG_FIRST),
+        (Format::Mrt, include_str!("../tests/fixtures/mrt.lua")),
+        (Format::RclcCsv, include_str!("../tests/fixtures/rclc.csv")),
+        (Format::Gargul, include_str!("../tests/fixtures/gargul.lua")),
+    ];
+
+    /// A log before the tables, entries of no table, a class unknown and a rounded amount.
+    const WEBDKP_LOG_FIRST: &str = r#"
+WebDKP_Log = {
+    ["a 2020-01-01 10:00:00"] = { ["awarded"] = { ["Zed"] = { ["class"] = "Bard" } }, ["points"] = 1.005, ["tableid"] = 2 },
+    ["b 2020-01-02 10:00:00"] = { ["awarded"] = { ["Amy"] = { ["class"] = "Mage" }, ["Zed"] = {} }, ["points"] = 4 },
+    ["c 2020-01-03 10:00:00"] = { ["awarded"] = { ["Zed"] = { ["class"] = "Rogue" } }, ["points"] = -2, ["tableid"] = 1 },
+    ["d 2020-01-04 10:00:00"] = { ["awarded"] = { [""] = {} }, ["points"] = 1, ["tableid"] = 3 },
+}
+WebDKP_DkpTable = { ["Bob"] = { ["dkp_1"] = 3, ["dkp_2"] = 1 } }
+WebDKP_Tables = { ["Main"] = { ["id"] = 1 }, ["Alt"] = { ["id"] = 2 }, ["Odd"] = { ["id"] = 3 } }
+"#;
+
+    #[test]
+    fn reading_with_rows_gives_the_same_import_as_folding_them() {
+        let tables = [None, Some("1"), Some("2"), Some("3"), Some("Alt"), Some("Odd")];
+        for ((format, text), table) in FIXTURES.iter().flat_map(|fixture| tables.map(|table| (fixture, table))) {
+            let options = Options { table: table.map(str::to_owned), ..Options::default() };
+            let folded = read(*format, text.as_bytes(), &options);
+            let kept = read_rows(*format, text.as_bytes(), &options);
+            match (folded, kept) {
+                (Ok(folded), Ok((import, rows))) => {
+                    assert_eq!(folded, import, "{format:?} {table:?}");
+                    assert_eq!(folded.history.len(), rows.len() as u64, "{format:?} {table:?}");
+                }
+                (folded, kept) => assert_eq!(folded.err(), kept.err(), "{format:?} {table:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_webdkp_log_before_its_tables_folds_the_chosen_table_and_the_entries_of_none() {
+        let options = Options { table: Some("Alt".into()), ..Options::default() };
+        let import = read(Format::Webdkp, WEBDKP_LOG_FIRST.as_bytes(), &options).unwrap();
+        let names: Vec<(&str, Option<Class>)> =
+            import.players.iter().map(|player| (player.name.as_str(), player.class)).collect();
+        assert_eq!(names, [("Bob", None), ("Zed", None), ("Amy", Some(Class::Mage))]);
+        let zed = import.find("Zed").unwrap();
+        assert_eq!(import.history.sum(zed), Some(dkp_core::Points::parse("5.01").unwrap()));
+        assert_eq!(import.history.len(), 2);
+        let warnings = import.warnings.join("\n");
+        assert!(
+            warnings.contains("(the first on line 3)")
+                && warnings.contains("unknown class names, kept without a class: Bard"),
+            "{warnings}"
+        );
+        let odd = Options { table: Some("3".into()), ..Options::default() };
+        let error = read(Format::Webdkp, WEBDKP_LOG_FIRST.as_bytes(), &odd).unwrap_err();
+        assert_eq!(error.to_string(), "line 6: a player name is empty");
+    }
+
     #[test]
     fn format_names_round_trip() {
         for format in Format::ALL {

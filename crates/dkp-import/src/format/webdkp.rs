@@ -6,9 +6,11 @@
 //!
 //! The table read is the one the `table` option names (by id or name), else
 //! the file's only table, else table 1 with a warning. Since `WebDKP_Tables`
-//! may come after the balances, players and log rows are kept in a compact
-//! form until the end, then only the chosen table's are built. Dates are the
-//! game client's wall-clock time, zone unstated.
+//! may come after the balances, players are kept until the end and the log
+//! is folded per table as it is read (`log`); then only the chosen table's
+//! are built. Dates are the game client's wall-clock time, zone unstated.
+
+mod log;
 
 use std::io::BufRead;
 
@@ -43,14 +45,16 @@ struct PendingLog {
 #[derive(Default)]
 struct Reader {
     players: Vec<PendingPlayer>,
-    log: Vec<PendingLog>,
+    /// The log folded per table, or (only for `read_rows`) kept whole.
+    folded: log::Folded,
+    log: Option<Vec<PendingLog>>,
     tables: Vec<(String, i64)>,
     alts: usize,
     found_table: bool,
 }
 
 pub(crate) fn read<R: BufRead>(input: R, options: &Options, start: Start) -> Result<Builder, ImportError> {
-    let mut reader = Reader::default();
+    let mut reader = Reader { log: start.keep_rows.then(Vec::new), ..Reader::default() };
     lua::walk(&mut Events::new(input), &mut reader)?;
     if !reader.found_table {
         return Err(ImportError::whole_file(ErrorKind::WrongShape("no WebDKP_DkpTable: not a WebDKP file".into())));
@@ -75,7 +79,13 @@ impl Visitor for Reader {
         let key = path[1].to_text();
         match (path[0].name(), value) {
             (Some("WebDKP_DkpTable"), Value::Table(record)) => self.players.push(player(key, &record, line)),
-            (Some("WebDKP_Log"), Value::Table(record)) => self.log.push(log_entry(&key, &record, line)?),
+            (Some("WebDKP_Log"), Value::Table(record)) => {
+                let entry = log_entry(&key, &record, line)?;
+                match &mut self.log {
+                    Some(log) => log.push(entry),
+                    None => self.folded.add(&entry),
+                }
+            }
             (Some("WebDKP_Tables"), Value::Table(record)) => {
                 if let Some(id) = record.get("id").and_then(Value::integer) {
                     self.tables.push((key, id));
@@ -152,7 +162,11 @@ impl Reader {
                 builder.stated(player, balance);
             }
         }
-        for entry in self.log.iter().filter(|entry| entry.table.is_none_or(|id| id == table)) {
+        let Some(log) = self.log else {
+            self.folded.build(&mut builder, table)?;
+            return Ok(builder);
+        };
+        for entry in log.iter().filter(|entry| entry.table.is_none_or(|id| id == table)) {
             let row = log_row(&mut builder, entry)?;
             builder.row(row)?;
         }
@@ -187,6 +201,13 @@ fn log_row(builder: &mut Builder, entry: &PendingLog) -> Result<HistoryRow, Impo
         builder.set_class(player, class);
         postings.push(Posting { player, amount });
     }
+    Ok(row(entry, amount, postings))
+}
+
+/// The row of an entry whose names are already players: an item paid for
+/// is loot (charged only when it cost something), else an award or an
+/// adjustment by its sign.
+fn row(entry: &PendingLog, amount: Points, mut postings: Vec<Posting>) -> HistoryRow {
     let loot = match (&entry.item, postings.first()) {
         (Some(item), Some(first)) => Some(Box::new(Loot {
             item: item_from_link(item, None),
@@ -205,7 +226,7 @@ fn log_row(builder: &mut Builder, entry: &PendingLog) -> Result<HistoryRow, Impo
     if kind == Kind::Loot {
         postings.retain(|posting| posting.amount != Points::ZERO);
     }
-    Ok(HistoryRow { kind, at: entry.at, postings, reason: entry.reason.clone(), loot, raid: None, line: entry.line })
+    HistoryRow { kind, at: entry.at, postings, reason: entry.reason.clone(), loot, raid: None, line: entry.line }
 }
 
 #[cfg(test)]
