@@ -83,7 +83,7 @@ async fn file(headers: &HeaderMap, body: Body) -> Result<ImportFile, ApiError> {
     let mut chunks = body.into_data_stream();
     // A body that breaks off is answered as one past the limit was before: 413.
     while let Some(chunk) = chunks.next().await.transpose().map_err(|_| too_large())? {
-        if upload.len() + chunk.len() as u64 > IMPORT_LIMIT as u64 {
+        if upload.written() + chunk.len() as u64 > IMPORT_LIMIT as u64 {
             return Err(too_large());
         }
         upload.write(&chunk).await.map_err(spool_failed)?;

@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -67,7 +69,8 @@ impl Upload {
         Ok(Upload { file, hash: Sha256::new(), len: 0 })
     }
 
-    pub fn len(&self) -> u64 {
+    /// The bytes written so far.
+    pub fn written(&self) -> u64 {
         self.len
     }
 
@@ -91,7 +94,7 @@ impl Upload {
 /// A file being parsed, counting what the parser has taken of it.
 pub(super) struct Counted<R> {
     pub inner: R,
-    pub parsed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    pub parsed: Option<Arc<AtomicU64>>,
 }
 
 impl<R: BufRead> Read for Counted<R> {
@@ -116,7 +119,7 @@ impl<R: BufRead> BufRead for Counted<R> {
 impl<R> Counted<R> {
     fn count(&self, bytes: usize) {
         if let Some(parsed) = &self.parsed {
-            parsed.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+            parsed.fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 }
