@@ -181,6 +181,15 @@ impl Listener {
         }
     }
 
+    /// Messages were lost on the way in while the link stayed up (the
+    /// server dropped them for a subscriber that fell behind): every
+    /// forwarder reads the log, as after an outage.
+    fn lost(&self) {
+        tracing::warn!(link = self.names.link, "messages from other instances were dropped; reading the log");
+        metrics::counter!(self.names.dropped).increment(1);
+        self.local.resync();
+    }
+
     /// Delivers one message, unless it is our own.
     fn hear(&self, message: &[u8]) {
         if let Some(frame) = unwire(&self.instance, message) {
@@ -222,6 +231,10 @@ mod tests {
         listener.up();
         assert_eq!(live.try_recv().expect("a resync").offset, RESYNC);
         assert!(live.try_recv().is_err(), "one resync per outage");
+
+        listener.lost();
+        assert!(bridge.healthy(), "a loss on a link that stays up is no outage");
+        assert_eq!(live.try_recv().expect("a resync after a loss").offset, RESYNC);
     }
 
     #[test]

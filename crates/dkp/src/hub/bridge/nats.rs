@@ -2,7 +2,9 @@
 //! publishes on one subject every instance subscribes to, outside JetStream
 //! (the outbox's stream takes `dkp.events.>` only). The client reconnects by
 //! itself and renews the subscription; its connection events tell the
-//! listener when the link drops and when it is back.
+//! listener when the link drops, when it is back, and when the server
+//! dropped messages for a subscriber that fell behind (forwarders then read
+//! the log, as after an outage).
 
 use async_nats::{Client, Event, Subscriber};
 use futures_util::StreamExt;
@@ -70,6 +72,7 @@ async fn listen(
                     listener.up();
                 }
                 Some(Event::Disconnected) => listener.down(),
+                Some(Event::SlowConsumer(_)) => listener.lost(),
                 Some(_) => {}
                 None => break,
             },
