@@ -77,9 +77,7 @@ impl Store {
                 events = number(&mut tx, pending).await?;
                 let mut writes = Writes::default();
                 writes.add(INSERT_BIDS, bid_rows(&placed));
-                let (ended, kept) = hold_rows(&holds, &locked)?;
-                writes.add(DELETE_HOLDS, ended);
-                writes.add(UPSERT_HOLDS, kept);
+                writes.add(UPSERT_HOLDS, hold_rows(&holds, &locked)?);
                 writes.add(UPDATE_LOTS, moved_lots(&mut locked)?);
                 add_event_writes(&mut writes, &events, ctx);
                 writes.run(&mut tx).await?;
@@ -327,28 +325,26 @@ fn bid_rows(placed: &[(Uuid, Uuid, BidView)]) -> Rows {
     )
 }
 
-const DELETE_HOLDS: &str = "DELETE FROM holds WHERE (lot_id, account_id) IN (SELECT column1, column2 FROM {rows})";
-
 const UPSERT_HOLDS: &str = "INSERT INTO holds (lot_id, account_id, amount, seq) SELECT * FROM {rows} WHERE true \
      ON CONFLICT (lot_id, account_id) DO UPDATE SET amount = excluded.amount, seq = excluded.seq";
 
-/// The holds the batch changed, of every lot: the rows of `DELETE_HOLDS`
-/// (holds that ended) and of `UPSERT_HOLDS` (holds that began or moved).
+/// The holds the batch changed, of every lot: the rows of `UPSERT_HOLDS`.
+/// A hold that ended keeps its row at zero until its lot settles (see
+/// migration 0010): updated in place, not deleted and made again at the
+/// bidder's next bid.
 fn hold_rows(
     holds: &[(Uuid, Uuid, Option<(Points, i64)>)],
     locked: &HashMap<Uuid, Locked>,
-) -> Result<(Rows, Rows), StoreError> {
-    let (mut ended, mut kept) = (Vec::new(), Vec::new());
+) -> Result<Rows, StoreError> {
+    let mut rows = Vec::with_capacity(holds.len());
     for (lot, member, hold) in holds {
         let account = locked
             .get(lot)
             .and_then(|l| l.accounts.get(member))
             .copied()
             .ok_or_else(|| corrupt("a bidder without an account"))?;
-        match hold {
-            Some((amount, seq)) => kept.push((*lot, account, amount.hundredths(), *seq)),
-            None => ended.push((*lot, account)),
-        }
+        let (amount, seq) = hold.map_or((0, 0), |(amount, seq)| (amount.hundredths(), seq));
+        rows.push((*lot, account, amount, seq));
     }
-    Ok((Rows::of(ended.into_iter()), Rows::of(kept.into_iter())))
+    Ok(Rows::of(rows.into_iter()))
 }

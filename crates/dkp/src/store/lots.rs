@@ -171,8 +171,9 @@ pub(super) async fn lock_lot(tx: &mut Tx, guild_id: Uuid, lot_id: Uuid) -> Resul
 
 /// Locks lots, each named with its guild, in id order (so two writers never
 /// wait on each other in a cycle), and reads their standing bids (the
-/// holds), in one statement whatever their number. A lot its guild does not
-/// have is missing from the answer.
+/// holds above zero: an outbid bidder's stays at zero until the lot
+/// settles), in one statement whatever their number. A lot its guild does
+/// not have is missing from the answer.
 pub(super) async fn lock_lots(tx: &mut Tx, lots: &[(Uuid, Uuid)]) -> Result<HashMap<Uuid, Locked>, StoreError> {
     if lots.is_empty() {
         return Ok(HashMap::new());
@@ -189,7 +190,7 @@ pub(super) async fn lock_lots(tx: &mut Tx, lots: &[(Uuid, Uuid)]) -> Result<Hash
              (SELECT a.member_id FROM accounts a WHERE a.id = h.account_id) AS hold_member \
              FROM {} JOIN lots l ON l.guild_id = v.column1 AND l.id = v.column2 \
              JOIN pools p ON p.id = l.pool_id JOIN guilds g ON g.id = l.guild_id \
-             LEFT JOIN holds h ON h.lot_id = l.id ORDER BY l.id, h.seq{}"
+             LEFT JOIN holds h ON h.lot_id = l.id AND h.amount > 0 ORDER BY l.id, h.seq{}"
         ),
         named.relation(tx.backend(), 1),
         lock

@@ -76,6 +76,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0009_outbox.sql"),
         sqlite: include_str!("../../migrations/sqlite/0009_outbox.sql"),
     },
+    Migration {
+        version: 10,
+        name: "holds_kept",
+        postgres: include_str!("../../migrations/postgres/0010_holds_kept.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0010_holds_kept.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the migration lock.
