@@ -316,9 +316,10 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     );
     // The server's own share: from a frame's publish to the flush that wrote it.
     let waited = |q: f64| change.bucket_quantile("dkp_ws_frame_wait_seconds", q).map_or(f64::NAN, |s| s * 1000.0);
+    let per_flush = change.total("dkp_ws_frames_per_flush_sum") / change.total("dkp_ws_frames_per_flush_count");
     println!(
         "  in the server, publish to write ms (bucket bound, 1 flush in 16): p50<={:.1} p99<={:.1}; \
-         server CPU per delivered message {:.2} us",
+         frames per flush {per_flush:.2}; server CPU per delivered message {:.2} us",
         waited(0.5),
         waited(0.99),
         server_cpu / (total.max(1) as f64) * 1e6,

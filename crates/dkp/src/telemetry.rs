@@ -53,6 +53,7 @@ pub fn metrics() -> PrometheusHandle {
                 )
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("dkp_sequencer_batch_size".into()), &BATCH))
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_per_commit".into()), &BATCH))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("dkp_ws_frames_per_flush".into()), &BATCH))
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("dkp_ws_frame_wait_seconds".into()), &FRAME_WAIT))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
@@ -99,12 +100,13 @@ const RARE_COUNTERS: [&str; 20] = [
 ];
 
 /// Histograms with no labels, shown with empty buckets until their first sample.
-const HISTOGRAMS: [&str; 5] = [
+const HISTOGRAMS: [&str; 6] = [
     "dkp_bid_latency_seconds",
     "dkp_bid_queue_seconds",
     "dkp_sequencer_batch_size",
     "dkp_writer_lots_per_commit",
     "dkp_ws_frame_wait_seconds",
+    "dkp_ws_frames_per_flush",
 ];
 
 /// Registers the rare counters and the histograms at zero, and the
@@ -128,8 +130,11 @@ pub fn ws_sent(frames: u64) {
 }
 
 /// Records how long a live frame waited in this process, from its publish
-/// (or its arrival from another instance) to the flush that wrote it.
-pub fn ws_frame_waited(waited: Duration) {
+/// (or its arrival from another instance) to the flush that wrote it, and
+/// how many frames that flush wrote.
+pub fn ws_frame_waited(waited: Duration, frames: u64) {
     static WAITED: OnceLock<metrics::Histogram> = OnceLock::new();
+    static FRAMES: OnceLock<metrics::Histogram> = OnceLock::new();
     WAITED.get_or_init(|| metrics::histogram!("dkp_ws_frame_wait_seconds")).record(waited.as_secs_f64());
+    FRAMES.get_or_init(|| metrics::histogram!("dkp_ws_frames_per_flush")).record(frames as f64);
 }

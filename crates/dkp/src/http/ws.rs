@@ -61,7 +61,8 @@ const MAX_SUBSCRIPTIONS: usize = 64;
 /// Events replayed per read of the log.
 const REPLAY_PAGE: u32 = 500;
 /// One flush of a connection in this many records how long its oldest live
-/// frame waited in this process (`dkp_ws_frame_wait_seconds`).
+/// frame waited in this process (`dkp_ws_frame_wait_seconds`), and how many
+/// frames the flush wrote (`dkp_ws_frames_per_flush`).
 const WAIT_SAMPLE: u32 = 16;
 
 /// A frame queued for a client, and when a live one was published here
@@ -240,7 +241,7 @@ impl Connection {
                             crate::telemetry::ws_sent(sent);
                             flushes = flushes.wrapping_add(1);
                             if let Some(born) = oldest.filter(|_| flushes % WAIT_SAMPLE == 0) {
-                                crate::telemetry::ws_frame_waited(born.elapsed());
+                                crate::telemetry::ws_frame_waited(born.elapsed(), sent);
                             }
                         }
                         Ok(Err(_)) => break Ending::Dropped,

@@ -95,6 +95,7 @@ async fn a_subscriber_sees_a_lot_from_opening_to_close_in_order(app: TestApp) {
         "dkp_ws_connections",
         "dkp_ws_messages_sent_total",
         "dkp_ws_frame_wait_seconds_bucket",
+        "dkp_ws_frames_per_flush_bucket",
         "dkp_lots_open",
     ] {
         assert!(metrics.contains(name), "{name} is missing from /metrics");
