@@ -83,7 +83,7 @@ impl Application {
             blobs,
             session_ttl_hours: config.session_ttl_hours,
             outbox: config.nats_url.is_some(),
-            spans: spans.clone(),
+            spans,
         }));
         let pages = http::web::Pages::new(&config.assets, wire.image_origin()).context("the web pages' templates")?;
         let state = AppState {
@@ -95,7 +95,6 @@ impl Application {
             trust_forwarded_for: scale.trust_forwarded_for,
             origin: http::OwnOrigin { public: config.public_url.clone(), trust_forwarded: scale.trust_forwarded_for },
             role: config.role,
-            spans,
         };
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

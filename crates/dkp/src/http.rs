@@ -36,7 +36,7 @@ use tracing::Instrument;
 
 use crate::config::ServeRole;
 use crate::service::Service;
-use crate::telemetry::spans::{self, Span, Spans, TraceContext};
+use crate::telemetry::spans::{self, Span, TraceContext};
 
 pub use error::ApiError;
 pub use extract::RequestId;
@@ -59,8 +59,6 @@ pub struct AppState {
     pub origin: origin::OwnOrigin,
     /// What this process serves.
     pub role: ServeRole,
-    /// Where the spans of requests go, when they are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`).
-    pub spans: Option<Spans>,
 }
 
 /// The largest request body accepted.
@@ -164,7 +162,8 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         %route
     );
     // Read (or made) only when the span is logged or exported: a bid pays nothing for it otherwise.
-    let trace = (!span.is_disabled() || state.spans.is_some()).then(|| {
+    let exported = state.service.spans();
+    let trace = (!span.is_disabled() || exported.is_some()).then(|| {
         let trace = Trace::of(&request);
         let context = TraceContext { trace_id: trace.trace_id, span_id: spans::new_span_id() };
         span.record("trace_id", context.trace_id.as_str());
@@ -174,7 +173,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     });
     let started = Instant::now();
     let work = next.run(request).instrument(span.clone());
-    let mut response = match (&state.spans, &trace) {
+    let mut response = match (exported, &trace) {
         (Some(_), Some((context, _))) => spans::within(context.clone(), work).await,
         _ => work.await,
     };
@@ -184,22 +183,13 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     metrics::histogram!("dkp_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
         .record(elapsed.as_secs_f64());
     span.in_scope(|| tracing::info!(status = %status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request"));
-    if let (Some(spans), Some((context, parent))) = (&state.spans, trace) {
+    if let (Some(spans), Some((context, parent))) = (exported, trace) {
         spans.record(
-            Span {
-                trace_id: context.trace_id,
-                span_id: context.span_id,
-                parent_span_id: parent,
-                name: format!("{method} {route}"),
-                server: true,
-                start: started,
-                end: started + elapsed,
-                attributes: Vec::new(),
-            }
-            .with("http.request.method", method)
-            .with("http.route", route)
-            .with("http.response.status_code", response.status().as_u16())
-            .with("dkp.request_id", id.clone()),
+            Span::request(context, parent, format!("{method} {route}"), started, started + elapsed)
+                .with("http.request.method", method)
+                .with("http.route", route)
+                .with("http.response.status_code", response.status().as_u16())
+                .with("dkp.request_id", id.clone()),
         );
     }
     if let Ok(value) = HeaderValue::from_str(&id) {

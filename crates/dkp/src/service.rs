@@ -142,6 +142,11 @@ impl Service {
         }
     }
 
+    /// Where the spans of requests go, when they are exported.
+    pub fn spans(&self) -> Option<&Spans> {
+        self.spans.as_ref()
+    }
+
     /// How long a login lasts, in hours.
     pub fn session_ttl_hours(&self) -> u32 {
         self.session_ttl_hours

@@ -81,18 +81,25 @@ impl Anchor {
 /// One finished span.
 #[derive(Debug, Clone)]
 pub struct Span {
-    pub trace_id: String,
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub name: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: Option<String>,
+    name: String,
     /// A request served (`true`), or work inside one.
-    pub server: bool,
-    pub start: Instant,
-    pub end: Instant,
-    pub attributes: Vec<(&'static str, Value)>,
+    server: bool,
+    start: Instant,
+    end: Instant,
+    attributes: Vec<(&'static str, Value)>,
 }
 
 impl Span {
+    /// The span of a request served, `trace` its own place, under the
+    /// caller's span when it named one.
+    pub fn request(trace: TraceContext, parent: Option<String>, name: String, start: Instant, end: Instant) -> Span {
+        let TraceContext { trace_id, span_id } = trace;
+        Span { trace_id, span_id, parent_span_id: parent, name, server: true, start, end, attributes: Vec::new() }
+    }
+
     /// A span of work inside the request of `trace`.
     pub fn child(trace: &TraceContext, name: &str, start: Instant, end: Instant) -> Span {
         Span {
