@@ -10,9 +10,9 @@
 //! the file gives (stated where it states them, else rebuilt from its
 //! history) through one `import` entry. The file's history rows and raids
 //! are summed into those balances, not kept one by one (the report warns).
-//! The file is read from disk or memory through a small buffer (`file`) and
-//! its history folded as it is read, so memory follows the file's players,
-//! not its size.
+//! The file is read from disk (the command line's own, or an upload spooled
+//! to a temporary file) through a small buffer (`file`) and its history
+//! folded as it is read, so memory follows the file's players, not its size.
 
 mod file;
 
