@@ -56,11 +56,30 @@ pub fn substitute(template: &str, replacements: &[(&str, String)]) -> anyhow::Re
 /// The shipped nginx configuration for two instances (or one named twice),
 /// listening on `listen` and logging requests to `access_log`.
 pub fn render_nginx(instances: [SocketAddr; 2], listen: SocketAddr, access_log: &Path) -> anyhow::Result<String> {
+    render_nginx_for(&instances, listen, access_log)
+}
+
+/// The same for any number of instances: each line naming the second example
+/// instance is repeated for every instance after the first.
+pub fn render_nginx_for(instances: &[SocketAddr], listen: SocketAddr, access_log: &Path) -> anyhow::Result<String> {
+    let [first, rest @ ..] = instances else { bail!("nginx needs an instance to send requests to") };
+    let rest = if rest.is_empty() { std::slice::from_ref(first) } else { rest };
+    let mut repeated = String::with_capacity(NGINX_CONFIG.len());
+    for line in NGINX_CONFIG.lines() {
+        let copies = if !line.trim_start().starts_with('#') && line.contains(EXAMPLE_INSTANCES[1]) {
+            rest.iter().map(|other| line.replace(EXAMPLE_INSTANCES[1], &other.to_string())).collect()
+        } else {
+            vec![line.to_owned()]
+        };
+        for copy in copies {
+            repeated.push_str(&copy);
+            repeated.push('\n');
+        }
+    }
     substitute(
-        NGINX_CONFIG,
+        &repeated,
         &[
-            (EXAMPLE_INSTANCES[0], instances[0].to_string()),
-            (EXAMPLE_INSTANCES[1], instances[1].to_string()),
+            (EXAMPLE_INSTANCES[0], first.to_string()),
             ("listen 80;", format!("listen {listen};")),
             ("/var/log/nginx/dkp-access.log", access_log.display().to_string()),
         ],
@@ -82,6 +101,11 @@ impl Nginx {
     /// on a free port of 127.0.0.1, with `workers` worker processes.
     pub async fn start(instances: [SocketAddr; 2], workers: usize) -> anyhow::Result<Nginx> {
         Nginx::start_with(workers, |listen, log| render_nginx(instances, listen, log)).await
+    }
+
+    /// Starts nginx with the shipped configuration in front of any number of instances.
+    pub async fn start_for(instances: &[SocketAddr], workers: usize) -> anyhow::Result<Nginx> {
+        Nginx::start_with(workers, |listen, log| render_nginx_for(instances, listen, log)).await
     }
 
     /// Starts nginx with the shipped roles configuration: `api` instances
@@ -207,6 +231,21 @@ mod tests {
         assert!(text.contains("listen 127.0.0.1:7000;"));
         assert!(text.contains("access_log /tmp/x.log dkp;"));
         assert!(!text.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("10.0.0.")));
+    }
+
+    #[test]
+    fn three_instances_are_listed_in_both_upstreams() {
+        let instances: Vec<SocketAddr> = (1..=3).map(|n| format!("127.0.0.1:700{n}").parse().unwrap()).collect();
+        let text = render_nginx_for(&instances, "127.0.0.1:7000".parse().unwrap(), Path::new("/tmp/x.log")).unwrap();
+        for instance in &instances {
+            assert_eq!(text.matches(&format!("server {instance} max_fails")).count(), 2, "{instance}");
+        }
+        let two = render_nginx(
+            instances[..2].try_into().unwrap(),
+            "127.0.0.1:7000".parse().unwrap(),
+            Path::new("/tmp/x.log"),
+        );
+        assert!(!two.unwrap().contains("127.0.0.1:7003"), "two instances list no third");
     }
 
     #[test]

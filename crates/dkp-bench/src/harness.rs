@@ -98,7 +98,18 @@ impl Server {
     /// Starts `dkp serve` on a free port and waits until it is ready.
     pub async fn launch(launch: &Launch) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let address: SocketAddr = ([127, 0, 0, 1], port).into();
+        Server::launch_on(launch, ([127, 0, 0, 1], port).into(), &[], &[]).await
+    }
+
+    /// Starts `dkp serve` on `address` (again, after a crash: a balancer
+    /// lists it there) with more `args` and environment, and waits until it
+    /// is ready.
+    pub async fn launch_on(
+        launch: &Launch,
+        address: SocketAddr,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> anyhow::Result<Server> {
         let mut command = Command::new(&launch.exe);
         command.args(["serve", "--listen", &address.to_string(), "--data-dir"]).arg(&launch.database.data_dir);
         // The load comes from a few members and one address, far past what a person sends.
@@ -117,9 +128,15 @@ impl Server {
         if let Some(url) = &launch.redis_url {
             command.env("REDIS_URL", url);
         }
+        command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
         command.env("DKP_LOG", "warn").stdin(Stdio::null()).stdout(Stdio::null());
         if let Some(path) = &launch.log_file {
-            let log = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            // Appended to: an instance started again after a crash keeps its earlier lines.
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             command.stderr(log);
         }
         let child = command.spawn().with_context(|| format!("cannot start {} serve", launch.exe.display()))?;
@@ -149,6 +166,11 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends the process a signal (`STOP`, `CONT`, …) by name.
+    pub fn signal(&self, name: &str) {
+        signal(self.child.id(), name);
     }
 
     /// Kills the process at once (SIGKILL), as a crash or a lost host would.
@@ -184,13 +206,18 @@ impl Drop for Server {
     }
 }
 
+/// Sends process `pid` the signal `name` (`TERM`, `KILL`, `STOP`, `CONT`).
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
 /// Asks a child to stop (SIGTERM: dkp and nginx both finish what is in
 /// flight and exit), and kills it when it has not within 10 s.
 pub fn stop(child: &mut Child) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    signal(child.id(), "TERM");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         if let Ok(Some(_)) = child.try_wait() {

@@ -19,6 +19,7 @@ mod import;
 mod ledger;
 mod lot;
 pub mod metrics;
+pub mod postgres;
 mod raid_awards;
 mod raid_night;
 mod setup;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::servers::{as_postgres, bin, run, server_dir, start_server, stop_server};
+use crate::servers::{as_postgres, bin, server_dir, start_server, stop_server};
 use crate::services::free_port;
 use crate::support::{Guild, TestApp, spawn_app_on};
 
@@ -97,7 +97,7 @@ async fn a_cluster_restored_to_a_point_in_time_shows_exactly_that_time() {
     // Arrange: a primary that archives its WAL, and its base backup.
     let mut drill = Drill { dir: server_dir(), running: Vec::new() };
     let (primary, archive, backups) = (drill.dir.join("primary"), drill.dir.join("wal"), drill.dir.join("backups"));
-    run(as_postgres(&bin("initdb")).arg("-D").arg(&primary).args(["-U", "postgres", "--auth=trust", "--no-sync"]));
+    dkp_bench::postgres::initdb(&primary).expect("initdb makes the primary");
     let port = free_port();
     drill.start(&primary, port, Some(&archive));
     let (dir, wal) = (backups.display().to_string(), archive.display().to_string());

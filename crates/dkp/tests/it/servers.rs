@@ -6,34 +6,13 @@
 //! PostgreSQL and PgBouncer refuse to run as root, and tests run as root in
 //! CI, so there they run as the `postgres` user in a folder it owns.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::services::{free_port, wait_for_port_blocking};
 use crate::support::{admin_url, temp_dir};
 
-/// The folder of PostgreSQL's server programs: `DKP_TEST_PG_BIN`, else the
-/// newest of Debian's `/usr/lib/postgresql/<version>/bin`.
-pub(crate) fn bin(program: &str) -> String {
-    let dir = std::env::var("DKP_TEST_PG_BIN").ok().or_else(|| {
-        let versions = std::fs::read_dir("/usr/lib/postgresql").ok()?;
-        let mut found: Vec<(u32, PathBuf)> = versions
-            .filter_map(|entry| {
-                let entry = entry.ok()?;
-                let version = entry.file_name().to_str()?.parse().ok()?;
-                Some((version, entry.path().join("bin"))).filter(|(_, bin)| bin.join("initdb").exists())
-            })
-            .collect();
-        found.sort();
-        Some(found.pop()?.1.display().to_string())
-    });
-    format!("{}/{program}", dir.expect("PostgreSQL's server programs (initdb, pg_ctl): set DKP_TEST_PG_BIN"))
-}
-
-pub(crate) fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
-}
+pub(crate) use dkp_bench::postgres::{as_postgres, bin, is_root};
 
 /// A folder of its own, owned by `postgres` when the tests run as root.
 pub(crate) fn server_dir() -> PathBuf {
@@ -44,26 +23,11 @@ pub(crate) fn server_dir() -> PathBuf {
     dir
 }
 
-/// `program` run as `postgres` when the tests run as root.
-pub(crate) fn as_postgres(program: &str) -> Command {
-    if is_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--", program]);
-        command
-    } else {
-        Command::new(program)
-    }
-}
-
 #[track_caller]
 pub(crate) fn run(command: &mut Command) {
-    let output = command.stdin(Stdio::null()).output().expect("the command starts");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    if let Err(error) = dkp_bench::postgres::run(command) {
+        panic!("{error:#}");
+    }
 }
 
 /// A PostgreSQL primary made with initdb, and a streaming replica of it made
@@ -81,15 +45,7 @@ impl Cluster {
         let mut cluster =
             Cluster { dir: server_dir(), primary_port: free_port(), replica_port: free_port(), running: Vec::new() };
         let primary = cluster.dir.join("primary");
-        run(as_postgres(&bin("initdb")).arg("-D").arg(&primary).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ]));
+        dkp_bench::postgres::initdb(&primary).expect("initdb makes the primary");
         cluster.start_server(&primary, cluster.primary_port);
         run(as_postgres(&bin("pg_basebackup"))
             .args(["-h", "127.0.0.1", "-p", &cluster.primary_port.to_string(), "-U", "postgres", "-D"])
