@@ -11,6 +11,7 @@
 //! `harness`, `balancer` and `metrics` serve the integration tests too.
 
 pub mod balancer;
+pub mod chaos;
 mod cpu;
 mod deployment;
 mod figures;
@@ -48,6 +49,8 @@ pub enum Bench {
     FanOut(lot::FanOut),
     /// Seed risk R2: idle WebSocket connections and the memory each costs.
     Connections(lot::Connections),
+    /// Proof under faults: seeded rounds against a whole deployment while its processes die.
+    Chaos(chaos::Chaos),
     /// Issue 14: a CSV and a MonolithDKP file of many players and history rows, uploaded whole.
     Import(import::LargeImport),
 }
@@ -62,6 +65,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::FanOut(bench) => lot::fan_out(bench).await,
         Bench::Connections(bench) => lot::connections(bench).await,
         Bench::Import(bench) => import::run(bench).await,
+        Bench::Chaos(bench) => chaos::run(bench).await,
     }
 }
 

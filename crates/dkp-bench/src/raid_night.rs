@@ -232,7 +232,7 @@ impl Bidder {
 
 /// The lowest bid that can win on a lot as an answer shows it: its high bid
 /// plus its increment, or its minimum bid while it has none.
-fn above_high(lot: &Value) -> Option<i64> {
+pub(crate) fn above_high(lot: &Value) -> Option<i64> {
     match lot["high_bid"].as_str() {
         Some(high) => Some(hundredths(high)? + hundredths(lot["increment"].as_str()?)?),
         None => hundredths(lot["min_bid"].as_str()?),
@@ -240,7 +240,7 @@ fn above_high(lot: &Value) -> Option<i64> {
 }
 
 /// The minimum a `bid_too_low` refusal names ("the bid must be at least 12.34").
-fn minimum(refusal: &Value) -> Option<i64> {
+pub(crate) fn minimum(refusal: &Value) -> Option<i64> {
     let error = &refusal["error"];
     if error["code"] != "bid_too_low" {
         return None;

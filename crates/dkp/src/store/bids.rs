@@ -16,6 +16,7 @@ use dkp_core::ledger::Wallet;
 use uuid::Uuid;
 
 use super::events::{Pending, add_event_writes, number};
+use super::gate::bids_unlocked;
 use super::idempotency::{remember, replay};
 use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
@@ -47,7 +48,8 @@ impl Store {
     pub async fn place_bids(&self, lots: &[LotBids], ctx: &Ctx) -> Result<PlacedBids, StoreError> {
         let _turn = self.gate.enter().await?;
         retry("bid", || async {
-            let mut tx = self.db.begin_write_in_lane().await?;
+            let mut tx =
+                if bids_unlocked() { self.db.begin_locking().await? } else { self.db.begin_write_in_lane().await? };
             let named: Vec<(Uuid, Uuid)> = lots.iter().map(|l| (l.guild_id, l.lot_id)).collect();
             let mut locked = lock_lots(&mut tx, &named).await?;
             let mut outcomes = Vec::with_capacity(lots.len());

@@ -16,6 +16,8 @@
 //! busy lots. The database stays the judge and the retry helper the safety
 //! net.
 
+#[cfg(debug_assertions)]
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
@@ -53,3 +55,21 @@ impl Gate {
 /// The statements that open a SERIALIZABLE transaction in the write lane,
 /// sent together in one round trip.
 pub const BEGIN_IN_LANE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ledger_lane_00 IN EXCLUSIVE MODE";
+
+/// A deliberately broken bid path, there only for the fault harness's proof
+/// that it catches one (`dkp bench chaos`, and the suite's test of it): with
+/// `DKP_FAULT_BIDS_UNLOCKED` set, bids skip the write lane and read lots and
+/// wallets at READ COMMITTED without locking them, then write what they
+/// decided. Only debug builds (the test suite's) read the switch; a release
+/// build has no such path.
+pub fn bids_unlocked() -> bool {
+    #[cfg(debug_assertions)]
+    {
+        static SET: OnceLock<bool> = OnceLock::new();
+        *SET.get_or_init(|| std::env::var_os("DKP_FAULT_BIDS_UNLOCKED").is_some())
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        false
+    }
+}

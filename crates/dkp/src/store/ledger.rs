@@ -432,7 +432,8 @@ pub(super) async fn lock_wallets_in(
         return Ok(BTreeMap::new());
     }
     // SQLite has no row locks: its writer holds the whole database already.
-    let lock = if tx.backend() == Backend::Postgres { " FOR UPDATE OF a" } else { "" };
+    let locks = tx.backend() == Backend::Postgres && !super::gate::bids_unlocked();
+    let lock = if locks { " FOR UPDATE OF a" } else { "" };
     let pairs = Rows::of(wanted.iter().copied());
     let sql = format!(
         concat!(

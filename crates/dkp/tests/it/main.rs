@@ -12,6 +12,7 @@ mod bad_input;
 mod balancer;
 mod blobs;
 mod browser;
+mod chaos;
 mod characters;
 mod concurrency;
 mod decay_schedule;
