@@ -126,7 +126,7 @@ impl Db {
     /// `BEGIN IMMEDIATE`, which takes the write lock up front.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool, pooler) => Tx::Pg(pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await?, *pooler),
+            Db::Pg(pool, pooler) => Tx::Pg(begin_pg(pool, "BEGIN ISOLATION LEVEL SERIALIZABLE").await?, *pooler),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -136,7 +136,7 @@ impl Db {
     /// writer anyway).
     pub async fn begin_write_in_lane(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool, pooler) => Tx::Pg(pool.begin_with(super::gate::BEGIN_IN_LANE).await?, *pooler),
+            Db::Pg(pool, pooler) => Tx::Pg(begin_pg(pool, super::gate::BEGIN_IN_LANE).await?, *pooler),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -146,7 +146,7 @@ impl Db {
     /// committed while it waited for a lock; `BEGIN IMMEDIATE` on SQLite.
     pub async fn begin_locking(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool, pooler) => Tx::Pg(pool.begin().await?, *pooler),
+            Db::Pg(pool, pooler) => Tx::Pg(begin_pg(pool, "BEGIN").await?, *pooler),
             Db::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -157,6 +157,23 @@ impl Db {
             Db::Lite(pool) => pool.close().await,
         }
     }
+}
+
+/// Opens a PostgreSQL transaction with `statement` on a task of its own, so
+/// that a caller who gives up while it waits (a client gone, a timeout)
+/// cannot leave a connection in the pool inside an open transaction. sqlx
+/// counts a transaction only once its BEGIN has answered, so a BEGIN
+/// abandoned while it waited (the write lane's `LOCK TABLE` may wait long)
+/// went back to the pool still open, holding the lane: every writer of
+/// every instance then waited on it for good, and the next user of the
+/// connection ran inside it. The task sees the BEGIN through; a transaction
+/// nobody is left to take is dropped there, which rolls it back. (SQLite's
+/// driver rolls an unacknowledged BEGIN back itself.)
+async fn begin_pg(pool: &PgPool, statement: &'static str) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
 }
 
 impl Tx {

@@ -150,3 +150,41 @@ async fn moves_that_wait_together_are_each_answered_for_themselves(app: TestApp)
     let commits = app.count("SELECT COUNT(DISTINCT created_at) AS n FROM events WHERE name = 'balance_changed'").await;
     assert!(commits < entries, "{entries} entries in {commits} commits: the moves were written one by one");
 }
+
+/// A request whose caller gives up while it waits for the write lane (a
+/// client gone, a timeout) leaves nothing behind: once the lane is free, the
+/// next writer goes through at once. (The chaos harness found the lane held
+/// for good by a connection whose abandoned BEGIN went back to the pool.)
+#[tokio::test]
+async fn a_request_abandoned_while_waiting_for_the_write_lane_leaves_the_lane_free() {
+    use sqlx::{Connection, Executor};
+
+    let app = spawn_app(Kind::Postgres).await;
+    let guild = app.guild("lanefree").await;
+    let (_, member) = app.funded_member(&guild, "lena", 100).await;
+    let lot = app.open_lot(&guild, json!({})).await;
+    let close = format!("/api/v1/guilds/{}/lots/{}/close", guild.slug, lot["id"].as_str().unwrap());
+    let mut holder = sqlx::PgConnection::connect(&app.url).await.expect("a connection of the test's own");
+    holder.execute("BEGIN; LOCK TABLE ledger_lane_00 IN EXCLUSIVE MODE").await.expect("the lane taken");
+    for _ in 0..3 {
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+            app.post(&close).token(&guild.owner.token).send().await
+        });
+        assert!(waited.await.is_err(), "the close waits for the lane while another holds it");
+    }
+    holder.execute("COMMIT").await.expect("the lane given back");
+    let award = format!("/api/v1/guilds/{}/pools/{}/awards", guild.slug, guild.pool);
+    let body = json!({"member_ids": [member], "amount": 5, "reason": "after"});
+    let awarded = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        app.post(&award).token(&guild.owner.token).json(body).send().await
+    });
+    awarded.await.expect("the award does not wait on an abandoned transaction").expect(201);
+    let held = app
+        .count(
+            "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             JOIN pg_namespace s ON s.oid = c.relnamespace \
+             WHERE c.relname = 'ledger_lane_00' AND s.nspname = current_schema() AND l.granted",
+        )
+        .await;
+    assert_eq!(held, 0, "nobody is left holding the lane");
+}
