@@ -264,7 +264,7 @@ async fn round(cluster: &mut Cluster, plan: &Plan, seed: u64) -> anyhow::Result<
     // Everything back up; then what the clients never learnt is asked again,
     // and every subscriber comes back once more for what it missed.
     cluster.heal().await?;
-    requests.add(&load::settle_unknowns(&guilds, &mut officer_logs).await);
+    requests.add(&load::settle_unknowns(&guilds, &mut officer_logs, &findings).await);
     let caught_up = listened.into_iter().map(|mut subscriber| {
         let findings = findings.clone();
         async move {

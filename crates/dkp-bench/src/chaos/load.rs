@@ -336,23 +336,36 @@ async fn replay(guild: &Guild, rng: &mut Rng, log: &mut OfficerLog, findings: &F
 }
 
 /// Asks once more, after the round, about every request whose outcome the
-/// client never learnt, under the same key and body, as a client would.
-pub async fn settle_unknowns(guilds: &[Arc<Guild>], logs: &mut [(usize, OfficerLog)]) -> Tally {
+/// client never learnt, under the same key and body, as a client would, and
+/// awards each raid a last time; each guild's officer at once. A request
+/// the recovered service still leaves without an answer is a finding: the
+/// service did not come back.
+pub async fn settle_unknowns(guilds: &[Arc<Guild>], logs: &mut [(usize, OfficerLog)], findings: &Findings) -> Tally {
+    let settled = logs.iter_mut().map(|(g, log)| settle_officer(&guilds[*g], log, findings));
     let mut tally = Tally::default();
-    for (g, log) in logs.iter_mut() {
-        for op in log.ops.iter_mut().filter(|op| op.outcome == Outcome::Unknown) {
-            op.outcome =
-                guilds[*g].officer.call("POST", &op.path, Some(&op.body), Some(&op.key), Duration::from_secs(15)).await;
-            tally.count(&format!("{}_asked_again", op.kind), &op.outcome);
-        }
-        // A last award of each raid after its last change: then it has paid what its attendance is worth.
-        let mut last = OfficerLog::default();
-        for (n, raid) in log.raids.iter_mut().enumerate().filter(|(_, raid)| raid.certain) {
-            let key = format!("final-{}-{n}", raid.id);
-            raid.certain = award_raid(&guilds[*g], raid, &mut last, &key, Duration::from_secs(15)).await;
-        }
-        tally.add(&last.tally);
+    for settled in futures_util::future::join_all(settled).await {
+        tally.add(&settled);
     }
+    tally
+}
+
+async fn settle_officer(guild: &Guild, log: &mut OfficerLog, findings: &Findings) -> Tally {
+    const LIMIT: Duration = Duration::from_secs(15);
+    let mut tally = Tally::default();
+    for op in log.ops.iter_mut().filter(|op| op.outcome == Outcome::Unknown) {
+        op.outcome = guild.officer.call("POST", &op.path, Some(&op.body), Some(&op.key), LIMIT).await;
+        tally.count(&format!("{}_asked_again", op.kind), &op.outcome);
+        if op.outcome == Outcome::Unknown {
+            findings.add(format!("{} {}: still no answer after the faults ended", op.kind, op.key));
+        }
+    }
+    // A last award of each raid after its last change: then it has paid what its attendance is worth.
+    let mut last = OfficerLog::default();
+    for (n, raid) in log.raids.iter_mut().enumerate().filter(|(_, raid)| raid.certain) {
+        let key = format!("final-{}-{n}", raid.id);
+        raid.certain = award_raid(guild, raid, &mut last, &key, LIMIT).await;
+    }
+    tally.add(&last.tally);
     tally
 }
 
