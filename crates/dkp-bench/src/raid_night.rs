@@ -47,6 +47,9 @@ pub struct RaidNight {
     pub bidders: usize,
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Send every bid with an `Idempotency-Key` of its own, as the web pages do.
+    #[arg(long)]
+    pub keys: bool,
 }
 
 /// One guild as its bidders see it.
@@ -76,7 +79,8 @@ pub async fn run(bench: RaidNight) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for b in 0..bench.bidders {
         let (g, r) = seat(b, guilds.len(), usize::from(bench.raiders));
-        let bidder = Bidder::new(&guilds[g], r, b / guilds.len());
+        let mut bidder = Bidder::new(&guilds[g], r, b / guilds.len());
+        bidder.keys = bench.keys.then(|| format!("{}-{b}", run_tag()));
         tasks.push(tokio::spawn(bidder.run(doors[b % doors.len()].clone(), deadline)));
     }
     let mut answers = Answers::default();
@@ -89,7 +93,7 @@ pub async fn run(bench: RaidNight) -> anyhow::Result<()> {
     let counted = bid_counts(&doors[0], &guilds).await?;
     let change = Change { before, after: deployment.metrics().await? };
     println!(
-        "raid-night bench: store={} {} guilds={} raiders={} lots per guild={} bidders={} seconds={}",
+        "raid-night bench: store={} {} guilds={} raiders={} lots per guild={} bidders={} seconds={} keys={}",
         bench.database.store(),
         deployment.describe(),
         bench.guilds,
@@ -97,6 +101,7 @@ pub async fn run(bench: RaidNight) -> anyhow::Result<()> {
         bench.lots,
         bench.bidders,
         bench.seconds,
+        bench.keys,
     );
     let accepted = answers.accepted.len() as u64;
     println!("  lots' bid_count sum={counted} (matches accepted: {})", counted == accepted);
@@ -186,6 +191,8 @@ struct Bidder {
     next: Arc<[AtomicI64]>,
     /// The lot it bids on next; bidders of one guild start on different lots.
     turn: usize,
+    /// With `--keys`: what its idempotency keys start with (a count follows).
+    keys: Option<String>,
 }
 
 impl Bidder {
@@ -200,7 +207,7 @@ impl Bidder {
             })
             .collect();
         let session = guild.sessions[r % guild.sessions.len()].clone();
-        Bidder { session, lots, next: guild.next.clone(), turn: nth % guild.lots.len() }
+        Bidder { session, lots, next: guild.next.clone(), turn: nth % guild.lots.len(), keys: None }
     }
 
     async fn run(mut self, http: Http, deadline: Instant) -> Answers {
@@ -211,7 +218,9 @@ impl Bidder {
             let (bids, lot) = &self.lots[n];
             let body = json!({"amount": amount(self.next[n].load(Ordering::Relaxed))});
             let sent = Instant::now();
-            let answer = http.send("POST", bids, Some(&self.session), Some(&body)).await.ok();
+            let key = self.keys.as_ref().map(|keys| format!("{keys}-{}", self.turn));
+            let headers: Vec<(&str, &str)> = key.iter().map(|key| ("idempotency-key", key.as_str())).collect();
+            let answer = http.send_with("POST", bids, Some(&self.session), Some(&body), &headers).await.ok();
             let outcome = Outcome::of(answer.as_ref().map(|(status, _)| *status));
             answers.record(outcome, sent);
             let known = match (outcome, &answer) {

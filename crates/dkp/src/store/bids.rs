@@ -17,15 +17,15 @@ use uuid::Uuid;
 
 use super::events::{Pending, add_event_writes, number};
 use super::gate::bids_unlocked;
-use super::idempotency::{remember, replay};
+use super::idempotency::{add_kept, kept_or_fault, replay};
 use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
 use super::retry::retry;
 use super::sql::{Rows, Tx, Writes};
 use super::{Ctx, Store, StoreError};
 use crate::model::{
-    Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, LotView, Refusal, balance_changed,
-    lot_channel, user_channel,
+    Answer, BidBatch, BidCommand, BidOutcome, BidView, Event, EventName, IdempotencyClaim, LotView, Refusal,
+    balance_changed, lot_channel, user_channel,
 };
 
 /// What a batch came to: each lot's outcome, in the order given (`None` for
@@ -58,7 +58,7 @@ impl Store {
             }
             let (mut wallets, owners) = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
             let read = wallets.clone();
-            let (mut pending, mut placed, mut holds) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut pending, mut placed, mut holds, mut kept) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (part, outcomes) in lots.iter().zip(outcomes.iter_mut()) {
                 let Some(lot) = locked.get_mut(&part.lot_id) else { continue };
                 // A bidder with no account in the pool has no wallet: refused as having no points.
@@ -68,23 +68,23 @@ impl Store {
                     fresh.iter().map(|&i| (part.bids[i].member_id, part.bids[i].amount)).collect();
                 let batch = lot.lot.decide(wallets, &asked, ctx.now.micros());
                 let (events, accepted) =
-                    record(&mut tx, &lot.view, &part.bids, &fresh, batch.decisions, outcomes, ctx).await?;
+                    record(&lot.view, &part.bids, &fresh, batch.decisions, outcomes, &mut kept, ctx)?;
                 pending.extend(events);
                 placed.extend(accepted.into_iter().map(|(member, bid)| (part.lot_id, member, bid)));
                 holds.extend(batch.holds.into_iter().map(|(member, hold)| (part.lot_id, member, hold)));
             }
-            let mut events = Vec::new();
+            let (mut events, mut writes) = (Vec::new(), Writes::default());
             if !placed.is_empty() {
                 pending.extend(wallet_events(lots, &holds, (&read, &wallets), &owners)?);
                 events = number(&mut tx, pending).await?;
-                let mut writes = Writes::default();
                 writes.add(INSERT_BIDS, bid_rows(&placed));
                 writes.add(UPSERT_HOLDS, hold_rows(&holds, &locked)?);
                 writes.add(UPDATE_LOTS, moved_lots(&mut locked)?);
                 add_event_writes(&mut writes, &events, ctx);
-                writes.run(&mut tx).await?;
-                remember_accepted(&mut tx, lots, &outcomes, &locked, ctx).await?;
+                kept.extend(accepted_answers(lots, &outcomes, &locked));
             }
+            add_kept(&mut writes, kept.iter().map(|(claim, answer)| (*claim, answer)), ctx);
+            writes.run(&mut tx).await.map_err(kept_or_fault)?;
             tx.commit().await?;
             Ok(PlacedBids { lots: results(lots, outcomes, &locked), events })
         })
@@ -175,24 +175,22 @@ fn wallet_events(
     Ok(pending)
 }
 
-/// Keeps the answer of every accepted bid under its key, with its lot as the batch left it.
-async fn remember_accepted(
-    tx: &mut Tx,
-    lots: &[LotBids],
+/// The answer to keep under the key of every accepted bid, with its lot as the batch left it.
+fn accepted_answers<'a>(
+    lots: &'a [LotBids],
     outcomes: &[Vec<Option<BidOutcome>>],
     locked: &HashMap<Uuid, Locked>,
-    ctx: &Ctx,
-) -> Result<(), StoreError> {
+) -> Vec<(&'a IdempotencyClaim, Answer)> {
+    let mut kept = Vec::new();
     for (part, outcomes) in lots.iter().zip(outcomes) {
         let Some(lot) = locked.get(&part.lot_id) else { continue };
         for (bid, outcome) in part.bids.iter().zip(outcomes) {
             if let (Some(claim), Some(BidOutcome::Accepted(accepted))) = (&bid.idempotency, outcome) {
-                let answer = Answer::Bid { bid: accepted.clone(), lot: lot.view.clone() };
-                remember(tx, claim, &answer, ctx).await?;
+                kept.push((claim, Answer::Bid { bid: accepted.clone(), lot: lot.view.clone() }));
             }
         }
     }
-    Ok(())
+    kept
 }
 
 /// Each lot's outcome, in the order given; `None` for a lot its guild does not have.
@@ -212,15 +210,15 @@ fn results(
 }
 
 /// Turns each decided bid into its outcome: an accepted bid into its view and
-/// events, a refusal under a key into the answer kept for it. The events and
-/// the accepted bids, with their bidders.
-async fn record(
-    tx: &mut Tx,
+/// events, a refusal under a key into the answer to keep for it (added to
+/// `kept`). The events and the accepted bids, with their bidders.
+fn record<'a>(
     view: &LotView,
-    bids: &[BidCommand],
+    bids: &'a [BidCommand],
     fresh: &[usize],
     decisions: Vec<Decision<Uuid>>,
     outcomes: &mut [Option<BidOutcome>],
+    kept: &mut Vec<(&'a IdempotencyClaim, Answer)>,
     ctx: &Ctx,
 ) -> Result<(Vec<Pending>, Vec<(Uuid, BidView)>), StoreError> {
     let (mut pending, mut placed) = (Vec::new(), Vec::new());
@@ -244,7 +242,7 @@ async fn record(
             Err(error) => {
                 if let Some(claim) = &bid.idempotency {
                     // A refusal is an answer too: a repeat gets the same one.
-                    remember(tx, claim, &Answer::Refused(Refusal::from(&error)), ctx).await?;
+                    kept.push((claim, Answer::Refused(Refusal::from(&error))));
                 }
                 BidOutcome::Rejected(error)
             }

@@ -205,7 +205,10 @@ pub(super) async fn insert_entry(tx: &mut Tx, guild_id: Uuid, entry: &Entry) -> 
 /// Runs the writes of a book (and what was added beside them): a second
 /// reversal of one entry is refused here.
 pub(super) async fn run_writes(tx: &mut Tx, writes: Writes) -> Result<(), StoreError> {
-    writes.run(tx).await.on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed)
+    match writes.run(tx).await {
+        Err(error) if super::idempotency::kept_first(&error) => Err(StoreError::Raced),
+        done => done.on_unique("entries_reverses_key", "entries.reverses", Code::AlreadyReversed),
+    }
 }
 
 const INSERT_ENTRIES: &str = "INSERT INTO entries \

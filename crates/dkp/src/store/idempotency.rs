@@ -6,7 +6,7 @@
 //! the HTTP status and the rendered body, and are replayed as they are.
 
 use super::audit::is_unique;
-use super::sql::Tx;
+use super::sql::{Rows, Tx, Writes};
 use super::{Ctx, Store, StoreError};
 use crate::model::{Answer, IdempotencyClaim};
 
@@ -38,23 +38,40 @@ pub async fn replay(tx: &mut Tx, claim: &IdempotencyClaim) -> Result<Option<Answ
 /// Keeps the answer under the key. A racer that kept one first makes this
 /// attempt retry, and the retry replays the racer's answer.
 pub async fn remember(tx: &mut Tx, claim: &IdempotencyClaim, answer: &Answer, ctx: &Ctx) -> Result<(), StoreError> {
-    tx.sql("INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(claim.user_id)
-        .bind(claim.key.as_str())
-        .bind(claim.fingerprint.as_slice())
-        .bind(RECORD)
-        .bind(answer.encode())
-        .bind(ctx.now)
-        .execute()
-        .await
-        .map_err(|error| {
-            if is_unique(&error, "idempotency_keys_pkey", "idempotency_keys.user_id") {
-                StoreError::Raced
-            } else {
-                StoreError::Database(error)
-            }
-        })?;
-    Ok(())
+    let mut writes = Writes::default();
+    add_kept(&mut writes, [(claim, answer)], ctx);
+    writes.run(tx).await.map_err(kept_or_fault)
+}
+
+/// Adds the answers to keep under their keys to a batch's writes: one
+/// statement for all of them, not a round trip each (a raid night's bids
+/// mostly come with keys). Run them with `kept_or_fault` for their errors.
+pub fn add_kept<'a>(
+    writes: &mut Writes,
+    kept: impl IntoIterator<Item = (&'a IdempotencyClaim, &'a Answer)>,
+    ctx: &Ctx,
+) {
+    let rows: Vec<_> = kept
+        .into_iter()
+        .map(|(claim, answer)| {
+            (claim.user_id, claim.key.clone(), claim.fingerprint.clone(), i64::from(RECORD), answer.encode(), ctx.now)
+        })
+        .collect();
+    writes.add(INSERT_KEPT, Rows::of(rows.into_iter()));
+}
+
+const INSERT_KEPT: &str =
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) SELECT * FROM {rows}";
+
+/// The error of writes that kept answers: a key a racer kept first makes
+/// the attempt retry (and the retry replays the racer's answer).
+pub fn kept_or_fault(error: sqlx::Error) -> StoreError {
+    if kept_first(&error) { StoreError::Raced } else { StoreError::Database(error) }
+}
+
+/// Whether writes failed on a key another writer kept first.
+pub fn kept_first(error: &sqlx::Error) -> bool {
+    is_unique(error, "idempotency_keys_pkey", "idempotency_keys.user_id")
 }
 
 impl Store {

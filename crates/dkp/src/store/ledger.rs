@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::audit::{AuditWrite, add_audit_writes, paginate};
 use super::book::{Book, run_writes};
 use super::events::add_event_writes;
-use super::idempotency::{remember, replay};
+use super::idempotency::{add_kept, replay};
 use super::pools::pool;
 use super::retry::retry;
 use super::sql::{Backend, Db, Row, Rows, Tx, Writes};
@@ -281,17 +281,20 @@ pub(super) async fn record_all(
     book.add_writes(&mut writes);
     add_audit_writes(&mut writes, audits);
     add_event_writes(&mut writes, &events, first);
+    let kept: Vec<(&IdempotencyClaim, Answer)> = posted
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Ok((entry, _, Some(claim), _)) => Some((*claim, Answer::Entry(entry.clone()))),
+            _ => None,
+        })
+        .collect();
+    add_kept(&mut writes, kept.iter().map(|(claim, answer)| (*claim, answer)), first);
     run_writes(tx, writes).await?;
     let mut events = events.into_iter();
     let mut results = Vec::with_capacity(posted.len());
     for outcome in posted {
         results.push(match outcome {
-            Ok((entry, count, claim, ctx)) => {
-                if let Some(claim) = claim {
-                    remember(tx, claim, &Answer::Entry(entry.clone()), ctx).await?;
-                }
-                Ok((entry, events.by_ref().take(count).collect()))
-            }
+            Ok((entry, count, _, _)) => Ok((entry, events.by_ref().take(count).collect())),
             Err(error) => Err(error),
         });
     }

@@ -394,6 +394,7 @@ pub enum Cells {
     Time(Vec<time::OffsetDateTime>),
     /// JSON documents as text (`jsonb` on PostgreSQL), or none.
     Json(Vec<Option<String>>),
+    Bytes(Vec<Vec<u8>>),
 }
 
 impl Cells {
@@ -404,6 +405,7 @@ impl Cells {
             Cells::Text(_) => "text[]",
             Cells::Time(_) => "timestamptz[]",
             Cells::Json(_) => "jsonb[]",
+            Cells::Bytes(_) => "bytea[]",
         }
     }
 
@@ -417,6 +419,7 @@ impl Cells {
             Cells::Text(values) => query.bind(values),
             Cells::Time(values) => query.bind(values),
             Cells::Json(values) => query.bind(values),
+            Cells::Bytes(values) => query.bind(values),
         }
     }
 
@@ -430,6 +433,7 @@ impl Cells {
             Cells::Text(values) => query.bind(values[row].clone()),
             Cells::Time(values) => query.bind(Ts(values[row])),
             Cells::Json(values) => query.bind(values[row].clone()),
+            Cells::Bytes(values) => query.bind(values[row].clone()),
         }
     }
 }
@@ -461,6 +465,7 @@ cell!(i64, Int, v => v);
 cell!(Option<i64>, MaybeInt, v => v);
 cell!(String, Text, v => v);
 cell!(Ts, Time, v => v.0);
+cell!(Vec<u8>, Bytes, v => v);
 
 /// A JSON document for a `jsonb` column (text on SQLite), or none.
 pub struct JsonCell(pub Option<serde_json::Value>);
