@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::events::{Pending, add_event_writes, number};
 use super::gate::bids_unlocked;
-use super::idempotency::{add_kept, kept_or_fault, replay};
+use super::idempotency::{add_kept, kept_or_fault, replay_all};
 use super::ledger::lock_wallets_in;
 use super::lots::{Locked, corrupt, from_micros, lock_lots};
 use super::retry::retry;
@@ -52,10 +52,7 @@ impl Store {
                 if bids_unlocked() { self.db.begin_locking().await? } else { self.db.begin_write_in_lane().await? };
             let named: Vec<(Uuid, Uuid)> = lots.iter().map(|l| (l.guild_id, l.lot_id)).collect();
             let mut locked = lock_lots(&mut tx, &named).await?;
-            let mut outcomes = Vec::with_capacity(lots.len());
-            for part in lots {
-                outcomes.push(kept_answers(&mut tx, &part.bids).await?);
-            }
+            let mut outcomes = kept_answers(&mut tx, lots).await?;
             let (mut wallets, owners) = lock_bidders(&mut tx, lots, &outcomes, &mut locked).await?;
             let read = wallets.clone();
             let (mut pending, mut placed, mut holds, mut kept) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -270,19 +267,25 @@ fn bid_events(
     events
 }
 
-/// The answers kept for the bids seen before (a bid seen before is not
-/// decided again); `None` for the others.
-async fn kept_answers(tx: &mut Tx, bids: &[BidCommand]) -> Result<Vec<Option<BidOutcome>>, StoreError> {
-    let mut outcomes = Vec::with_capacity(bids.len());
-    for bid in bids {
-        outcomes.push(match &bid.idempotency {
-            Some(claim) => match replay(tx, claim).await {
-                Ok(answer) => answer.map(BidOutcome::Replay),
-                Err(StoreError::IdempotencyKeyReused) => Some(BidOutcome::KeyReused),
-                Err(other) => return Err(other),
-            },
-            None => None,
-        });
+/// The answers kept for the bids of the batch seen before (a bid seen
+/// before is not decided again), read in one statement; `None` for the
+/// others. By lot, as the batch has them.
+async fn kept_answers(tx: &mut Tx, lots: &[LotBids]) -> Result<Vec<Vec<Option<BidOutcome>>>, StoreError> {
+    let claims: Vec<&IdempotencyClaim> =
+        lots.iter().flat_map(|part| part.bids.iter().filter_map(|bid| bid.idempotency.as_ref())).collect();
+    let mut kept = replay_all(tx, &claims).await?.into_iter();
+    let mut outcomes = Vec::with_capacity(lots.len());
+    for part in lots {
+        let mut answers = Vec::with_capacity(part.bids.len());
+        for bid in &part.bids {
+            answers.push(match (&bid.idempotency, bid.idempotency.as_ref().and_then(|_| kept.next())) {
+                (Some(_), Some(Ok(answer))) => answer.map(BidOutcome::Replay),
+                (Some(_), Some(Err(StoreError::IdempotencyKeyReused))) => Some(BidOutcome::KeyReused),
+                (Some(_), Some(Err(other))) => return Err(other),
+                _ => None,
+            });
+        }
+        outcomes.push(answers);
     }
     Ok(outcomes)
 }

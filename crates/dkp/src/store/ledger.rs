@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::audit::{AuditWrite, add_audit_writes, paginate};
 use super::book::{Book, run_writes};
 use super::events::add_event_writes;
-use super::idempotency::{add_kept, replay};
+use super::idempotency::{add_kept, replay_all};
 use super::pools::pool;
 use super::retry::retry;
 use super::sql::{Backend, Db, Row, Rows, Tx, Writes};
@@ -148,14 +148,14 @@ type Outcomes = Vec<Result<Recorded<Entry>, StoreError>>;
 /// fails them all.
 async fn record_entries(db: &Db, jobs: &[(&EntryCommand, &Ctx)]) -> Result<Outcomes, StoreError> {
     let mut tx = db.begin_write_in_lane().await?;
+    let claims: Vec<&IdempotencyClaim> = jobs.iter().filter_map(|(command, _)| command.idempotency.as_ref()).collect();
+    let mut kept = replay_all(&mut tx, &claims).await?.into_iter();
     let mut results: Vec<Option<Result<Recorded<Entry>, StoreError>>> = Vec::with_capacity(jobs.len());
     for (command, _) in jobs {
-        results.push(match &command.idempotency {
-            Some(claim) => match replay(&mut tx, claim).await {
-                Ok(kept) => kept.map(|answer| Ok(Recorded::Replay(answer))),
-                Err(error) if error.is_refusal() => Some(Err(error)),
-                Err(error) => return Err(error),
-            },
+        results.push(match command.idempotency.as_ref().and_then(|_| kept.next()) {
+            Some(Ok(kept)) => kept.map(|answer| Ok(Recorded::Replay(answer))),
+            Some(Err(error)) if error.is_refusal() => Some(Err(error)),
+            Some(Err(error)) => return Err(error),
             None => None,
         });
     }
