@@ -14,7 +14,7 @@ use crate::support::temp_dir;
 fn plan(seed: u64, env: Vec<(String, String)>, fault_every: u64) -> Plan {
     Plan {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_dkp")),
-        dir: temp_dir().join("chaos"),
+        dir: temp_dir(),
         env,
         rounds: 1,
         seconds: 25,
