@@ -47,6 +47,9 @@ pub struct Chaos {
     /// Mean seconds between two faults (0: none).
     #[arg(long, default_value_t = 6)]
     pub fault_every: u64,
+    /// The share of bids on open lots that ask for about all the raider has left.
+    #[arg(long, default_value_t = 0.3)]
+    pub all_in: f64,
     /// Where the cluster keeps its data and logs (kept when a round breaks a guarantee).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -66,6 +69,8 @@ pub struct Plan {
     pub guilds: usize,
     pub raiders: usize,
     pub fault_every: u64,
+    /// The share of bids on open lots that ask for about all the raider has left.
+    pub all_in: f64,
     /// Keep the cluster's folder (data and logs) when a guarantee broke.
     pub keep_broken: bool,
 }
@@ -77,6 +82,10 @@ pub struct Round {
     pub requests: Tally,
     pub faults: BTreeMap<&'static str, u64>,
     pub accepted_bids: usize,
+    /// Events the subscribers received (the stream check's material), and
+    /// the times the server told one to reload a channel instead.
+    pub events: usize,
+    pub resets: u32,
     pub violations: Vec<String>,
 }
 
@@ -91,10 +100,12 @@ impl Round {
         });
         let faults: Vec<String> = self.faults.iter().map(|(kind, n)| format!("{kind}={n}")).collect();
         format!(
-            "seed={} requests={} answered={ok} refused={refused} unknown={unknown} accepted_bids={} faults=[{}] violations={}",
+            "seed={} requests={} answered={ok} refused={refused} unknown={unknown} accepted_bids={} events={} resets={} faults=[{}] violations={}",
             self.seed,
             self.requests.total(),
             self.accepted_bids,
+            self.events,
+            self.resets,
             faults.join(" "),
             self.violations.len()
         )
@@ -217,7 +228,14 @@ async fn round(cluster: &mut Cluster, plan: &Plan, seed: u64) -> anyhow::Result<
         runners.push(tokio::spawn(load::lot_runner(guild.clone(), rng.fork(), deadline)));
         for raider in 0..guild.raider_count() {
             for _ in 0..2 {
-                seats.push(tokio::spawn(load::seat(guild.clone(), raider, rng.fork(), deadline, findings.clone())));
+                seats.push(tokio::spawn(load::seat(
+                    guild.clone(),
+                    raider,
+                    plan.all_in,
+                    rng.fork(),
+                    deadline,
+                    findings.clone(),
+                )));
             }
         }
         for subscriber in load::subscribers(guild, door) {
@@ -225,7 +243,7 @@ async fn round(cluster: &mut Cluster, plan: &Plan, seed: u64) -> anyhow::Result<
         }
     }
 
-    let watch = tokio::spawn(check::watch(cluster.postgres.psql(), deadline));
+    let watch = tokio::spawn(check::watch(cluster.postgres.psql(), deadline, cluster.dir().to_path_buf()));
     let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
     let (mut schedule, mut deck) = (rng.fork(), Deck::new(rng.fork()));
     let every = plan.fault_every * 1000;
@@ -287,7 +305,9 @@ async fn round(cluster: &mut Cluster, plan: &Plan, seed: u64) -> anyhow::Result<
     let mut violations = findings.take();
     violations.extend(watch.await?);
     violations.extend(check::check(&cluster.postgres.psql(), &ops, &raids, &acked, &tracks)?);
-    Ok(Round { seed, requests, faults, accepted_bids: bids.len(), violations })
+    let events = tracks.iter().map(|t| t.seen.len()).sum();
+    let resets = tracks.iter().map(|t| t.resets).sum();
+    Ok(Round { seed, requests, faults, accepted_bids: bids.len(), events, resets, violations })
 }
 
 /// `dkp bench chaos`: runs the rounds and prints each round's figures, then
@@ -307,6 +327,7 @@ pub async fn run(bench: Chaos) -> anyhow::Result<()> {
         guilds: bench.guilds,
         raiders: bench.raiders,
         fault_every: bench.fault_every,
+        all_in: bench.all_in,
         keep_broken: true,
     };
     println!(

@@ -86,13 +86,49 @@ pub struct Psql {
 }
 
 impl Psql {
+    fn command(&self) -> Command {
+        let mut command = Command::new("psql");
+        command
+            .args(["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
+            .args(["-p", &self.port.to_string(), "-d", "postgres"]);
+        command
+    }
+
     /// What `sql` returns, a row a line, columns apart by tabs.
     pub fn query(&self, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
-        let out = run(Command::new("psql")
-            .args(["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
-            .args(["-p", &self.port.to_string(), "-d", "postgres", "-c", sql]))?;
-        Ok(out.lines().filter(|l| !l.is_empty()).map(|l| l.split('\t').map(str::to_owned).collect()).collect())
+        Ok(rows(&run(self.command().args(["-c", sql]))?))
     }
+
+    /// Every row `sql` returns when asked every `every` until `deadline`,
+    /// over one connection (`\watch`), so it can be asked often; asked
+    /// again on a new one when the server restarts. Blocks the thread.
+    pub fn watch(&self, sql: &str, every: Duration, deadline: Instant, out: &Path) -> Vec<Vec<String>> {
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            let Ok(file) = std::fs::File::create(out) else { break };
+            let child = self.command().stdin(Stdio::piped()).stdout(file).stderr(Stdio::null()).spawn();
+            let Ok(mut child) = child else { break };
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                let _ = writeln!(stdin, "{sql} \\watch {}", every.as_secs_f64());
+            }
+            // Until the deadline, or until the server went away and ended the watch.
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            signal(child.id(), "INT");
+            let _ = child.wait();
+            seen.extend(rows(&std::fs::read_to_string(out).unwrap_or_default()));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = std::fs::remove_file(out);
+        seen
+    }
+}
+
+/// `psql`'s unaligned rows, columns apart by tabs.
+fn rows(out: &str) -> Vec<Vec<String>> {
+    out.lines().filter(|l| !l.is_empty()).map(|l| l.split('\t').map(str::to_owned).collect()).collect()
 }
 
 impl Drop for Postgres {

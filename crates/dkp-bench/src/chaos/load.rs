@@ -435,12 +435,19 @@ pub struct SeatLog {
 
 /// One place a raider bids from until `deadline`: mostly the lowest amount
 /// that can win on an open lot, sometimes about all the raider is thought
-/// to have left (learnt from the answers to both seats: accepted, it was
+/// to have left (`all_in` of its bids on open lots; learnt from the answers to both seats: accepted, it was
 /// there; refused for want of points, it was not), so that the raider's two
 /// seats often ask for the same points on two lots at once; on a sealed
 /// lot, some amount of their funds. Half the bids go to the guild's first
 /// lot, the hot one.
-pub async fn seat(guild: Arc<Guild>, raider: usize, mut rng: Rng, deadline: Instant, findings: Findings) -> SeatLog {
+pub async fn seat(
+    guild: Arc<Guild>,
+    raider: usize,
+    all_in: f64,
+    mut rng: Rng,
+    deadline: Instant,
+    findings: Findings,
+) -> SeatLog {
     let mut log = SeatLog::default();
     let caller = guild.raiders[raider].1.clone();
     let left = &guild.left[raider];
@@ -460,7 +467,7 @@ pub async fn seat(guild: Arc<Guild>, raider: usize, mut rng: Rng, deadline: Inst
         let next = lot.next.load(Ordering::Relaxed);
         let hundredths = if lot.sealed {
             100 + rng.below(FUNDS as u64 / 2) as i64
-        } else if rng.chance(0.3) {
+        } else if rng.chance(all_in) {
             let thought = left.load(Ordering::Relaxed);
             next.max(thought + rng.below(thought as u64 / 10 + 1) as i64)
         } else {

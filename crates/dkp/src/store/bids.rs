@@ -70,6 +70,10 @@ impl Store {
                 placed.extend(accepted.into_iter().map(|(member, bid)| (part.lot_id, member, bid)));
                 holds.extend(batch.holds.into_iter().map(|(member, hold)| (part.lot_id, member, hold)));
             }
+            if bids_unlocked() {
+                // The broken path's race, held open long enough to be met every few seconds.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             let (mut events, mut writes) = (Vec::new(), Writes::default());
             if !placed.is_empty() {
                 pending.extend(wallet_events(lots, &holds, (&read, &wallets), &owners)?);

@@ -60,8 +60,9 @@ pub const BEGIN_IN_LANE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE 
 /// that it catches one (`dkp bench chaos`, and the suite's test of it): with
 /// `DKP_FAULT_BIDS_UNLOCKED` set, bids skip the write lane and read lots and
 /// wallets at READ COMMITTED without locking them, then write what they
-/// decided. Only debug builds (the test suite's) read the switch; a release
-/// build has no such path.
+/// decided 20 ms later (a window that two instances' batches meet every few
+/// seconds, not by luck). Only debug builds (the test suite's) read the
+/// switch; a release build has no such path.
 pub fn bids_unlocked() -> bool {
     #[cfg(debug_assertions)]
     {

@@ -11,7 +11,8 @@ use dkp_bench::chaos::{Plan, rounds};
 
 use crate::support::temp_dir;
 
-fn plan(seed: u64, env: Vec<(String, String)>, fault_every: u64) -> Plan {
+/// A short round of a small world, with a fault every 2-6 s.
+fn plan(seed: u64, env: Vec<(String, String)>) -> Plan {
     Plan {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_dkp")),
         dir: temp_dir(),
@@ -21,18 +22,20 @@ fn plan(seed: u64, env: Vec<(String, String)>, fault_every: u64) -> Plan {
         seed,
         guilds: 3,
         raiders: 6,
-        fault_every,
+        fault_every: 4,
+        all_in: 0.3,
         keep_broken: false,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_round_under_faults_breaks_no_guarantee() {
-    let done = rounds(&plan(11, Vec::new(), 4), |_| {}).await.expect("the round runs");
+    let done = rounds(&plan(11, Vec::new()), |_| {}).await.expect("the round runs");
     let round = &done[0];
     assert!(round.violations.is_empty(), "{}\n{:#?}", round.line(), round.violations);
     assert!(round.faults.values().sum::<u64>() >= 3, "{}", round.line());
     assert!(round.accepted_bids >= 50, "{}", round.line());
+    assert!(round.events >= 100, "the subscribers' streams were checked: {}", round.line());
     for kind in ["award", "transfer", "adjustment", "reversal", "replay", "bid", "open_lot", "subscription", "catch_up"]
     {
         let [answered, _, _] = round.requests.0.get(kind).copied().unwrap_or_default();
@@ -43,7 +46,8 @@ async fn a_round_under_faults_breaks_no_guarantee() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bid_path_without_locks_is_caught() {
     let broken = vec![("DKP_FAULT_BIDS_UNLOCKED".to_owned(), "1".to_owned())];
-    let done = rounds(&plan(12, broken, 0), |_| {}).await.expect("the round runs");
+    let plan = Plan { fault_every: 0, ..plan(12, broken) };
+    let done = rounds(&plan, |_| {}).await.expect("the round runs");
     let round = &done[0];
     assert!(
         round.violations.iter().any(|v| v.contains("available points are below zero")),
