@@ -541,7 +541,7 @@ impl Subscriber {
     pub async fn run(mut self, mut rng: Rng, deadline: Instant, findings: Findings) -> Subscriber {
         while Instant::now() < deadline {
             let stay = Instant::now() + Duration::from_millis(2000 + rng.below(6000));
-            let outcome = self.session(stay.min(deadline), &findings).await;
+            let outcome = self.session(stay.min(deadline), false, &findings).await;
             self.tally.count("subscription", &outcome);
             if outcome == Outcome::Unknown {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -553,13 +553,13 @@ impl Subscriber {
     /// Connects once more after the round and takes in what it missed,
     /// until nothing new has come for a second and a half.
     pub async fn catch_up(&mut self, findings: &Findings) {
-        let outcome = self.session(Instant::now() + Duration::from_secs(30), findings).await;
+        let outcome = self.session(Instant::now() + Duration::from_secs(30), true, findings).await;
         self.tally.count("catch_up", &outcome);
     }
 
-    /// One connection until `until` (or a second and a half of silence
-    /// after `until`'s catch-up). `Ok` when it lasted, `Unknown` when cut.
-    async fn session(&mut self, until: Instant, findings: &Findings) -> Outcome {
+    /// One connection until `until`, or (`catching_up`) until nothing new
+    /// has come for a second and a half. `Ok` when it lasted, `Unknown` when cut.
+    async fn session(&mut self, until: Instant, catching_up: bool, findings: &Findings) -> Outcome {
         let Ok(mut ws) = self.connect().await else { return Outcome::Unknown };
         let mut subscribed = HashSet::new();
         let mut quiet = Instant::now();
@@ -573,7 +573,7 @@ impl Subscriber {
                 self.read_sealed_lots(findings).await;
             }
             let now = Instant::now();
-            if now >= until || quiet.elapsed() > Duration::from_millis(1500) && until > now + Duration::from_secs(20) {
+            if now >= until || catching_up && quiet.elapsed() > Duration::from_millis(1500) {
                 let _ = ws.close(None).await;
                 return Outcome::Ok(200, Value::Null);
             }

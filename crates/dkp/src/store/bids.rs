@@ -282,11 +282,12 @@ async fn kept_answers(tx: &mut Tx, lots: &[LotBids]) -> Result<Vec<Vec<Option<Bi
     for part in lots {
         let mut answers = Vec::with_capacity(part.bids.len());
         for bid in &part.bids {
-            answers.push(match (&bid.idempotency, bid.idempotency.as_ref().and_then(|_| kept.next())) {
-                (Some(_), Some(Ok(answer))) => answer.map(BidOutcome::Replay),
-                (Some(_), Some(Err(StoreError::IdempotencyKeyReused))) => Some(BidOutcome::KeyReused),
-                (Some(_), Some(Err(other))) => return Err(other),
-                _ => None,
+            // `kept` holds one answer for each bid with a key, in order.
+            answers.push(match bid.idempotency.as_ref().and_then(|_| kept.next()) {
+                Some(Ok(answer)) => answer.map(BidOutcome::Replay),
+                Some(Err(StoreError::IdempotencyKeyReused)) => Some(BidOutcome::KeyReused),
+                Some(Err(other)) => return Err(other),
+                None => None,
             });
         }
         outcomes.push(answers);
