@@ -132,7 +132,7 @@ impl Nginx {
         workers: usize,
         render: impl FnOnce(SocketAddr, &Path) -> anyhow::Result<String>,
     ) -> anyhow::Result<Nginx> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::harness::free_port()?;
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
         // The count tells apart the front doors one run starts within the same instant.
         let n = STARTED.fetch_add(1, Ordering::Relaxed);

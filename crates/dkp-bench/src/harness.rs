@@ -97,8 +97,7 @@ impl Server {
 
     /// Starts `dkp serve` on a free port and waits until it is ready.
     pub async fn launch(launch: &Launch) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        Server::launch_on(launch, ([127, 0, 0, 1], port).into(), &[], &[]).await
+        Server::launch_on(launch, ([127, 0, 0, 1], free_port()?).into(), &[], &[]).await
     }
 
     /// Starts `dkp serve` on `address` (again, after a crash: a balancer
@@ -204,6 +203,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
+}
+
+/// A TCP port of 127.0.0.1 free now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Sends process `pid` the signal `name` (`TERM`, `KILL`, `STOP`, `CONT`).

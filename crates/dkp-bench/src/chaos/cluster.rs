@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::balancer::Nginx;
-use crate::harness::{Database, Launch, Server, signal, stop};
+use crate::harness::{Database, Launch, Server, free_port, signal, stop};
 use crate::postgres::{as_postgres, bin, initdb, is_root, run};
 
 /// `dkp serve` instances and `dkp worker`s of a cluster.
@@ -24,10 +24,6 @@ pub const WORKERS: usize = 2;
 /// How long a worker's claim on a job lasts: a killed worker's jobs are
 /// taken over this soon.
 const JOB_LEASE_S: &str = "5";
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// A PostgreSQL server of the cluster's own.
 pub struct Postgres {
