@@ -114,6 +114,10 @@ mod tests {
         let cli = Cli::parse_from(["bench", "raid-night", "--bidders", "512"]);
         let Bench::RaidNight(night) = cli.what else { panic!("not raid-night") };
         assert_eq!((night.guilds, night.raiders, night.lots, night.bidders), (20, 25, 5, 512));
+        assert!(!night.same_amount, "bidders take the room's next amount unless told otherwise");
+        let cli = Cli::parse_from(["bench", "raid-night", "--same-amount"]);
+        let Bench::RaidNight(night) = cli.what else { panic!("not raid-night") };
+        assert!(night.same_amount);
         let cli = Cli::parse_from(["bench", "raid-awards", "--guilds", "10"]);
         let Bench::RaidAwards(awards) = cli.what else { panic!("not raid-awards") };
         assert_eq!((awards.guilds, awards.raiders, awards.repeats, awards.concurrency), (10, 40, 2, 50));

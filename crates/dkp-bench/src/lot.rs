@@ -14,7 +14,6 @@
 //! - `connections`: K idle authenticated WebSocket connections; the server's
 //!   resident memory per connection.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +23,7 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::deployment::{Deployment, Topology};
 use crate::figures::{Answers, BidWork, Outcome, Row};
@@ -184,8 +184,26 @@ async fn connect(server: std::net::SocketAddr, token: &str, n: usize) -> anyhow:
     socket.bind((source, 0).into())?;
     let stream = socket.connect(server).await?;
     let url = format!("ws://{server}/api/v1/ws?token={token}");
-    let (ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await?;
+    // tungstenite zeroes as much of its read buffer as it may read into on
+    // every read (128 KiB by default): at a thousand feeds that was a quarter
+    // of the generator's CPU. A flush of the server's carries a few KiB.
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
     Ok(ws)
+}
+
+/// The top-level `offset` of a feed frame, read off its text without parsing
+/// it (the last `"offset":` in it: the frame's keys come sorted, after `data`).
+fn frame_offset(text: &str) -> Option<usize> {
+    let at = text.rfind("\"offset\":")? + "\"offset\":".len();
+    let digits = text[at..].find(|c: char| !c.is_ascii_digit()).map_or(&text[at..], |end| &text[at..at + end]);
+    digits.parse().ok()
+}
+
+/// Nanoseconds since `origin`, plus one (zero stands for none yet).
+fn stamp(origin: Instant, at: Instant) -> u64 {
+    at.saturating_duration_since(origin).as_nanos() as u64 + 1
 }
 
 pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
@@ -197,32 +215,43 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     // bid, so the accepted rate follows the offered rate.
     let stage = Arc::new(stage(&http, 64, json!({"mode": "sealed_first"})).await?);
     let channel = format!("lot:{}", stage.lot_id);
-    let accepted_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    // By the lot's seq (the channel's offset): when a bid's 201 reached its
+    // bidder, and when the last subscriber so far got its frame.
+    let origin = Instant::now();
+    let slots = (bench.rate * bench.seconds * 2 + 4096) as usize;
+    let accepted_at: Arc<[AtomicU64]> = (0..slots).map(|_| AtomicU64::new(0)).collect();
+    let last_delivery: Arc<[AtomicU64]> = (0..slots).map(|_| AtomicU64::new(0)).collect();
     let delivered = Arc::new(AtomicU64::new(0));
-    let samples: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let out_of_order = Arc::new(AtomicU64::new(0));
+    let samples: Arc<Mutex<Vec<(usize, u64)>>> = Arc::default();
     let mut listeners = Vec::new();
     for n in 0..bench.subscribers {
         let mut ws = connect(feed_door, &stage.owner, n).await.with_context(|| format!("subscriber {n}"))?;
         ws.send(Message::text(json!({"type": "subscribe", "channel": channel}).to_string())).await?;
-        let (accepted_at, delivered, samples) = (accepted_at.clone(), delivered.clone(), samples.clone());
+        let (delivered, out_of_order, samples) = (delivered.clone(), out_of_order.clone(), samples.clone());
+        let last_delivery = last_delivery.clone();
         listeners.push(tokio::spawn(async move {
-            let mut local = Vec::new();
+            let (mut local, mut previous) = (Vec::new(), 0);
             while let Some(Ok(message)) = ws.next().await {
                 let Message::Text(text) = message else { continue };
-                let received = Instant::now();
+                let received = stamp(origin, Instant::now());
                 // A cheap look at the frame: the load generator must not be the bottleneck.
-                if !text.as_str().contains("\"bid_placed\"") {
+                let text = text.as_str();
+                if !text.contains("\"bid_placed\"") {
                     continue;
                 }
+                let Some(offset) = frame_offset(text) else { continue };
                 delivered.fetch_add(1, Ordering::Relaxed);
-                // Sample one subscriber in ten to keep the bookkeeping light.
+                if offset <= previous {
+                    out_of_order.fetch_add(1, Ordering::Relaxed);
+                }
+                previous = offset;
+                if let Some(last) = last_delivery.get(offset) {
+                    last.fetch_max(received, Ordering::Relaxed);
+                }
+                // Each delivery of one subscriber in ten, to keep the bookkeeping light.
                 if n % 10 == 0 {
-                    let Ok(value) = serde_json::from_str::<serde_json::Value>(text.as_str()) else { continue };
-                    let seq = value["offset"].as_i64().unwrap_or(0);
-                    let accepted = accepted_at.lock().map(|m| m.get(&seq).copied()).ok().flatten();
-                    let latency =
-                        accepted.map_or(0.0, |at| received.saturating_duration_since(at).as_secs_f64() * 1000.0);
-                    local.push(latency);
+                    local.push((offset, received));
                     if local.len() >= 256
                         && let Ok(mut all) = samples.lock()
                     {
@@ -254,8 +283,9 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         placed += 1;
         inflight.push(tokio::spawn(async move {
             if let Ok((201, reply)) = http.send("POST", &path, Some(&stage.bidders[bidder]), Some(&body)).await {
-                if let (Some(seq), Ok(mut map)) = (reply["bid"]["seq"].as_i64(), accepted_at.lock()) {
-                    map.insert(seq, Instant::now());
+                let slot = reply["bid"]["seq"].as_u64().and_then(|seq| accepted_at.get(seq as usize));
+                if let Some(slot) = slot {
+                    slot.store(stamp(origin, Instant::now()), Ordering::Relaxed);
                 }
                 return 1u64;
             }
@@ -286,8 +316,20 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
     }
     let metrics = deployment.metrics().await?;
     let change = Change { before, after: metrics.clone() };
-    let mut latencies = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    // From a bid's 201 to a delivery of it (none before: a frame may beat the 201).
+    let accepted_stamp = |seq: usize| accepted_at.get(seq).map(|at| at.load(Ordering::Relaxed)).filter(|at| *at > 0);
+    let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e6;
+    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut latencies: Vec<f64> =
+        samples.iter().filter_map(|&(offset, received)| accepted_stamp(offset).map(|at| ms(at, received))).collect();
     latencies.sort_by(f64::total_cmp);
+    let mut to_last: Vec<f64> = (0..slots)
+        .filter_map(|seq| {
+            let last = last_delivery[seq].load(Ordering::Relaxed);
+            accepted_stamp(seq).filter(|_| last > 0).map(|at| ms(at, last))
+        })
+        .collect();
+    to_last.sort_by(f64::total_cmp);
     println!(
         "fan-out bench: backend={} {} subscribers={} rate={}/s seconds={}",
         bench.database.store(),
@@ -313,6 +355,15 @@ pub async fn fan_out(bench: FanOut) -> anyhow::Result<()> {
         quantile(&latencies, 0.5),
         quantile(&latencies, 0.99),
         quantile(&latencies, 1.0)
+    );
+    println!(
+        "  acceptance to the last subscriber's delivery ms (each of {} bids): p50={:.2} p99={:.2} max={:.2}; \
+         frames out of order={}",
+        to_last.len(),
+        quantile(&to_last, 0.5),
+        quantile(&to_last, 0.99),
+        quantile(&to_last, 1.0),
+        out_of_order.load(Ordering::Relaxed),
     );
     // The server's own share: from a frame's publish to the flush that wrote it.
     let waited = |q: f64| change.bucket_quantile("dkp_ws_frame_wait_seconds", q).map_or(f64::NAN, |s| s * 1000.0);
@@ -349,4 +400,18 @@ pub async fn connections(bench: Connections) -> anyhow::Result<()> {
     println!("  per connection: {:.2} KiB", (after.saturating_sub(before)) as f64 / bench.connections as f64);
     drop(sockets);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_offset;
+
+    #[test]
+    fn a_frames_offset_is_its_top_level_one() {
+        let frame =
+            r#"{"channel":"lot:1","data":{"amount":"0.05","seq":7},"event":"bid_placed","offset":42,"type":"event"}"#;
+        assert_eq!(frame_offset(frame), Some(42));
+        assert_eq!(frame_offset(r#"{"offset":9}"#), Some(9));
+        assert_eq!(frame_offset(r#"{"type":"subscribed"}"#), None);
+    }
 }

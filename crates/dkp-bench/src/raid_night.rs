@@ -4,14 +4,19 @@
 //! raider of guild `b mod G`), each bidding on its guild's lots in turn and
 //! waiting for each answer before the next bid.
 //!
-//! A bidder bids the lot's last known high plus its increment, as the lot's
-//! live room shows it to every raider of the guild: what the latest answer
-//! to any of the guild's bidders on that lot said (an accepted bid's lot, a
-//! refusal's minimum, which `bid_too_low` names), or else read from the lot.
-//! So bids race where two bidders of a guild bid on one lot at the same
-//! moment, and most lots see few of them at a time: the load is spread over
-//! G x L lots, where hot-lot puts it all on one (whose bidders share one
-//! counter of amounts, the same knowledge).
+//! Each lot's live room shows every raider of the guild the amount that can
+//! win next, and a bid placed there is seen at once: a bidder takes that
+//! amount and the room moves one increment up, so two guild-mates bidding on
+//! one lot at the same moment bid different amounts, as the hot lot's
+//! bidders share one counter. The room also learns from every answer (an
+//! accepted bid's lot, a refusal's minimum, which `bid_too_low` names, or
+//! else the lot read back). Bids still race: a higher bid decided before a
+//! lower one of the same lot refuses it. The load is spread over G x L lots,
+//! where hot-lot puts it all on one.
+//!
+//! With `--same-amount`, the room shows only answers: guild-mates stepping
+//! onto one lot together bid the same amount and all but one lose, which
+//! measures the generator's lockstep more than the service.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -50,6 +55,10 @@ pub struct RaidNight {
     /// Send every bid with an `Idempotency-Key` of its own, as the web pages do.
     #[arg(long)]
     pub keys: bool,
+    /// Bidders learn a lot's next amount from answers only, so guild-mates
+    /// bidding on one lot at once bid the same amount (the earlier model).
+    #[arg(long)]
+    pub same_amount: bool,
 }
 
 /// One guild as its bidders see it.
@@ -61,6 +70,9 @@ struct Guild {
     /// The session of each raider who bids (the first ones), in order.
     sessions: Vec<String>,
 }
+
+/// Every lot's increment, as `Officer::lot` opens it (hundredths).
+const INCREMENT: i64 = 1;
 
 /// Where bidder `b` sits: its guild, and its raider in that guild.
 fn seat(bidder: usize, guilds: usize, raiders: usize) -> (usize, usize) {
@@ -81,6 +93,7 @@ pub async fn run(bench: RaidNight) -> anyhow::Result<()> {
         let (g, r) = seat(b, guilds.len(), usize::from(bench.raiders));
         let mut bidder = Bidder::new(&guilds[g], r, b / guilds.len());
         bidder.keys = bench.keys.then(|| format!("{}-{b}", run_tag()));
+        bidder.claims = !bench.same_amount;
         tasks.push(tokio::spawn(bidder.run(doors[b % doors.len()].clone(), deadline)));
     }
     let mut answers = Answers::default();
@@ -93,7 +106,8 @@ pub async fn run(bench: RaidNight) -> anyhow::Result<()> {
     let counted = bid_counts(&doors[0], &guilds).await?;
     let change = Change { before, after: deployment.metrics().await? };
     println!(
-        "raid-night bench: store={} {} guilds={} raiders={} lots per guild={} bidders={} seconds={} keys={}",
+        "raid-night bench: store={} {} guilds={} raiders={} lots per guild={} bidders={} seconds={} keys={} \
+         same_amount={}",
         bench.database.store(),
         deployment.describe(),
         bench.guilds,
@@ -102,6 +116,7 @@ pub async fn run(bench: RaidNight) -> anyhow::Result<()> {
         bench.bidders,
         bench.seconds,
         bench.keys,
+        bench.same_amount,
     );
     let accepted = answers.accepted.len() as u64;
     println!("  lots' bid_count sum={counted} (matches accepted: {})", counted == accepted);
@@ -193,6 +208,8 @@ struct Bidder {
     turn: usize,
     /// With `--keys`: what its idempotency keys start with (a count follows).
     keys: Option<String>,
+    /// Whether a bid moves the room's next amount up as it is placed.
+    claims: bool,
 }
 
 impl Bidder {
@@ -207,7 +224,7 @@ impl Bidder {
             })
             .collect();
         let session = guild.sessions[r % guild.sessions.len()].clone();
-        Bidder { session, lots, next: guild.next.clone(), turn: nth % guild.lots.len(), keys: None }
+        Bidder { session, lots, next: guild.next.clone(), turn: nth % guild.lots.len(), keys: None, claims: true }
     }
 
     async fn run(mut self, http: Http, deadline: Instant) -> Answers {
@@ -216,7 +233,7 @@ impl Bidder {
             let n = self.turn % self.lots.len();
             self.turn += 1;
             let (bids, lot) = &self.lots[n];
-            let body = json!({"amount": amount(self.next[n].load(Ordering::Relaxed))});
+            let body = json!({"amount": amount(take(&self.next[n], self.claims))});
             let sent = Instant::now();
             let key = self.keys.as_ref().map(|keys| format!("{keys}-{}", self.turn));
             let headers: Vec<(&str, &str)> = key.iter().map(|key| ("idempotency-key", key.as_str())).collect();
@@ -236,6 +253,15 @@ impl Bidder {
             }
         }
         answers
+    }
+}
+
+/// The amount to bid from what a lot's room shows; one that `claims` it
+/// moves the room one increment up for the next bidder.
+fn take(next: &AtomicI64, claims: bool) -> i64 {
+    match claims {
+        true => next.fetch_add(INCREMENT, Ordering::Relaxed),
+        false => next.load(Ordering::Relaxed),
     }
 }
 
@@ -275,6 +301,13 @@ mod tests {
         assert_eq!(seat(0, 20, 25), (0, 0));
         assert_eq!(seat(21, 20, 25), (1, 1));
         assert_eq!(seat(500, 20, 25), (0, 0), "past 500 a raider bids twice");
+    }
+
+    #[test]
+    fn guild_mates_taking_from_one_room_bid_rising_amounts_unless_they_learn_from_answers_only() {
+        let room = AtomicI64::new(100);
+        assert_eq!((take(&room, true), take(&room, true)), (100, 101));
+        assert_eq!((take(&room, false), take(&room, false)), (102, 102));
     }
 
     #[test]
