@@ -29,7 +29,7 @@ use crate::deployment::{Deployment, Topology};
 use crate::figures::{Answers, BidWork, Outcome, Row};
 use crate::harness::{Database, Http};
 use crate::metrics::Change;
-use crate::setup::{Officer, account, amount, few_at_a_time, hundredths, register, run_tag};
+use crate::setup::{INCREMENT, Officer, account, amount, few_at_a_time, hundredths, register, run_tag};
 
 #[derive(Debug, Clone, Args)]
 pub struct RaidNight {
@@ -70,9 +70,6 @@ struct Guild {
     /// The session of each raider who bids (the first ones), in order.
     sessions: Vec<String>,
 }
-
-/// Every lot's increment, as `Officer::lot` opens it (hundredths).
-const INCREMENT: i64 = 1;
 
 /// Where bidder `b` sits: its guild, and its raider in that guild.
 fn seat(bidder: usize, guilds: usize, raiders: usize) -> (usize, usize) {

@@ -28,6 +28,9 @@ pub fn text(value: &Value, what: &str) -> anyhow::Result<String> {
     value.as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("the answer has no {what}: {value}"))
 }
 
+/// How far apart bids must be on the lots `Officer::lot` opens (hundredths).
+pub const INCREMENT: i64 = 1;
+
 /// Points as the API writes them, from hundredths (not negative).
 pub fn amount(hundredths: i64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
@@ -149,11 +152,11 @@ impl Officer {
         Ok(held)
     }
 
-    /// Opens a lot in `pool`: an open auction of an hour, bids 0.01 apart,
-    /// unless `terms` say otherwise. The lot's id.
+    /// Opens a lot in `pool`: an open auction of an hour, bids `INCREMENT`
+    /// apart, unless `terms` say otherwise. The lot's id.
     pub async fn lot(&self, slug: &str, pool: &str, terms: &Value) -> anyhow::Result<String> {
         let mut lot = json!({"pool_id": pool, "item": {"name": "Bench item"}, "mode": "open",
-                             "min_bid": "0.01", "increment": "0.01", "duration_s": 3600});
+                             "min_bid": "0.01", "increment": amount(INCREMENT), "duration_s": 3600});
         for (key, value) in terms.as_object().cloned().unwrap_or_default() {
             lot[key] = value;
         }
